@@ -1,0 +1,301 @@
+"""The state of one simulated camera: what it reports, how it is configured, and what it really exposes."""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Personality = Literal["hikvision", "dahua", "axis", "generic"]
+AuthMode = Literal["digest", "wsse"]
+UserLevel = Literal["Administrator", "Operator", "User", "Anonymous", "Extended"]
+
+# Vendor cloud/P2P features. A camera only carries the keys its personality has.
+CLOUD_FEATURES = ("ezviz", "ehome", "t2u", "remote_service", "ddns", "upnp", "upnp_portmap")
+# Remote-shell services that count as exposure, not as cloud.
+SHELL_FEATURES = ("telnet", "ssh")
+
+
+@dataclass
+class Identity:
+    """What the camera says about itself, and the truth behind it (truth is for tests only)."""
+
+    personality: Personality
+    manufacturer: str  # reported (ONVIF Manufacturer, vendor API vendor/brand)
+    true_manufacturer: str  # maker of origin, lower-case: hikvision, dahua, axis, generic
+    model: str
+    firmware: str  # as ONVIF FirmwareVersion reports it, e.g. "V5.5.0 build 170725"
+    serial: str
+    hardware_id: str
+    mac: str  # "28:57:be:12:34:56"
+    oem_brand: str | None = None  # e.g. "LTS" when a Hikvision-made camera is rebranded
+    base_model: str | None = None  # the maker's own model behind an OEM model name (Dahua updateSerial)
+    device_type: str = "IPCamera"
+
+
+@dataclass
+class Protocol:
+    name: str  # HTTP, HTTPS, RTSP (ONVIF-visible) or vendor ones: DEV_MANAGE, SDK, SSH, TELNET ...
+    enabled: bool
+    port: int
+
+
+@dataclass
+class IPFilter:
+    type: Literal["Allow", "Deny"] = "Allow"
+    ipv4: list[tuple[str, int]] = field(default_factory=list)  # (address, prefix length)
+
+    def permits(self, client_ip: str) -> bool:
+        """Enforce the filter as a real camera does: an empty list means no filtering."""
+        if not self.ipv4:
+            return True
+        try:
+            ip = ipaddress.ip_address(client_ip)
+        except ValueError:
+            return False
+        hit = any(
+            ip in ipaddress.ip_network(f"{addr}/{plen}", strict=False) for addr, plen in self.ipv4
+        )
+        return hit if self.type == "Allow" else not hit
+
+    def blocks_wan(self) -> bool:
+        """True when an Allow list without a default route keeps the camera off the internet."""
+        if self.type != "Allow" or not self.ipv4:
+            return False
+        return not any(plen == 0 for _, plen in self.ipv4)
+
+
+@dataclass
+class Network:
+    address: str  # the loopback address the camera listens on
+    prefix_length: int = 24
+    hostname: str = "camera"
+    gateway: list[str] = field(default_factory=lambda: ["192.0.2.1"])  # TEST-NET; never contacted
+    dns_from_dhcp: bool = False
+    dns: list[str] = field(default_factory=lambda: ["192.0.2.53"])
+    search_domain: list[str] = field(default_factory=list)
+    ntp_from_dhcp: bool = False
+    ntp: list[str] = field(default_factory=lambda: ["pool.ntp.org"])
+    protocols: list[Protocol] = field(default_factory=list)
+    zero_configuration: bool = True
+    discovery_mode: Literal["Discoverable", "NonDiscoverable"] = "Discoverable"
+    dyndns_type: Literal["NoUpdate", "ClientUpdates", "ServerUpdates"] = "NoUpdate"
+    dyndns_name: str | None = None
+    ip_filter: IPFilter = field(default_factory=IPFilter)
+
+
+@dataclass
+class User:
+    username: str
+    password: str
+    level: UserLevel = "Administrator"
+
+
+@dataclass
+class Faults:
+    """Misbehaviour injected per camera; rates are probabilities per request in [0, 1]."""
+
+    latency_ms: float = 0.0
+    jitter_ms: float = 0.0
+    hang: bool = False  # accept the connection and never answer
+    http500_rate: float = 0.0
+    malformed_rate: float = 0.0  # well-formed HTTP, broken XML/body
+    truncated_rate: float = 0.0  # body cut mid-document
+    drop_rate: float = 0.0  # connection closed without a reply
+    reboot_seconds: float = 5.0  # downtime after SystemReboot or a factory reset
+
+
+@dataclass
+class AuthPolicy:
+    modes: list[AuthMode] = field(default_factory=lambda: ["digest", "wsse"])
+    realm: str = "IP Camera"
+    freshness_s: float = 300.0  # UsernameToken Created must lie within this of the camera clock
+    lockout_threshold: int = 7  # failures per client IP before it is locked
+    lockout_seconds: float = 1800.0
+    connection_limit: int = 20  # concurrent requests; past it Hikvision 503s and Dahua 401s
+
+
+@dataclass
+class Camera:
+    """One simulated camera. Mutate it only through its methods so writes are counted."""
+
+    id: str  # stable, e.g. "cam-0001"
+    port: int
+    identity: Identity
+    network: Network
+    users: list[User]
+    auth: AuthPolicy = field(default_factory=AuthPolicy)
+    faults: Faults = field(default_factory=Faults)
+    clock_skew_s: float = 0.0
+    features: dict[str, bool] = field(default_factory=dict)  # vendor cloud/shell features
+    # Vendor detail that rides along with features (ddns provider, ezviz server, upnp map table ...).
+    feature_detail: dict[str, str] = field(default_factory=dict)
+    # Optional ONVIF capabilities this personality implements: IPFilter, ZeroConfiguration, DynDNS, NTP ...
+    capabilities: list[str] = field(default_factory=list)
+    scopes: list[str] = field(default_factory=list)
+    # Runtime state (persisted with --state, reset by factory default where noted).
+    writes: dict[str, int] = field(default_factory=dict)  # setting -> number of writes that reached it
+    auth_failures: dict[str, int] = field(default_factory=dict)  # client ip -> consecutive failures
+    locked_until: dict[str, float] = field(default_factory=dict)  # client ip -> unix time
+    down_until: float = 0.0  # unix time; the camera is rebooting until then
+    boots: int = 1
+    seen_nonces: list[str] = field(default_factory=list)  # recent WS-Security nonces (bounded)
+    defaults: dict[str, Any] | None = None  # factory state, captured at creation
+
+    def __post_init__(self) -> None:
+        if self.defaults is None:
+            self.defaults = self._config_dict()
+
+    # ---- clock -------------------------------------------------------------------------
+    def now(self) -> float:
+        """The camera's own idea of the time (unix seconds), skew included."""
+        return time.time() + self.clock_skew_s
+
+    # ---- writes ------------------------------------------------------------------------
+    def record_write(self, setting: str) -> None:
+        """Count one write that reached the camera, so tests can prove nothing was applied twice."""
+        self.writes[setting] = self.writes.get(setting, 0) + 1
+
+    def set_feature(self, name: str, enabled: bool) -> None:
+        self.features[name] = enabled
+        self.record_write(f"feature.{name}")
+
+    # ---- lifecycle ---------------------------------------------------------------------
+    def is_down(self) -> bool:
+        return time.time() < self.down_until
+
+    def reboot(self) -> None:
+        self.down_until = time.time() + self.faults.reboot_seconds
+        self.boots += 1
+
+    def factory_reset(self, mode: Literal["Hard", "Soft"]) -> None:
+        """Back to factory settings; Soft keeps address, prefix and gateway as ONVIF Core says."""
+        assert self.defaults is not None
+        keep_gateway = list(self.network.gateway)
+        restored = _config_from_dict(copy.deepcopy(self.defaults))
+        self.network = restored["network"]
+        self.users = restored["users"]
+        self.features = restored["features"]
+        self.feature_detail = restored["feature_detail"]
+        self.scopes = restored["scopes"]
+        if mode == "Soft":
+            self.network.gateway = keep_gateway
+        self.record_write(f"factory_default.{mode.lower()}")
+        self.reboot()
+
+    # ---- auth bookkeeping --------------------------------------------------------------
+    def is_locked(self, client_ip: str) -> bool:
+        return time.time() < self.locked_until.get(client_ip, 0.0)
+
+    def note_auth_failure(self, client_ip: str) -> None:
+        n = self.auth_failures.get(client_ip, 0) + 1
+        self.auth_failures[client_ip] = n
+        if n >= self.auth.lockout_threshold:
+            self.locked_until[client_ip] = time.time() + self.auth.lockout_seconds
+
+    def note_auth_success(self, client_ip: str) -> None:
+        self.auth_failures.pop(client_ip, None)
+
+    def check_password(self, username: str) -> str | None:
+        for u in self.users:
+            if u.username == username:
+                return u.password
+        return None
+
+    # ---- derived exposure --------------------------------------------------------------
+    def cloud_features_on(self) -> list[str]:
+        return [f for f in CLOUD_FEATURES if self.features.get(f)]
+
+    def cloud_reachable(self) -> bool:
+        """Vendor cloud on AND a gateway AND DNS AND an IP filter that does not fence it in."""
+        n = self.network
+        has_gateway = any(g for g in n.gateway)
+        has_dns = n.dns_from_dhcp or any(d for d in n.dns)
+        return (
+            bool(self.cloud_features_on())
+            and has_gateway
+            and has_dns
+            and not n.ip_filter.blocks_wan()
+        )
+
+    def exposed_services(self) -> list[str]:
+        out = [f"{p.name.lower()}/{p.port}" for p in self.network.protocols if p.enabled]
+        out += [f for f in SHELL_FEATURES if self.features.get(f)]
+        if self.features.get("upnp_portmap"):
+            out.append("upnp_port_mapping")
+        if self.network.discovery_mode == "Discoverable":
+            out.append("ws-discovery")
+        return sorted(out)
+
+    # ---- serialisation -----------------------------------------------------------------
+    def _config_dict(self) -> dict[str, Any]:
+        return copy.deepcopy(
+            {
+                "network": asdict(self.network),
+                "users": [asdict(u) for u in self.users],
+                "features": dict(self.features),
+                "feature_detail": dict(self.feature_detail),
+                "scopes": list(self.scopes),
+            }
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Camera:
+        d = copy.deepcopy(d)
+        cfg = _config_from_dict(
+            {
+                "network": d.pop("network"),
+                "users": d.pop("users"),
+                "features": d.pop("features"),
+                "feature_detail": d.pop("feature_detail"),
+                "scopes": d.pop("scopes"),
+            }
+        )
+        return cls(
+            identity=Identity(**d.pop("identity")),
+            auth=AuthPolicy(**d.pop("auth")),
+            faults=Faults(**d.pop("faults")),
+            **cfg,
+            **d,
+        )
+
+    def live_state(self) -> dict[str, Any]:
+        """What the control API reports: settings, derived exposure, auth and lock status."""
+        return {
+            "id": self.id,
+            "host": self.network.address,
+            "port": self.port,
+            "personality": self.identity.personality,
+            "network": asdict(self.network),
+            "features": dict(self.features),
+            "users": [{"username": u.username, "level": u.level} for u in self.users],
+            "cloud_reachable": self.cloud_reachable(),
+            "exposed_services": self.exposed_services(),
+            "auth_failures": dict(self.auth_failures),
+            "locked": {ip: until for ip, until in self.locked_until.items() if until > time.time()},
+            "down": self.is_down(),
+            "boots": self.boots,
+            "writes": dict(self.writes),
+            "clock_skew_s": self.clock_skew_s,
+            "faults": asdict(self.faults),
+        }
+
+
+def _config_from_dict(d: dict[str, Any]) -> dict[str, Any]:
+    net = dict(d["network"])
+    net["protocols"] = [Protocol(**p) for p in net["protocols"]]
+    filt = dict(net["ip_filter"])
+    filt["ipv4"] = [(str(a), int(p)) for a, p in filt["ipv4"]]
+    net["ip_filter"] = IPFilter(**filt)
+    return {
+        "network": Network(**net),
+        "users": [User(**u) for u in d["users"]],
+        "features": dict(d["features"]),
+        "feature_detail": dict(d["feature_detail"]),
+        "scopes": list(d["scopes"]),
+    }
