@@ -1,0 +1,226 @@
+"""JSON control API on 127.0.0.1: read each camera's live state and inject faults at run time."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from dataclasses import asdict, fields
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from camsim.model import Camera, Faults
+
+if TYPE_CHECKING:
+    from camsim.server import SimServer
+
+SERVER_KEY: web.AppKey[SimServer] = web.AppKey("camsim_server")
+
+_FAULT_FIELDS = {f.name: f.type for f in fields(Faults)}
+_RATE_FIELDS = frozenset({"http500_rate", "malformed_rate", "truncated_rate", "drop_rate"})
+
+
+class BadRequest(ValueError):
+    """Client error in a control request; becomes a 400 with a JSON explanation."""
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        resp: web.StreamResponse = await handler(request)
+    except BadRequest as exc:
+        return _error(400, str(exc))
+    return resp
+
+
+def build_app(server: SimServer) -> web.Application:
+    app = web.Application(middlewares=[_errors])
+    app[SERVER_KEY] = server
+    r = app.router
+    r.add_get("/health", health)
+    r.add_get("/stats", stats)
+    r.add_get("/cameras", list_cameras)
+    r.add_get("/cameras/{id}", get_camera)
+    r.add_route("PATCH", "/cameras/{id}/faults", set_camera_faults)
+    r.add_post("/cameras/{id}/faults", set_camera_faults)
+    r.add_delete("/cameras/{id}/faults", clear_camera_faults)
+    r.add_post("/cameras/{id}/unlock", unlock)
+    r.add_post("/cameras/{id}/reboot", reboot)
+    r.add_post("/faults", fleet_faults)
+    return app
+
+
+def _server(request: web.Request) -> SimServer:
+    return request.app[SERVER_KEY]
+
+
+def _camera(request: web.Request) -> Camera:
+    cid = request.match_info["id"]
+    try:
+        return _server(request).camera(cid)
+    except KeyError:
+        raise web.HTTPNotFound(
+            text=json.dumps({"error": f"no camera {cid!r}"}), content_type="application/json"
+        ) from None
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        return {}
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object")
+    return body
+
+
+def parse_fault_update(raw: dict[str, Any]) -> tuple[dict[str, Any], float | None]:
+    """Validate a {field: value} fault update; returns (Faults fields, clock_skew_s or None)."""
+    out: dict[str, Any] = {}
+    skew: float | None = None
+    for key, value in raw.items():
+        if key == "clock_skew_s":
+            skew = _number(key, value)
+            continue
+        if key not in _FAULT_FIELDS:
+            allowed = ", ".join(sorted([*_FAULT_FIELDS, "clock_skew_s"]))
+            raise BadRequest(f"unknown fault {key!r}; allowed: {allowed}")
+        if key == "hang":
+            if not isinstance(value, bool):
+                raise BadRequest("hang must be true or false")
+            out[key] = value
+            continue
+        num = _number(key, value)
+        if num < 0:
+            raise BadRequest(f"{key} must not be negative")
+        if key in _RATE_FIELDS and num > 1:
+            raise BadRequest(f"{key} is a probability in [0, 1]")
+        out[key] = num
+    return out, skew
+
+
+def _number(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadRequest(f"{key} must be a number")
+    return float(value)
+
+
+def _apply(cam: Camera, update: dict[str, Any], skew: float | None) -> None:
+    for key, value in update.items():
+        setattr(cam.faults, key, value)
+    if skew is not None:
+        cam.clock_skew_s = skew
+
+
+async def health(request: web.Request) -> web.Response:
+    server = _server(request)
+    return web.json_response({"status": "ok", "cameras": len(server.cameras)})
+
+
+async def stats(request: web.Request) -> web.Response:
+    server = _server(request)
+    cams = server.cameras
+    return web.json_response(
+        {
+            "cameras": len(cams),
+            "cloud_reachable": sum(1 for c in cams if c.cloud_reachable()),
+            "writes": sum(sum(c.writes.values()) for c in cams),
+            "down": sum(1 for c in cams if c.is_down()),
+            "locked_clients": sum(1 for c in cams for ip in c.locked_until if c.is_locked(ip)),
+            "requests": server.requests,
+            "by_personality": dict(Counter(c.identity.personality for c in cams)),
+            "by_manufacturer": dict(Counter(c.identity.manufacturer for c in cams)),
+        }
+    )
+
+
+async def list_cameras(request: web.Request) -> web.Response:
+    cams = _server(request).cameras
+    personality = request.query.get("personality")
+    if personality is not None:
+        cams = [c for c in cams if c.identity.personality == personality]
+    return web.json_response([c.live_state() for c in cams])
+
+
+async def get_camera(request: web.Request) -> web.Response:
+    return web.json_response(_camera(request).live_state())
+
+
+async def set_camera_faults(request: web.Request) -> web.Response:
+    cam = _camera(request)
+    body = await _json_body(request)
+    update, skew = parse_fault_update(body)
+    _apply(cam, update, skew)
+    _server(request).note_change()
+    return web.json_response({"id": cam.id, "faults": asdict(cam.faults), "clock_skew_s": cam.clock_skew_s})
+
+
+async def clear_camera_faults(request: web.Request) -> web.Response:
+    cam = _camera(request)
+    cam.faults = Faults(reboot_seconds=cam.faults.reboot_seconds)
+    cam.clock_skew_s = 0.0
+    _server(request).note_change()
+    return web.json_response({"id": cam.id, "faults": asdict(cam.faults), "clock_skew_s": 0.0})
+
+
+async def unlock(request: web.Request) -> web.Response:
+    cam = _camera(request)
+    body = await _json_body(request)
+    ip = body.get("ip")
+    if ip is not None and not isinstance(ip, str):
+        raise BadRequest("ip must be a string")
+    if ip is None:
+        cleared = sorted(set(cam.locked_until) | set(cam.auth_failures))
+        cam.locked_until.clear()
+        cam.auth_failures.clear()
+    else:
+        cleared = [ip] if ip in cam.locked_until or ip in cam.auth_failures else []
+        cam.locked_until.pop(ip, None)
+        cam.auth_failures.pop(ip, None)
+    _server(request).note_change()
+    return web.json_response({"id": cam.id, "unlocked": cleared})
+
+
+async def reboot(request: web.Request) -> web.Response:
+    cam = _camera(request)
+    _server(request).reboot(cam)
+    return web.json_response({"id": cam.id, "down_until": cam.down_until, "boots": cam.boots})
+
+
+async def fleet_faults(request: web.Request) -> web.Response:
+    """Apply one fault set to a seeded random fraction of the fleet (optionally one personality)."""
+    server = _server(request)
+    body = await _json_body(request)
+    fraction = body.get("fraction", 1.0)
+    if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 <= fraction <= 1:
+        raise BadRequest("fraction must be a number in [0, 1]")
+    seed = body.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise BadRequest("seed must be an integer")
+    raw = body.get("faults")
+    if not isinstance(raw, dict) or not raw:
+        raise BadRequest("faults must be a non-empty object")
+    update, skew = parse_fault_update(raw)
+    pool = server.cameras
+    personality = body.get("personality")
+    if personality is not None:
+        pool = [c for c in pool if c.identity.personality == personality]
+    chosen = choose_fraction(pool, float(fraction), seed)
+    for cam in chosen:
+        _apply(cam, update, skew)
+    server.note_change()
+    return web.json_response({"count": len(chosen), "ids": [c.id for c in chosen]})
+
+
+def choose_fraction(cameras: list[Camera], fraction: float, seed: int | None) -> list[Camera]:
+    """round(fraction * N) cameras, the same ones for the same seed, in fleet order."""
+    k = round(fraction * len(cameras))
+    picked = set(random.Random(seed).sample(range(len(cameras)), k))
+    return [c for i, c in enumerate(cameras) if i in picked]

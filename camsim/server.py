@@ -1,0 +1,357 @@
+"""One process, many cameras: a shared aiohttp app bound once per camera address, routing by local socket."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from email.utils import formatdate
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from aiohttp import web
+
+from camsim import faults as faultlib
+from camsim.model import Camera
+
+log = logging.getLogger(__name__)
+
+ONVIF_PATHS = frozenset({"/onvif/device_service", "/onvif/Device", "/onvif/services"})
+DAHUA_PATHS = frozenset({"/cgi-bin/magicBox.cgi", "/cgi-bin/configManager.cgi"})
+AXIS_PATHS = frozenset({"/axis-cgi/param.cgi"})
+
+CAMERA_KEY = web.AppKey("camsim_camera_lookup", object)
+_REQ_CAMERA = "camsim.camera"
+
+# Listener (re)binding is bounded so a stuck bind cannot wedge start-up or a reboot.
+_BIND_TIMEOUT_S = 10.0
+
+
+class _LazyModule:
+    """Imports a sibling camsim module on first use so the server works while other parts are built."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._mod: ModuleType | None = None
+        self._error: str | None = None
+
+    def get(self) -> ModuleType | None:
+        if self._mod is None and self._error is None:
+            try:
+                self._mod = importlib.import_module(self.name)
+            except ImportError as exc:
+                self._error = str(exc)
+                log.warning("camsim: %s not available: %s", self.name, exc)
+        return self._mod
+
+    def missing(self) -> web.Response:
+        return web.Response(status=501, text=f"{self.name} is not available: {self._error}\n")
+
+
+class SimServer:
+    """Serves a list of cameras, each on its own (address, port), plus a JSON control API."""
+
+    def __init__(
+        self,
+        cameras: list[Camera],
+        *,
+        control_host: str = "127.0.0.1",
+        control_port: int = 0,
+        state_file: Path | None = None,
+        discovery: bool = False,
+        fault_seed: int | None = None,
+    ) -> None:
+        self.cameras = list(cameras)
+        self._by_id: dict[str, Camera] = {}
+        self._by_sock: dict[tuple[str, int], Camera] = {}
+        self._control_host = control_host
+        self._control_port = control_port
+        self.state_file = state_file
+        self._discovery_enabled = discovery
+        self._discovery: Any = None
+        self.injector = faultlib.FaultInjector(fault_seed)
+        self._inflight: dict[str, int] = {}
+        self._runner: web.AppRunner | None = None
+        self._control_runner: web.AppRunner | None = None
+        self._sites: dict[tuple[str, int], web.TCPSite] = {}
+        self._reopen: dict[tuple[str, int], asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._control_url = ""
+        self._onvif = _LazyModule("camsim.onvif_device")
+        self._auth = _LazyModule("camsim.auth")
+        self._vendors = _LazyModule("camsim.vendors")
+        self._saver: Any = None
+        self.started_at = 0.0
+        self.requests = 0
+        self._index()
+
+    # ---- lookup ------------------------------------------------------------------------
+    def _index(self) -> None:
+        self._by_id = {c.id: c for c in self.cameras}
+        self._by_sock = {(c.network.address, c.port): c for c in self.cameras}
+        if len(self._by_id) != len(self.cameras):
+            raise ValueError("camera ids must be unique")
+        if len(self._by_sock) != len(self.cameras):
+            raise ValueError("camera (address, port) pairs must be unique")
+
+    def camera(self, camera_id: str) -> Camera:
+        return self._by_id[camera_id]
+
+    def camera_for(self, request: web.BaseRequest) -> Camera | None:
+        """The camera this request was sent to, from the local address the client connected to."""
+        transport = request.transport
+        if transport is None:
+            return None
+        sock = transport.get_extra_info("sockname")
+        if not sock:
+            return None
+        return self._by_sock.get((sock[0], sock[1]))
+
+    @property
+    def control_url(self) -> str:
+        return self._control_url
+
+    def inflight(self, camera_id: str) -> int:
+        return self._inflight.get(camera_id, 0)
+
+    # ---- lifecycle ---------------------------------------------------------------------
+    async def start(self) -> None:
+        from camsim import state as statelib  # local: state imports model only, kept out of hot import
+
+        if self.state_file is not None and self.state_file.exists():
+            self.cameras = statelib.merge_state(self.cameras, statelib.load_state(self.state_file))
+            self._index()
+        if self.state_file is not None:
+            self._saver = statelib.StateSaver(self.state_file, lambda: self.cameras)
+
+        app = web.Application(handler_args={"max_field_size": 16384})
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        app.on_response_prepare.append(self._on_prepare)
+        # Access logging for 1,000 cameras would dominate CPU; the control API has the counters instead.
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await self._runner.setup()
+        for key in self._by_sock:
+            await self._bind(key)
+
+        from camsim import control  # local import: control imports server types
+
+        capp = control.build_app(self)
+        self._control_runner = web.AppRunner(capp, access_log=None, handle_signals=False)
+        await self._control_runner.setup()
+        csite = web.TCPSite(self._control_runner, self._control_host, self._control_port)
+        await asyncio.wait_for(csite.start(), _BIND_TIMEOUT_S)
+        server = csite._server
+        assert server is not None and isinstance(server, asyncio.Server)
+        port = server.sockets[0].getsockname()[1]
+        self._control_url = f"http://{self._control_host}:{port}"
+
+        if self._discovery_enabled:
+            disco = importlib.import_module("camsim.discovery")
+            self._discovery = disco.DiscoveryResponder(lambda: self.cameras)
+            await self._discovery.start()
+        # Cameras that were mid-reboot when state was saved come back when their downtime ends.
+        for cam in self.cameras:
+            if cam.is_down():
+                self._schedule_reboot(cam)
+        self.started_at = time.time()
+
+    async def stop(self) -> None:
+        for handle in self._reopen.values():
+            handle.cancel()
+        self._reopen.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._discovery is not None:
+            await self._discovery.stop()
+            self._discovery = None
+        if self._control_runner is not None:
+            await self._control_runner.cleanup()
+            self._control_runner = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        self._sites.clear()
+        if self._saver is not None:
+            self._saver.save_now()
+            self._saver.close()
+
+    async def _bind(self, key: tuple[str, int]) -> None:
+        assert self._runner is not None
+        site = web.TCPSite(self._runner, key[0], key[1], backlog=128, reuse_address=True)
+        try:
+            await asyncio.wait_for(site.start(), _BIND_TIMEOUT_S)
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot listen on {key[0]}:{key[1]}: {exc.strerror}") from exc
+        self._sites[key] = site
+
+    async def _unbind(self, key: tuple[str, int]) -> None:
+        site = self._sites.pop(key, None)
+        if site is not None:
+            await site.stop()
+
+    # ---- reboot downtime ---------------------------------------------------------------
+    def _schedule_reboot(self, cam: Camera) -> None:
+        """While a camera reboots its port is closed (connection refused), then it listens again."""
+        key = (cam.network.address, cam.port)
+        loop = asyncio.get_running_loop()
+        old = self._reopen.pop(key, None)
+        if old is not None:
+            old.cancel()
+        if key in self._sites:
+            self._spawn(self._unbind(key))
+        delay = max(0.0, cam.down_until - time.time())
+        self._reopen[key] = loop.call_later(delay, lambda: self._spawn(self._come_back(cam, key)))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        # Keep a reference so the task is not garbage-collected mid-flight.
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _come_back(self, cam: Camera, key: tuple[str, int]) -> None:
+        self._reopen.pop(key, None)
+        if cam.is_down():  # rebooted again meanwhile
+            self._schedule_reboot(cam)
+            return
+        if key not in self._sites and self._runner is not None:
+            try:
+                await self._bind(key)
+            except OSError:
+                log.exception("camsim: %s did not come back after reboot", cam.id)
+
+    def reboot(self, cam: Camera) -> None:
+        """Reboot a camera now (control API); downtime is cam.faults.reboot_seconds."""
+        cam.reboot()
+        self._schedule_reboot(cam)
+        self.note_change()
+
+    def note_change(self) -> None:
+        """Something in camera state changed: persist it soon (debounced)."""
+        if self._saver is not None:
+            self._saver.schedule()
+
+    # ---- request pipeline --------------------------------------------------------------
+    async def _on_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
+        cam = request.get(_REQ_CAMERA)
+        if not isinstance(cam, Camera):
+            return
+        # Agents read the camera's clock from Date when GetSystemDateAndTime needs auth (DESIGN §4).
+        response.headers["Date"] = formatdate(cam.now(), usegmt=True)
+        server = None
+        vendors = self._vendors.get()
+        if vendors is not None:
+            server = vendors.server_header(cam)
+        if server is None:
+            response.headers.popall("Server", None)
+        else:
+            response.headers["Server"] = server
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        cam = self.camera_for(request)
+        if cam is None:
+            return web.Response(status=404)
+        request[_REQ_CAMERA] = cam
+        self.requests += 1
+        if cam.is_down():
+            # A rebooting camera has no web server: the connection just dies.
+            faultlib.drop(request)
+            return web.Response(status=503)
+        f = cam.faults
+        delay = self.injector.delay_s(f)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if f.hang:
+            await faultlib.hang(request, f)
+            if request.transport is None or request.transport.is_closing():
+                return web.Response(status=504)
+        if self.injector.roll(f.drop_rate):
+            faultlib.drop(request)
+            return web.Response(status=503)
+        if self.injector.roll(f.http500_rate):
+            return web.Response(status=500, text="Internal Server Error")
+
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        client_ip = str(peer[0]) if peer else ""
+        if not cam.network.ip_filter.permits(client_ip):
+            # A filtered camera refuses outright; empty 403 and the connection is closed.
+            refused = web.Response(status=403)
+            refused.force_close()
+            return refused
+
+        limit = cam.auth.connection_limit
+        n = self._inflight.get(cam.id, 0) + 1
+        self._inflight[cam.id] = n
+        try:
+            if n > limit:
+                return _over_limit(cam)
+            writes_before = sum(cam.writes.values())
+            down_before = cam.down_until
+            resp = await self._dispatch(cam, request)
+        finally:
+            self._inflight[cam.id] -= 1
+        if cam.down_until != down_before and cam.is_down():
+            self._schedule_reboot(cam)
+        if sum(cam.writes.values()) != writes_before or cam.down_until != down_before:
+            self.note_change()
+        return await self._post_faults(cam, request, resp)
+
+    async def _post_faults(
+        self, cam: Camera, request: web.Request, resp: web.StreamResponse
+    ) -> web.StreamResponse:
+        f = cam.faults
+        if not isinstance(resp, web.Response) or not isinstance(resp.body, bytes | bytearray):
+            return resp
+        if self.injector.roll(f.malformed_rate):
+            resp.body = self.injector.malform(bytes(resp.body))
+            return resp
+        if self.injector.roll(f.truncated_rate):
+            return await faultlib.send_truncated(
+                request, resp, self.injector.truncated_length(bytes(resp.body))
+            )
+        return resp
+
+    async def _dispatch(self, cam: Camera, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        if path in ONVIF_PATHS:
+            if request.method != "POST":
+                return web.Response(status=405, headers={"Allow": "POST"})
+            onvif = self._onvif.get()
+            if onvif is None:
+                return self._onvif.missing()
+            handle: Callable[[Camera, web.Request], Awaitable[web.StreamResponse]] = onvif.handle
+            return await handle(cam, request)
+        if _is_vendor_path(cam, path):
+            auth = self._auth.get()
+            if auth is None:
+                return self._auth.missing()
+            outcome = auth.check_http_digest(cam, request)
+            if outcome.response is not None:
+                result: web.StreamResponse = outcome.response
+                return result
+            vendors = self._vendors.get()
+            if vendors is None:
+                return self._vendors.missing()
+            vhandle: Callable[[Camera, web.Request], Awaitable[web.StreamResponse]] = vendors.handle
+            return await vhandle(cam, request)
+        return web.Response(status=404)
+
+
+def _is_vendor_path(cam: Camera, path: str) -> bool:
+    p = cam.identity.personality
+    if p == "hikvision":
+        return path.startswith("/ISAPI/")
+    if p == "dahua":
+        return path in DAHUA_PATHS
+    if p == "axis":
+        return path in AXIS_PATHS
+    return False
+
+
+def _over_limit(cam: Camera) -> web.Response:
+    """Past the concurrent-connection limit: Hikvision answers 503, Dahua 401 (VENDORS.md, issue 3)."""
+    if cam.identity.personality == "dahua":
+        return web.Response(status=401, text="Error\r\nToo many connections\r\n")
+    return web.Response(status=503, text="Service Unavailable")
