@@ -72,6 +72,7 @@ class SimServer:
         self.state_file = state_file
         self._discovery_enabled = discovery
         self._discovery: Any = None
+        self.discovery_error: str | None = None
         self.injector = faultlib.FaultInjector(fault_seed)
         self._inflight: dict[str, int] = {}
         self._runner: web.AppRunner | None = None
@@ -149,14 +150,24 @@ class SimServer:
         self._control_url = f"http://{self._control_host}:{port}"
 
         if self._discovery_enabled:
-            disco = importlib.import_module("camsim.discovery")
-            self._discovery = disco.DiscoveryResponder(lambda: self.cameras)
-            await self._discovery.start()
+            await self._start_discovery()
         # Cameras that were mid-reboot when state was saved come back when their downtime ends.
         for cam in self.cameras:
             if cam.is_down():
                 self._schedule_reboot(cam)
         self.started_at = time.time()
+
+    async def _start_discovery(self) -> None:
+        """WS-Discovery is best effort: a busy UDP 3702 (another camsim) must not take the HTTP fleet down."""
+        try:
+            disco = importlib.import_module("camsim.discovery")
+            responder = disco.DiscoveryResponder(lambda: self.cameras)
+            await responder.start()
+        except (ImportError, OSError) as exc:
+            self.discovery_error = str(exc)
+            log.warning("camsim: WS-Discovery disabled: %s", exc)
+            return
+        self._discovery = responder
 
     async def stop(self) -> None:
         for handle in self._reopen.values():
