@@ -23,8 +23,7 @@ ONVIF_PATHS = frozenset({"/onvif/device_service", "/onvif/Device", "/onvif/servi
 DAHUA_PATHS = frozenset({"/cgi-bin/magicBox.cgi", "/cgi-bin/configManager.cgi"})
 AXIS_PATHS = frozenset({"/axis-cgi/param.cgi"})
 
-CAMERA_KEY = web.AppKey("camsim_camera_lookup", object)
-_REQ_CAMERA = "camsim.camera"
+_REQ_CAMERA = web.RequestKey("camsim_camera", Camera)
 
 # Listener (re)binding is bounded so a stuck bind cannot wedge start-up or a reboot.
 _BIND_TIMEOUT_S = 10.0
@@ -247,14 +246,15 @@ class SimServer:
     # ---- request pipeline --------------------------------------------------------------
     async def _on_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
         cam = request.get(_REQ_CAMERA)
-        if not isinstance(cam, Camera):
+        if cam is None:
             return
         # Agents read the camera's clock from Date when GetSystemDateAndTime needs auth (DESIGN §4).
         response.headers["Date"] = formatdate(cam.now(), usegmt=True)
         server = None
         vendors = self._vendors.get()
-        if vendors is not None:
-            server = vendors.server_header(cam)
+        header_of = getattr(vendors, "server_header", None)
+        if header_of is not None:
+            server = header_of(cam)
         if server is None:
             response.headers.popall("Server", None)
         else:
@@ -270,6 +270,21 @@ class SimServer:
             # A rebooting camera has no web server: the connection just dies.
             faultlib.drop(request)
             return web.Response(status=503)
+        # In flight from the first byte: a slow (latency-faulted) camera fills its connection slots.
+        self._inflight[cam.id] = self._inflight.get(cam.id, 0) + 1
+        try:
+            before = _fingerprint(cam)
+            resp = await self._pipeline(cam, request)
+        finally:
+            self._inflight[cam.id] -= 1
+        after = _fingerprint(cam)
+        if after != before:
+            if after[1] != before[1] and cam.is_down():
+                self._schedule_reboot(cam)
+            self.note_change()
+        return resp
+
+    async def _pipeline(self, cam: Camera, request: web.Request) -> web.StreamResponse:
         f = cam.faults
         delay = self.injector.delay_s(f)
         if delay > 0:
@@ -292,21 +307,9 @@ class SimServer:
             refused.force_close()
             return refused
 
-        limit = cam.auth.connection_limit
-        n = self._inflight.get(cam.id, 0) + 1
-        self._inflight[cam.id] = n
-        try:
-            if n > limit:
-                return _over_limit(cam)
-            writes_before = sum(cam.writes.values())
-            down_before = cam.down_until
-            resp = await self._dispatch(cam, request)
-        finally:
-            self._inflight[cam.id] -= 1
-        if cam.down_until != down_before and cam.is_down():
-            self._schedule_reboot(cam)
-        if sum(cam.writes.values()) != writes_before or cam.down_until != down_before:
-            self.note_change()
+        if self._inflight.get(cam.id, 0) > cam.auth.connection_limit:
+            return _over_limit(cam)
+        resp = await self._dispatch(cam, request)
         return await self._post_faults(cam, request, resp)
 
     async def _post_faults(
@@ -348,6 +351,17 @@ class SimServer:
             vhandle: Callable[[Camera, web.Request], Awaitable[web.StreamResponse]] = vendors.handle
             return await vhandle(cam, request)
         return web.Response(status=404)
+
+
+def _fingerprint(cam: Camera) -> tuple[int, float, int, int, int]:
+    """Cheap summary of persisted runtime state, to notice when a request changed something."""
+    return (
+        sum(cam.writes.values()),
+        cam.down_until,
+        cam.boots,
+        sum(cam.auth_failures.values()),
+        len(cam.locked_until),
+    )
 
 
 def _is_vendor_path(cam: Camera, path: str) -> bool:
