@@ -7,7 +7,6 @@ user.<username>; reboot and factory default are counted by the model itself.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from aiohttp import web
@@ -56,10 +55,9 @@ async def handle(camera: Camera, request: web.Request) -> web.Response:
     except soap.SoapError as err:
         log.debug("camera %s: %s -> fault %s", camera.id, req.operation, err.subcodes)
         return soap.fault_response(env, err)
-    resp = soap.reply(env, body)
-    if ctx.after:
-        # Reboot/factory reset take effect after the handler returns, so this reply is still sent.
-        loop = asyncio.get_running_loop()
-        for fn in ctx.after:
-            loop.call_soon(fn)
-    return resp
+    # Reboot/factory reset: the camera state flips now, but the server only checks "down" when a request
+    # arrives and closes the listener in a separate task, so this reply still goes out first. Doing it
+    # synchronously lets SimServer see the changed down_until and schedule the downtime.
+    for fn in ctx.after:
+        fn()
+    return soap.reply(env, body)
