@@ -1,0 +1,351 @@
+"""Shared aiohttp plumbing for cameras: one bounded connector per process, one digest session per camera."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Literal, TypeVar
+
+import aiohttp
+from aiohttp import ClientSession, DigestAuthMiddleware, TCPConnector
+from multidict import CIMultiDictProxy
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from agent.credentials import Credentials
+from agent.errors import AuthFailed, LockedOut, Timeout, Unreachable
+
+log = logging.getLogger(__name__)
+
+#: Global cap on requests in flight across all cameras (DESIGN §4 "global concurrency cap").
+DEFAULT_CONCURRENCY = 64
+#: Default per-request timeout in seconds (a whole digest round trip counts as one request).
+DEFAULT_TIMEOUT = 10.0
+#: Attempts for transient failures (Unreachable/Timeout) only; auth failures are never retried.
+DEFAULT_ATTEMPTS = 3
+#: Backoff between transient retries: jittered exponential, capped (seconds).
+BACKOFF_MULTIPLIER = 0.2
+BACKOFF_CAP = 2.0
+
+# Hikvision's userCheck body exposes lockStatus/unlockTime/retryLoginTime once the client IP is locked
+# (VENDORS.md §3 "Lockout"); Dahua answers "User locked"/"Login locked" style texts (VENDORS.md §4).
+_LOCK_RE = re.compile(rb"lockStatus>\s*lock\s*<|unlockTime|\blocked\b|\block(ed)?\s*out\b", re.IGNORECASE)
+# Dahua answers 401 when its ~20 connections are used up (DESIGN §4): a capacity problem, not a bad login.
+_TOO_MANY_RE = re.compile(rb"too many connections", re.IGNORECASE)
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class HttpReply:
+    """A complete HTTP reply (body fully read, connection released)."""
+
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+    url: str = ""
+
+    def www_authenticate(self) -> list[str]:
+        return list(self.headers.getall("WWW-Authenticate", []))
+
+    def is_stale_challenge(self) -> bool:
+        """401 whose digest challenge says stale=true (RFC 7616 §3.3): the nonce expired, not the password."""
+        return self.status == 401 and any(
+            re.search(r"\bstale\s*=\s*\"?true\"?", h, re.IGNORECASE) for h in self.www_authenticate()
+        )
+
+    def offers_digest(self) -> bool:
+        return self.status == 401 and any(h.lower().startswith("digest") for h in self.www_authenticate())
+
+
+@dataclass(slots=True)
+class ClockSample:
+    """Camera clock learnt from the HTTP Date header (1 s resolution; fallback when GetSystemDateAndTime
+    needs auth, DESIGN §4)."""
+
+    offset_s: float | None = None  # camera clock minus local clock
+    samples: int = 0
+
+    def observe(self, headers: Mapping[str, str], local_now: float) -> None:
+        raw = headers.get("Date")
+        if not raw:
+            return
+        try:
+            when = parsedate_to_datetime(raw)
+        except (TypeError, ValueError, IndexError):
+            return  # cameras send odd Date values; a bad one is just not a sample
+        if when.tzinfo is None:
+            return
+        self.offset_s = when.timestamp() - local_now
+        self.samples += 1
+
+
+@dataclass(eq=False)
+class HttpPool:
+    """Process-wide connection budget: one TCPConnector (limit, limit_per_host=1) plus a semaphore gate.
+
+    The gate is taken before a request's timeout starts, so waiting for a free slot behind 1,000 other
+    cameras never counts as a camera timeout; the connector limits are the backstop.
+    """
+
+    concurrency: int = DEFAULT_CONCURRENCY
+    connector: TCPConnector = field(init=False)
+    gate: asyncio.Semaphore = field(init=False)
+    loop: asyncio.AbstractEventLoop = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        # limit_per_host=1: never parallel connections to one device (digest nonces race, Dahua/Hik
+        # connection limits). keepalive is kept short: cameras drop idle sockets after a few seconds.
+        self.connector = TCPConnector(
+            limit=self.concurrency, limit_per_host=1, keepalive_timeout=4.0, force_close=False
+        )
+        self.gate = asyncio.Semaphore(self.concurrency)
+
+    async def close(self) -> None:
+        await self.connector.close()
+
+
+_DEFAULT_POOL: HttpPool | None = None
+
+
+def default_pool() -> HttpPool:
+    """The process-wide pool for the running loop (re-created when a new loop runs, e.g. per test)."""
+    global _DEFAULT_POOL
+    loop = asyncio.get_running_loop()
+    if _DEFAULT_POOL is None or _DEFAULT_POOL.loop is not loop or _DEFAULT_POOL.connector.closed:
+        _DEFAULT_POOL = HttpPool()
+    return _DEFAULT_POOL
+
+
+async def close_default_pool() -> None:
+    global _DEFAULT_POOL
+    if _DEFAULT_POOL is not None:
+        pool, _DEFAULT_POOL = _DEFAULT_POOL, None
+        if pool.loop is asyncio.get_running_loop():
+            await pool.close()
+
+
+def _is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, Unreachable)
+
+
+def _is_connect_failure(exc: BaseException) -> bool:
+    """The request never reached the camera, so even a non-idempotent call may be retried."""
+    return isinstance(exc, Unreachable) and isinstance(exc.__cause__, aiohttp.ClientConnectorError)
+
+
+class CameraHttp:
+    """HTTP to one camera: its own ClientSession (digest middleware) over the shared connector.
+
+    Requests to one camera are serialised (a lock per camera) so a digest nonce is never raced.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int = 80,
+        credentials: Credentials | None = None,
+        *,
+        scheme: Literal["http", "https"] = "http",
+        timeout: float = DEFAULT_TIMEOUT,
+        attempts: int = DEFAULT_ATTEMPTS,
+        pool: HttpPool | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        bracketed = f"[{host}]" if ":" in host else host
+        default_port = 443 if scheme == "https" else 80
+        self.base_url = f"{scheme}://{bracketed}" + ("" if port == default_port else f":{port}")
+        self.timeout = timeout
+        self.attempts = max(1, attempts)
+        self.clock = ClockSample()
+        self.pool = pool or default_pool()
+        self.credentials = credentials
+        self._lock = asyncio.Lock()
+        self._session = self._new_session(credentials)
+
+    def _new_session(self, credentials: Credentials | None) -> ClientSession:
+        middlewares = (
+            (DigestAuthMiddleware(credentials.username, credentials.password, preemptive=True),)
+            if credentials is not None
+            else ()
+        )
+        return ClientSession(
+            connector=self.pool.connector,
+            connector_owner=False,
+            middlewares=middlewares,
+            # Cameras set cookies (Hikvision WebSession) that must not leak between requests of the agent.
+            cookie_jar=aiohttp.DummyCookieJar(),
+            timeout=aiohttp.ClientTimeout(total=None),  # per request, see exchange()
+        )
+
+    async def set_credentials(self, credentials: Credentials | None) -> None:
+        """New credentials from the operator: a fresh digest middleware (no stale challenge state)."""
+        async with self._lock:
+            old, self._session = self._session, self._new_session(credentials)
+            self.credentials = credentials
+        await old.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._session.closed
+
+    async def close(self) -> None:
+        await self._session.close()
+
+    def url(self, path: str) -> str:
+        """Absolute URL on this camera; absolute inputs must already point at it (see onvif_xaddr)."""
+        if path.startswith(("http://", "https://")):
+            return path
+        return self.base_url + (path if path.startswith("/") else "/" + path)
+
+    async def exchange(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        data: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 -- contract API; applied per attempt inside
+        authenticate: bool = True,
+        operation: str = "",
+    ) -> HttpReply:
+        """One request (digest legs included, one extra round on a stale nonce), no status mapping.
+
+        `authenticate=False` sends no credentials at all (pre-auth calls and auth-scheme probing, which
+        must never count as a failed login). Raises Unreachable/Timeout only.
+        """
+        limit = self.timeout if timeout is None else timeout
+        url = self.url(path)
+        async with self.pool.gate, self._lock:
+            reply = await self._once(method, url, params, data, headers, limit, authenticate, operation)
+            if authenticate and reply.is_stale_challenge():
+                # The middleware already retried once with the fresh nonce; a second stale means the nonce
+                # expired in between (slow camera, RFC 7616 §3.3). One more round, never more.
+                log.debug("%s: stale digest nonce on %s, retrying once", self.host, operation or path)
+                reply = await self._once(method, url, params, data, headers, limit, authenticate, operation)
+        return reply
+
+    async def _once(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, str] | None,
+        data: bytes | str | None,
+        headers: Mapping[str, str] | None,
+        limit: float,
+        authenticate: bool,
+        operation: str,
+    ) -> HttpReply:
+        op = operation or url
+        try:
+            async with asyncio.timeout(limit):
+                async with self._session.request(
+                    method,
+                    url,
+                    params=params,
+                    data=data,
+                    headers=headers,
+                    allow_redirects=False,  # never follow a camera to another host
+                    middlewares=None if authenticate else (),
+                ) as resp:
+                    body = await resp.read()
+                    reply = HttpReply(resp.status, resp.headers, body, str(resp.url))
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise Timeout(f"no reply within {limit:g}s", host=self.host, operation=op) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise Unreachable(f"connect failed: {exc.os_error}", host=self.host, operation=op) from exc
+        except aiohttp.ClientPayloadError as exc:
+            # Body cut mid-document (connection closed before Content-Length): transient, like a reset.
+            raise Unreachable(f"truncated reply: {exc}", host=self.host, operation=op) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise Unreachable(f"{type(exc).__name__}: {exc}", host=self.host, operation=op) from exc
+        self.clock.observe(reply.headers, time.time())
+        return reply
+
+    def check(self, reply: HttpReply, *, operation: str = "", authenticated: bool = True) -> HttpReply:
+        """Map statuses that are failures of the transport or the login, leave the rest to the caller."""
+        op = operation or reply.url
+        if reply.status == 401:
+            if _TOO_MANY_RE.search(reply.body):
+                raise Unreachable(
+                    "camera connection limit reached (401 Too many connections)", host=self.host, operation=op
+                )
+            if _LOCK_RE.search(reply.body):
+                raise LockedOut("camera reports this client/account locked", host=self.host, operation=op)
+            if authenticated:
+                raise AuthFailed("credentials rejected (HTTP 401 after digest)", host=self.host, operation=op)
+        if reply.status == 403 and _LOCK_RE.search(reply.body):
+            raise LockedOut("camera reports this client/account locked", host=self.host, operation=op)
+        if reply.status in (502, 503, 504):
+            # Hikvision answers 503 when its connection slots are used up (DESIGN §4): retry later.
+            raise Unreachable(f"HTTP {reply.status}", host=self.host, operation=op)
+        return reply
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        data: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 -- contract API; applied per attempt inside
+        idempotent: bool | None = None,
+        operation: str = "",
+    ) -> HttpReply:
+        """Authenticated request with status mapping and bounded retries of transient failures only.
+
+        A non-idempotent request (default: anything but GET/HEAD) is retried only when it never reached
+        the camera (connect failure): a timed-out reboot must not be sent twice.
+        """
+        safe = method.upper() in ("GET", "HEAD") if idempotent is None else idempotent
+        return await self.retrying(
+            lambda: self._request_once(method, path, params, data, headers, timeout, operation),
+            idempotent=safe,
+        )
+
+    async def _request_once(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        data: bytes | str | None,
+        headers: Mapping[str, str] | None,
+        timeout: float | None,  # noqa: ASYNC109 -- forwarded to exchange()
+        operation: str,
+    ) -> HttpReply:
+        reply = await self.exchange(
+            method, path, params=params, data=data, headers=headers, timeout=timeout, operation=operation
+        )
+        return self.check(reply, operation=operation or path, authenticated=self.credentials is not None)
+
+    async def retrying(self, attempt: Callable[[], Awaitable[_T]], *, idempotent: bool = True) -> _T:
+        """Run `attempt` with this camera's retry budget (see with_retries)."""
+        return await with_retries(attempt, attempts=self.attempts, idempotent=idempotent)
+
+
+async def with_retries(
+    attempt: Callable[[], Awaitable[_T]], *, attempts: int = DEFAULT_ATTEMPTS, idempotent: bool = True
+) -> _T:
+    """tenacity with capped jittered backoff, for transient errors (Unreachable/Timeout) only and a bounded
+    number of attempts; AuthFailed/Unsupported/ProtocolError go straight through (never retried)."""
+    retryer = AsyncRetrying(
+        stop=stop_after_attempt(max(1, attempts)),
+        wait=wait_random_exponential(multiplier=BACKOFF_MULTIPLIER, max=BACKOFF_CAP),
+        retry=retry_if_exception(_is_transient if idempotent else _is_connect_failure),
+        reraise=True,
+    )
+
+    async def run() -> _T:
+        # tenacity only awaits coroutine *functions*; a lambda returning a coroutine would not be awaited.
+        return await attempt()
+
+    result: _T = await retryer(run)
+    return result
