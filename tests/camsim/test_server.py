@@ -345,3 +345,37 @@ async def test_state_saved_soon_after_control_change(
             await asyncio.sleep(0.05)
         assert json.loads(state.read_text())["cameras"][0]["faults"]["drop_rate"] == 0.25
         assert not [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]  # atomic: no temp file left behind
+
+
+# ---- headers and reboot through the camera's own API -------------------------------------------
+
+
+async def test_server_header_per_personality(sim: Sim, make_camera: MakeCamera) -> None:
+    hik = make_camera("hikvision", address="127.0.1.71")
+    gen = make_camera("generic", address="127.0.1.72")
+    async with sim([hik, gen]), aiohttp.ClientSession(timeout=TIMEOUT) as s:
+        async with s.get(url(hik, "/ISAPI/System/deviceInfo")) as r:
+            assert r.headers["Server"] == "App-webs/"  # V1.0.0 firmware predates the V5.7 "webserver" banner
+        status, _ = await get_date(s, gen)
+        async with s.get(url(gen, "/nope")) as r:
+            # A generic camera sends no banner at all, and certainly not aiohttp's own.
+            assert "Server" not in r.headers
+    assert status == 200
+
+
+async def test_onvif_system_reboot_takes_camera_down(sim: Sim, make_camera: MakeCamera) -> None:
+    cam = make_camera("generic", address="127.0.1.73")
+    cam.faults.reboot_seconds = 0.6
+    reboot = GET_DATE.replace(b"GetSystemDateAndTime", b"SystemReboot")
+    mw = aiohttp.DigestAuthMiddleware(login="admin", password="Secret-123")
+    async with sim([cam]) as server, aiohttp.ClientSession(timeout=TIMEOUT, middlewares=(mw,)) as s:
+        async with s.post(url(cam, "/onvif/device_service"), data=reboot, headers=SOAP_CT) as r:
+            assert r.status == 200
+            assert b"SystemRebootResponse" in await r.read()
+        await asyncio.sleep(0.05)
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await get_date(s, cam)
+        await asyncio.sleep(0.8)
+        status, _ = await get_date(s, cam)
+        assert status == 200
+        assert cam.boots == 2 and server.inflight(cam.id) == 0
