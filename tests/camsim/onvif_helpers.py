@@ -100,12 +100,18 @@ def envelope(body: str, header: str = "", soap_ns: str = SOAP12) -> bytes:
 
 
 async def post(
-    session: aiohttp.ClientSession, cam: Camera, data: bytes, *, soap11: bool = False, **kw: Any
+    session: aiohttp.ClientSession,
+    cam: Camera,
+    data: bytes,
+    *,
+    soap11: bool = False,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, bytes, aiohttp.ClientResponse]:
     url = f"http://{cam.network.address}:{cam.port}/onvif/device_service"
     ctype = "text/xml; charset=utf-8" if soap11 else "application/soap+xml; charset=utf-8"
     timeout = aiohttp.ClientTimeout(total=TIMEOUT)
-    async with session.post(url, data=data, headers={"Content-Type": ctype}, timeout=timeout, **kw) as r:
+    hdrs = {"Content-Type": ctype, **(headers or {})}
+    async with session.post(url, data=data, headers=hdrs, timeout=timeout) as r:
         return r.status, await r.read(), r
 
 
