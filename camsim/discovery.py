@@ -56,8 +56,8 @@ _PARSER = etree.XMLParser(
 )
 
 
-class DiscoveryError(Exception):
-    """The responder could not bind its sockets."""
+class DiscoveryError(OSError):
+    """The responder could not bind its sockets (an OSError, so callers treating sockets alike catch it)."""
 
 
 @dataclass(frozen=True)

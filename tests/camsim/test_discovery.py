@@ -222,6 +222,11 @@ def test_parse_probe_resolves_type_prefixes_through_nsmap() -> None:
     # Right local name in the wrong namespace is not a camera type.
     assert not types_match([("urn:other", "Device")])
     assert types_match([])
+    # Sloppy clients send an unprefixed or undeclared prefix; firmware falls back to the local name.
+    unprefixed = parse_probe(probe_xml(types="NetworkVideoTransmitter zz:Device"))
+    assert unprefixed is not None
+    assert unprefixed.types == ((None, "NetworkVideoTransmitter"), (None, "Device"))
+    assert types_match(unprefixed.types)
 
 
 def test_rfc3986_scope_rule() -> None:
@@ -433,8 +438,10 @@ async def test_refresh_follows_the_camera_list_and_stop_releases_ports(client: P
         client.send(probe_xml(mid), "127.0.5.62")
         assert len(await client.replies(REPLY_TIMEOUT, relates_to=mid, expect=1)) == 1
         # A second responder for the same camera addresses must fail loudly, not split the probes.
-        with pytest.raises(DiscoveryError):
+        with pytest.raises(DiscoveryError) as err:
             await running(cams)
+        assert isinstance(err.value, OSError)  # SimServer treats discovery bind failures as OSError
+        assert "127.0.5.61:3702" in str(err.value)
     finally:
         await responder.stop()
     again = await running(cams)  # ports were released
@@ -457,3 +464,21 @@ async def test_multicast_probe_to_many_cameras_is_spread_over_the_delay(client: 
         assert arrivals[-1] < 0.2 + 0.3
     finally:
         await responder.stop()
+
+
+@needs_multicast
+async def test_stop_cancels_pending_delayed_replies(client: ProbeClient) -> None:
+    responder = await running([make_camera(n) for n in (71, 72, 73)], max_delay_s=1.0)
+    mid = new_id()
+    client.send(probe_xml(mid), MULTICAST_GROUP)
+    for _ in range(2000):  # wait until the probe is in and its replies are scheduled
+        if responder.stats.probes:
+            break
+        await asyncio.sleep(0.001)
+    assert responder.stats.probes == 1
+    await responder.stop()
+    fired = responder.stats.replies
+    assert fired < 3, "replies spread over 1 s cannot all have fired within a few ms"
+    # Whatever had fired before stop() arrives; nothing scheduled after it does.
+    assert len(await client.replies(1.2, relates_to=mid)) == fired
+    assert responder.stats.replies == fired
