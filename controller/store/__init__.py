@@ -1,0 +1,1 @@
+"""The controller's fleet store: a repository interface with SQLite (default) and PostgreSQL backends."""

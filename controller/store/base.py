@@ -1,0 +1,150 @@
+"""The repository interface of the fleet store and its row types; SQLite and PostgreSQL implement it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from controller.store.audit import AuditEntry, ChainReport
+
+FINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "REJECTED", "TIMED_OUT", "CANCELED"})
+EXECUTION_ORDER = {
+    "QUEUED": 0,
+    "SENT": 1,
+    "ACCEPTED": 2,
+    "IN_PROGRESS": 3,
+    "SUCCEEDED": 4,
+    "FAILED": 4,
+    "REJECTED": 4,
+    "TIMED_OUT": 4,
+    "CANCELED": 4,
+}
+LIFECYCLE = ("DISCOVERED", "INVENTORIED", "CLOUD_OFF", "NETWORK_LOCKED", "DECOMMISSIONED", "REMOVED")
+
+
+@dataclass
+class AgentRow:
+    agent_id: str
+    site: str = ""
+    version: str = ""
+    boot_seq: int = 0
+    online: bool = False
+    last_seen: float = 0.0
+    capabilities: list[str] = field(default_factory=list)
+    camera_count: int = 0
+
+
+@dataclass
+class CameraRow:
+    """Indexed columns for filtering plus the latest CameraRecord (protobuf bytes)."""
+
+    camera_id: str
+    agent_id: str
+    site: str
+    host: str
+    port: int
+    manufacturer: str
+    model: str
+    firmware: str
+    origin: str
+    covered: bool
+    oem_rebrand: bool
+    confidence: float
+    risk_score: int
+    risk_level: str
+    cloud_reachable: bool
+    fingerprint: str
+    reachable: bool
+    observed_at: float
+    record: bytes
+    lifecycle: str = "INVENTORIED"
+    tags: list[str] = field(default_factory=list)
+    updated_at: float = 0.0
+
+
+@dataclass
+class CameraFilter:
+    origin: str | None = None
+    manufacturer: str | None = None
+    site: str | None = None
+    agent_id: str | None = None
+    risk_level: str | None = None
+    lifecycle: str | None = None
+    covered: bool | None = None
+    cloud_reachable: bool | None = None
+    search: str | None = None
+    camera_ids: Sequence[str] | None = None
+
+
+@dataclass
+class CommandRow:
+    command_id: str
+    agent_id: str
+    action: str
+    params: dict[str, Any]
+    dry_run: bool
+    created_at: float
+    not_after: float
+    created_by: str
+    campaign_id: str = ""
+    batch_id: str = ""
+    state: str = "QUEUED"
+    envelope: bytes = b""
+
+
+@dataclass
+class ExecutionRow:
+    command_id: str
+    camera_id: str
+    agent_id: str
+    state: str = "QUEUED"
+    settings: list[dict[str, Any]] = field(default_factory=list)
+    snapshot: dict[str, Any] = field(default_factory=dict)
+    snapshot_id: str = ""
+    error_class: str = ""
+    message: str = ""
+    seq: int = 0
+    updated_at: float = 0.0
+
+
+class Store(Protocol):
+    """What the controller needs from its database. Every method is safe to call with duplicates and
+    out-of-order input (MQTT QoS 1 redelivers, and updates from one agent may interleave)."""
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+
+    # agents
+    async def upsert_agent(self, row: AgentRow) -> bool: ...
+    async def mark_agent_offline(self, agent_id: str, boot_seq: int, at: float) -> bool: ...
+    async def list_agents(self) -> list[AgentRow]: ...
+
+    # cameras
+    async def ingest_cameras(
+        self, agent_id: str, rows: Sequence[CameraRow], *, full: bool, removed: Sequence[str], seq: int
+    ) -> int: ...
+    async def get_camera(self, camera_id: str) -> CameraRow | None: ...
+    async def query_cameras(
+        self, flt: CameraFilter, *, limit: int = 50, offset: int = 0, order: str = "camera_id"
+    ) -> tuple[list[CameraRow], int]: ...
+    async def camera_history(self, camera_id: str, limit: int = 100) -> list[dict[str, Any]]: ...
+    async def set_lifecycle(self, camera_id: str, lifecycle: str) -> None: ...
+    async def counts(self, column: str, flt: CameraFilter | None = None) -> dict[str, int]: ...
+
+    # commands and executions
+    async def create_command(self, cmd: CommandRow, camera_ids: Sequence[str]) -> None: ...
+    async def set_command_state(self, command_id: str, state: str, envelope: bytes | None = None) -> None: ...
+    async def get_command(self, command_id: str) -> CommandRow | None: ...
+    async def list_commands(self, limit: int = 50, offset: int = 0) -> list[CommandRow]: ...
+    async def executions(self, command_id: str) -> list[ExecutionRow]: ...
+    async def apply_update(self, upd: ExecutionRow) -> bool: ...
+    async def expire_executions(self, now: float) -> list[ExecutionRow]: ...
+    async def cancel_command(self, command_id: str) -> int: ...
+
+    # audit
+    async def append_audit(
+        self, actor: str, action: str, subject: str, details: dict[str, Any]
+    ) -> AuditEntry: ...
+    async def audit_entries(self, limit: int | None = None, offset: int = 0) -> list[AuditEntry]: ...
+    async def verify_audit(self) -> ChainReport: ...

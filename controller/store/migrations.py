@@ -1,0 +1,120 @@
+"""Versioned schema migrations; each entry runs once, in order, and bumps the recorded version."""
+
+from __future__ import annotations
+
+# SQL shared by SQLite and PostgreSQL: only portable types and syntax here. Booleans are integers 0/1 and
+# times are unix seconds (float), so that both engines index and compare them the same way.
+MIGRATIONS: list[str] = [
+    # 1: agents, cameras, history, commands, executions, audit
+    """
+    CREATE TABLE agents (
+        agent_id TEXT PRIMARY KEY,
+        site TEXT NOT NULL DEFAULT '',
+        version TEXT NOT NULL DEFAULT '',
+        boot_seq BIGINT NOT NULL DEFAULT 0,
+        online INTEGER NOT NULL DEFAULT 0,
+        last_seen DOUBLE PRECISION NOT NULL DEFAULT 0,
+        capabilities TEXT NOT NULL DEFAULT '[]',
+        camera_count INTEGER NOT NULL DEFAULT 0,
+        inventory_seq BIGINT NOT NULL DEFAULT 0
+    );
+    CREATE TABLE cameras (
+        camera_id TEXT PRIMARY KEY,
+        agent_id TEXT NOT NULL,
+        site TEXT NOT NULL,
+        host TEXT NOT NULL,
+        port INTEGER NOT NULL,
+        manufacturer TEXT NOT NULL,
+        model TEXT NOT NULL,
+        firmware TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        covered INTEGER NOT NULL,
+        oem_rebrand INTEGER NOT NULL,
+        confidence DOUBLE PRECISION NOT NULL,
+        risk_score INTEGER NOT NULL,
+        risk_level TEXT NOT NULL,
+        cloud_reachable INTEGER NOT NULL,
+        fingerprint TEXT NOT NULL,
+        reachable INTEGER NOT NULL,
+        observed_at DOUBLE PRECISION NOT NULL,
+        record BYTEA NOT NULL,
+        lifecycle TEXT NOT NULL DEFAULT 'INVENTORIED',
+        tags TEXT NOT NULL DEFAULT '[]',
+        updated_at DOUBLE PRECISION NOT NULL DEFAULT 0,
+        vanished INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX cameras_origin ON cameras (origin);
+    CREATE INDEX cameras_site ON cameras (site);
+    CREATE INDEX cameras_agent ON cameras (agent_id);
+    CREATE INDEX cameras_risk ON cameras (risk_level);
+    CREATE INDEX cameras_lifecycle ON cameras (lifecycle);
+    CREATE INDEX cameras_fingerprint ON cameras (fingerprint);
+    CREATE TABLE camera_history (
+        id BIGSERIAL PRIMARY KEY,
+        camera_id TEXT NOT NULL,
+        at DOUBLE PRECISION NOT NULL,
+        change TEXT NOT NULL
+    );
+    CREATE INDEX camera_history_camera ON camera_history (camera_id, at);
+    CREATE TABLE commands (
+        command_id TEXT PRIMARY KEY,
+        agent_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        params TEXT NOT NULL,
+        dry_run INTEGER NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        not_after DOUBLE PRECISION NOT NULL,
+        created_by TEXT NOT NULL,
+        campaign_id TEXT NOT NULL DEFAULT '',
+        batch_id TEXT NOT NULL DEFAULT '',
+        state TEXT NOT NULL,
+        envelope BYTEA NOT NULL
+    );
+    CREATE INDEX commands_created ON commands (created_at);
+    CREATE TABLE executions (
+        command_id TEXT NOT NULL,
+        camera_id TEXT NOT NULL,
+        agent_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        settings TEXT NOT NULL DEFAULT '[]',
+        snapshot TEXT NOT NULL DEFAULT '{}',
+        snapshot_id TEXT NOT NULL DEFAULT '',
+        error_class TEXT NOT NULL DEFAULT '',
+        message TEXT NOT NULL DEFAULT '',
+        seq BIGINT NOT NULL DEFAULT 0,
+        updated_at DOUBLE PRECISION NOT NULL DEFAULT 0,
+        PRIMARY KEY (command_id, camera_id)
+    );
+    CREATE INDEX executions_state ON executions (state);
+    CREATE TABLE audit (
+        seq BIGINT PRIMARY KEY,
+        at DOUBLE PRECISION NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        details TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE TABLE audit_head (
+        id INTEGER PRIMARY KEY,
+        seq BIGINT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    """,
+]
+
+
+def for_sqlite(sql: str) -> str:
+    """SQLite spells a few types differently; its type affinity makes the rest work as written."""
+    return sql.replace("BIGSERIAL PRIMARY KEY", "INTEGER PRIMARY KEY AUTOINCREMENT").replace("BYTEA", "BLOB")
+
+
+# Append-only audit: the database itself refuses to edit or delete entries (tampering needs raw file access,
+# and then the hash chain shows it).
+SQLITE_AUDIT_GUARDS = """
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+"""
