@@ -158,7 +158,7 @@ async def set_camera_faults(request: web.Request) -> web.Response:
     body = await _json_body(request)
     update, skew = parse_fault_update(body)
     _apply(cam, update, skew)
-    _server(request).note_change()
+    _server(request).note_change(cam.id)
     return web.json_response({"id": cam.id, "faults": asdict(cam.faults), "clock_skew_s": cam.clock_skew_s})
 
 
@@ -166,7 +166,7 @@ async def clear_camera_faults(request: web.Request) -> web.Response:
     cam = _camera(request)
     cam.faults = Faults(reboot_seconds=cam.faults.reboot_seconds)
     cam.clock_skew_s = 0.0
-    _server(request).note_change()
+    _server(request).note_change(cam.id)
     return web.json_response({"id": cam.id, "faults": asdict(cam.faults), "clock_skew_s": 0.0})
 
 
@@ -184,7 +184,7 @@ async def unlock(request: web.Request) -> web.Response:
         cleared = [ip] if ip in cam.locked_until or ip in cam.auth_failures else []
         cam.locked_until.pop(ip, None)
         cam.auth_failures.pop(ip, None)
-    _server(request).note_change()
+    _server(request).note_change(cam.id)
     return web.json_response({"id": cam.id, "unlocked": cleared})
 
 
@@ -215,7 +215,7 @@ async def fleet_faults(request: web.Request) -> web.Response:
     chosen = choose_fraction(pool, float(fraction), seed)
     for cam in chosen:
         _apply(cam, update, skew)
-    server.note_change()
+        server.note_change(cam.id)
     return web.json_response({"count": len(chosen), "ids": [c.id for c in chosen]})
 
 

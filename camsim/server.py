@@ -185,8 +185,8 @@ class SimServer:
             self._runner = None
         self._sites.clear()
         if self._saver is not None:
+            await self._saver.close()
             self._saver.save_now()
-            self._saver.close()
 
     async def _bind(self, key: tuple[str, int]) -> None:
         assert self._runner is not None
@@ -236,12 +236,12 @@ class SimServer:
         """Reboot a camera now (control API); downtime is cam.faults.reboot_seconds."""
         cam.reboot()
         self._schedule_reboot(cam)
-        self.note_change()
+        self.note_change(cam.id)
 
-    def note_change(self) -> None:
-        """Something in camera state changed: persist it soon (debounced)."""
+    def note_change(self, camera_id: str | None = None) -> None:
+        """Camera state changed (one camera, or None: possibly all): persist it soon (debounced)."""
         if self._saver is not None:
-            self._saver.schedule()
+            self._saver.schedule(camera_id)
 
     # ---- request pipeline --------------------------------------------------------------
     async def _on_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
@@ -281,7 +281,7 @@ class SimServer:
         if after != before:
             if after[1] != before[1] and cam.is_down():
                 self._schedule_reboot(cam)
-            self.note_change()
+            self.note_change(cam.id)
         return resp
 
     async def _pipeline(self, cam: Camera, request: web.Request) -> web.StreamResponse:

@@ -379,3 +379,27 @@ async def test_onvif_system_reboot_takes_camera_down(sim: Sim, make_camera: Make
         status, _ = await get_date(s, cam)
         assert status == 200
         assert cam.boots == 2 and server.inflight(cam.id) == 0
+
+
+async def test_soap_write_is_persisted_without_stop(
+    sim: Sim, make_camera: MakeCamera, tmp_path: Path
+) -> None:
+    state = tmp_path / "state.json"
+    cam = make_camera("generic", address="127.0.1.63")
+    body = GET_DATE.replace(
+        b'<GetSystemDateAndTime xmlns="http://www.onvif.org/ver10/device/wsdl"/>',
+        b'<SetDiscoveryMode xmlns="http://www.onvif.org/ver10/device/wsdl">'
+        b"<DiscoveryMode>NonDiscoverable</DiscoveryMode></SetDiscoveryMode>",
+    )
+    mw = aiohttp.DigestAuthMiddleware(login="admin", password="Secret-123")
+    async with sim([cam], state_file=state), aiohttp.ClientSession(timeout=TIMEOUT, middlewares=(mw,)) as s:
+        async with s.post(url(cam, "/onvif/device_service"), data=body, headers=SOAP_CT) as r:
+            assert r.status == 200, await r.text()
+        saved: dict[str, Any] = {}
+        for _ in range(40):  # debounced save, written while the server keeps running
+            await asyncio.sleep(0.05)
+            if state.exists():
+                saved = json.loads(state.read_text())["cameras"][0]
+                break
+        assert saved["network"]["discovery_mode"] == "NonDiscoverable"
+        assert saved["writes"] == cam.writes and sum(cam.writes.values()) == 1
