@@ -1,0 +1,132 @@
+"""Axis VAPIX driver: param.cgi identity (Brand, Properties), RemoteService (O3C), UPnP and Network.Filter."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from agent.drivers import axis_models as m
+from agent.drivers.base import (
+    REQUEST_TIMEOUT_S,
+    CameraHttpLike,
+    IPFilterConfig,
+    Setting,
+    SettingValue,
+    WriteRejected,
+    WriteResult,
+    check_status,
+    host_of,
+    parse_bool,
+    setting_matches,
+)
+from agent.errors import ProtocolError, Unsupported
+
+PARAM_CGI = "/axis-cgi/param.cgi"
+_FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+# setting -> param.cgi group to list (VENDORS.md §4). RemoteService.Enabled is oneclick|yes|no and is kept as
+# the camera's string so a rollback restores 'oneclick' exactly, not a lossy bool.
+SETTINGS: dict[str, str] = {
+    "remote_service": "RemoteService",
+    "upnp": "Network.UPnP",
+    "ip_filter": "Network.Filter",
+}
+REMOTE_SERVICE = "RemoteService.Enabled"
+UPNP = "Network.UPnP.Enabled"
+_IDENTITY_GROUPS = ("Brand", "Properties")
+
+
+class AxisDriver:
+    """VAPIX param.cgi (POST, form-encoded, like Kane610/axis ParamRequest). Stateless."""
+
+    name = "axis"
+    setting_names: tuple[str, ...] = tuple(SETTINGS)
+
+    async def _post(self, http: CameraHttpLike, form: dict[str, str], op: str) -> bytes:
+        reply = await http.request(
+            "POST", PARAM_CGI, data=urlencode(form), headers=_FORM, timeout=REQUEST_TIMEOUT_S
+        )
+        check_status(reply, host=host_of(http), operation=op)
+        return bytes(reply.body)
+
+    async def list_group(self, http: CameraHttpLike, group: str) -> m.ParamList:
+        """`action=list&group=root.<group>`; a `# Error:` reply means the group does not exist: Unsupported."""
+        op = f"param.cgi list root.{group}"
+        raw = await self._post(http, {"action": "list", "group": f"root.{group}"}, op)
+        err = m.error_message(raw)
+        if err is not None:
+            raise Unsupported(f"VAPIX: {err}", host=host_of(http), operation=op, raw=raw)
+        return m.ParamList.decode(raw, operation=op)
+
+    async def probe(self, http: CameraHttpLike) -> bool:
+        """VAPIX answers when root.Brand lists a Brand.Brand parameter."""
+        try:
+            params = await self.list_group(http, "Brand")
+        except (Unsupported, ProtocolError):
+            return False
+        return params.get("Brand.Brand") is not None
+
+    async def read_identity(self, http: CameraHttpLike) -> dict[str, str]:
+        """Brand.* and Properties.* (Properties.Firmware.Version, Properties.System.SerialNumber ...)."""
+        out: dict[str, str] = {}
+        for group in _IDENTITY_GROUPS:
+            try:
+                params = await self.list_group(http, group)
+            except Unsupported:
+                if group == "Brand":
+                    raise
+                continue
+            out.update(params.group(group))
+        return out
+
+    async def read_settings(self, http: CameraHttpLike) -> dict[str, Setting]:
+        out: dict[str, Setting] = {}
+        for name in SETTINGS:
+            try:
+                out[name] = await self.read_setting(http, name)
+            except Unsupported as exc:
+                out[name] = Setting.unsupported(name, exc.message)
+        return out
+
+    async def read_setting(self, http: CameraHttpLike, name: str) -> Setting:
+        group = SETTINGS.get(name)
+        if group is None:
+            raise Unsupported(f"axis driver has no setting {name!r}", operation="read_setting")
+        params = await self.list_group(http, group)
+        op = f"param.cgi list root.{group}"
+        if name == "ip_filter":
+            return Setting(name=name, value=m.decode_ip_filter(params, operation=op))
+        key = REMOTE_SERVICE if name == "remote_service" else UPNP
+        text = params.get(key)
+        if text is None:
+            raise Unsupported(f"no {key}", host=host_of(http), operation=op)
+        if name == "remote_service":
+            return Setting(name=name, value=text.strip().lower())
+        return Setting(name=name, value=parse_bool(text, operation=op))
+
+    async def write_setting(self, http: CameraHttpLike, name: str, value: SettingValue) -> WriteResult:
+        """Read first ('already' writes nothing), then `action=update&<Param>=<v>`, which answers `OK`."""
+        if name == "remote_service" and isinstance(value, bool):
+            # disable_cloud asks for False; O3C off is 'no'. Normalised first so a re-run compares equal.
+            value = "yes" if value else "no"
+        current = await self.read_setting(http, name)
+        assert current.value is not None
+        if setting_matches(current, value):
+            return WriteResult(name=name, outcome="already", previous=current.value, value=current.value)
+        form = {"action": "update", **_encode(name, value)}
+        op = f"param.cgi update {SETTINGS[name]}"
+        raw = await self._post(http, form, op)
+        if m.error_message(raw) is not None:
+            raise WriteRejected("VAPIX refused update", host=host_of(http), operation=op, raw=raw)
+        if not m.is_ok_reply(raw):
+            raise ProtocolError("param.cgi update reply is not OK", host=host_of(http), operation=op, raw=raw)
+        return WriteResult(name=name, outcome="changed", previous=current.value, value=value)
+
+
+def _encode(name: str, value: SettingValue) -> dict[str, str]:
+    if name == "ip_filter" and isinstance(value, IPFilterConfig):
+        return m.encode_ip_filter(value)
+    if name == "remote_service" and isinstance(value, str) and value in ("oneclick", "yes", "no"):
+        return {REMOTE_SERVICE: value}
+    if name == "upnp" and isinstance(value, bool):
+        return {UPNP: "yes" if value else "no"}
+    raise TypeError(f"wrong value {value!r} for axis setting {name}")

@@ -1,0 +1,194 @@
+"""Vendor driver interface: the HTTP seam, typed setting values, write results and HTTP status mapping."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, Protocol, TypeAlias
+
+from agent.errors import AuthFailed, ProtocolError, Unreachable, Unsupported
+
+#: Per-request timeout for vendor API calls (seconds). CameraHttp has its own default; drivers pass this so
+#: every network await is bounded even with a stand-in transport.
+REQUEST_TIMEOUT_S = 10.0
+
+
+class HttpReplyLike(Protocol):
+    """What the drivers read from a reply (agent.http.HttpReply satisfies it)."""
+
+    @property
+    def status(self) -> int: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+    @property
+    def body(self) -> bytes: ...
+
+
+class CameraHttpLike(Protocol):
+    """The per-camera HTTP seam of the agent contract (agent.http.CameraHttp satisfies it structurally).
+
+    It raises agent.errors classes itself: AuthFailed after a 401 that survives one digest round,
+    LockedOut, Unreachable/Timeout on connect errors, timeouts and 503.
+    """
+
+    @property
+    def base_url(self) -> str: ...
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        data: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 -- the agent.http contract signature
+    ) -> HttpReplyLike: ...
+
+
+class WriteRejected(ProtocolError):
+    """The camera understood the request and refused it (ISAPI statusCode 4/5/6, Dahua/Axis 'Error')."""
+
+
+# ---- setting values ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IPFilterConfig:
+    """A vendor IP filter. `addresses` are canonical CIDR strings, sorted, so equal filters compare equal."""
+
+    enabled: bool
+    policy: Literal["allow", "deny"]
+    addresses: tuple[str, ...] = ()
+
+    @classmethod
+    def build(
+        cls, enabled: bool, policy: Literal["allow", "deny"], addresses: tuple[str, ...] | list[str]
+    ) -> IPFilterConfig:
+        """Normalise addresses ('10.0.0.1' -> '10.0.0.1/32', host bits cleared); ValueError on garbage."""
+        canon = sorted({str(ipaddress.ip_network(a.strip(), strict=False)) for a in addresses if a.strip()})
+        return cls(enabled=enabled, policy=policy, addresses=tuple(canon))
+
+
+@dataclass(frozen=True)
+class AccessProtocol:
+    """One entry of Hikvision's adminAccesses list (HTTP, HTTPS, DEV_MANAGE, RTSP, ...)."""
+
+    protocol: str
+    enabled: bool
+    port: int
+
+
+SettingValue: TypeAlias = bool | str | IPFilterConfig | tuple[AccessProtocol, ...]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """The current state of one cloud/exposure setting as the camera reports it.
+
+    `supported=False` is an answer (404, ISAPI notSupport, a capability flag saying no, Dahua 'Error'):
+    `value` is then None and `reason` says why. `detail` carries vendor context (DDNS provider, cloud server).
+    """
+
+    name: str
+    value: SettingValue | None
+    supported: bool = True
+    reason: str = ""
+    detail: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def unsupported(cls, name: str, reason: str) -> Setting:
+        return cls(name=name, value=None, supported=False, reason=reason)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """Outcome of write_setting: 'already' means the camera already had the value and nothing was written."""
+
+    name: str
+    outcome: Literal["changed", "already"]
+    previous: SettingValue
+    value: SettingValue
+    reboot_required: bool = False
+
+
+def setting_matches(current: Setting | SettingValue | None, desired: SettingValue) -> bool:
+    """True when writing `desired` would change nothing (the idempotency check before any write).
+
+    adminAccesses compares only the protocols named in `desired`, because a write touches only those.
+    """
+    if isinstance(current, Setting):
+        if not current.supported:
+            return False
+        current = current.value
+    if current is None:
+        return False
+    if isinstance(desired, tuple) and isinstance(current, tuple):
+        have = {p.protocol.upper(): p for p in current}
+        return all(have.get(p.protocol.upper()) == p for p in desired)
+    if isinstance(desired, bool) or isinstance(current, bool):
+        return type(desired) is type(current) and desired == current
+    return current == desired
+
+
+class VendorDriver(Protocol):
+    """A small typed driver for one vendor HTTP API. Unsupported is raised (or reported) as an answer."""
+
+    name: str
+    setting_names: tuple[str, ...]
+
+    async def probe(self, http: CameraHttpLike) -> bool:
+        """Does this vendor API answer on the camera? Decided from the reply, not the Manufacturer string."""
+        ...
+
+    async def read_identity(self, http: CameraHttpLike) -> dict[str, str]:
+        """Raw vendor identity fields, for attribution."""
+        ...
+
+    async def read_settings(self, http: CameraHttpLike) -> dict[str, Setting]:
+        """Every setting in `setting_names`, each either with its value or marked unsupported."""
+        ...
+
+    async def write_setting(self, http: CameraHttpLike, name: str, value: SettingValue) -> WriteResult:
+        """Write one setting (after reading it: an equal value gives outcome 'already' and no write)."""
+        ...
+
+
+# ---- HTTP status mapping -------------------------------------------------------------------------------
+
+
+def check_status(reply: HttpReplyLike, *, host: str, operation: str) -> None:
+    """Map a non-2xx status to the agent error classes (Kane610/axis raise_error style).
+
+    404/405/501 mean the optional endpoint is absent on this firmware: Unsupported, an answer. 401 should
+    already have been raised by CameraHttp, but a stand-in may pass it through. 5xx are transient (Hikvision
+    503 under its connection limit, injected 500s). Anything else is a reply we do not understand.
+    """
+    status = reply.status
+    if 200 <= status < 300:
+        return
+    raw = bytes(reply.body)
+    if status in (404, 405, 501):
+        raise Unsupported(f"HTTP {status}", host=host, operation=operation, raw=raw)
+    if status == 401:
+        raise AuthFailed("HTTP 401", host=host, operation=operation)
+    if status >= 500:
+        raise Unreachable(f"HTTP {status}", host=host, operation=operation, raw=raw)
+    raise ProtocolError(f"unexpected HTTP {status}", host=host, operation=operation, raw=raw)
+
+
+def host_of(http: CameraHttpLike) -> str:
+    """host[:port] of the camera, for error messages (base_url never carries credentials)."""
+    url = http.base_url
+    return url.split("://", 1)[-1].rstrip("/")
+
+
+def parse_bool(text: str, *, operation: str = "", raw: bytes | None = None) -> bool:
+    """ISAPI 'true'/'false', VAPIX 'yes'/'no', Dahua 'true'/'false' (case varies by firmware)."""
+    t = text.strip().lower()
+    if t in ("true", "yes", "1", "on"):
+        return True
+    if t in ("false", "no", "0", "off"):
+        return False
+    raise ProtocolError(f"not a boolean: {text[:40]!r}", operation=operation, raw=raw)
