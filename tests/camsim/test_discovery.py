@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from lxml import etree  # type: ignore[import-untyped, unused-ignore]
@@ -23,11 +24,16 @@ from camsim.discovery import (
     NS_WSD,
     DiscoveryError,
     DiscoveryResponder,
+    endpoint_uuid,
     parse_probe,
     scope_matches_rfc3986,
     types_match,
+    xaddr,
 )
+from camsim.fleet import generate_fleet
 from camsim.model import Camera, Identity, IPFilter, Network, User
+from tests.camsim.conftest import run_sim
+from tests.camsim.onvif_helpers import call, device
 
 pytestmark = pytest.mark.integration
 
@@ -236,6 +242,17 @@ def test_rfc3986_scope_rule() -> None:
     assert not scope_matches_rfc3986("onvif://www.onvif.org/loc", t)  # segment-wise, not string prefix
     assert not scope_matches_rfc3986("onvif://www.onvif.org/Location", t)  # path is case-sensitive
     assert not scope_matches_rfc3986("onvif://www.onvif.org/location?x=1", t)
+
+
+def test_xaddr_leaves_out_the_default_port_like_real_cameras() -> None:
+    cam = make_camera(1)
+    assert xaddr(cam) == "http://127.0.5.1:8001/onvif/device_service"
+    cam.port = 80
+    assert xaddr(cam) == "http://127.0.5.1/onvif/device_service"
+    # The endpoint uuid survives a factory reset (it is derived from id and MAC, not from settings).
+    before = endpoint_uuid(cam)
+    cam.factory_reset("Hard")
+    assert endpoint_uuid(cam) == before
 
 
 @pytest.mark.parametrize(
@@ -482,3 +499,33 @@ async def test_stop_cancels_pending_delayed_replies(client: ProbeClient) -> None
     # Whatever had fired before stop() arrives; nothing scheduled after it does.
     assert len(await client.replies(1.2, relates_to=mid)) == fired
     assert responder.stats.replies == fired
+
+
+async def test_fleet_in_simserver_discovered_then_hidden_over_onvif(client: ProbeClient) -> None:
+    """End to end: a generated fleet in SimServer, found by Probe, its XAddr used by onvif-zeep-async."""
+    cams = generate_fleet(
+        3, {"hikvision": 1, "dahua": 1, "axis": 1}, seed=7, base_address="127.0.5.230", port=0
+    )
+    async with run_sim(cams, discovery=True) as server:
+        assert server.discovery_error is None
+        found: dict[str, etree._Element] = {}
+        for cam in cams:
+            mid = new_id()
+            client.send(probe_xml(mid), cam.network.address)
+            (root, sender), *_ = await client.replies(REPLY_TIMEOUT, relates_to=mid, expect=1)
+            assert sender == cam.network.address
+            found[cam.id] = match_of(root)
+        target = cams[0]
+        m = found[target.id]
+        xaddr = urlsplit(m.findtext("d:XAddrs", namespaces=NS))
+        assert (xaddr.hostname, xaddr.port or 80) == (target.network.address, target.port)
+        async with device(target, password=target.users[0].password) as dm:
+            # What discovery advertised is what the device service reports.
+            scopes = await call(dm, "GetScopes")
+            assert [s.ScopeItem for s in scopes] == m.findtext("d:Scopes", namespaces=NS).split()
+            await call(dm, "SetDiscoveryMode", {"DiscoveryMode": "NonDiscoverable"})
+        assert target.writes.get("discovery_mode") == 1
+        mid = new_id()
+        client.send(probe_xml(mid), MULTICAST_GROUP if MULTICAST_PROBLEM is None else target.network.address)
+        others = sorted(c.network.address for c in cams[1:]) if MULTICAST_PROBLEM is None else []
+        assert sorted(s for _, s in await client.replies(0.6, relates_to=mid)) == others
