@@ -15,6 +15,7 @@ from camsim.fleet import make_camera
 from camsim.model import Camera
 from camsim.server import SimServer
 from tests.camsim.conftest import find_free_port
+from tests.camsim.onvif_helpers import call, device
 
 pytestmark = pytest.mark.integration
 
@@ -323,6 +324,11 @@ async def test_admin_accesses(sim: Sim) -> None:
         status, st = await c.put(path, one("TELNET", "true", 23))
         assert status_of(st) == (6, "badParameters")
         assert live.writes == {"protocol.dev_manage": 1, "protocol.rtsp": 1}
+        # the RTSP move is the same state ONVIF GetNetworkProtocols reports
+        live.auth.modes = ["digest", "wsse"]
+        async with device(live, password=live.users[0].password) as dm:
+            protos = {p.Name: (p.Enabled, p.Port[0]) for p in await call(dm, "GetNetworkProtocols")}
+            assert protos["RTSP"] == (True, 1554)
 
 
 async def test_factory_reset_and_reboot(sim: Sim) -> None:
