@@ -192,6 +192,11 @@ class CameraHttp:
         await old.close()
 
     @property
+    def session(self) -> ClientSession:
+        """The camera's own ClientSession (digest middleware, shared connector)."""
+        return self._session
+
+    @property
     def closed(self) -> bool:
         return self._session.closed
 

@@ -1,0 +1,404 @@
+"""One ONVIF session per camera on onvif-zeep-async pieces: shared WSDL, clock offset, auth choice, safe calls."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from onvif.client import _WSDL_PATH, UsernameDigestTokenDtDiff, ZeepAsyncClient, _cached_document
+from onvif.definition import SERVICES
+from onvif.settings import DEFAULT_SETTINGS
+from onvif.wsa import WsAddressingIfMissingPlugin
+
+from agent.credentials import Credentials
+from agent.errors import AuthFailed, CameraError, LockedOut, ProtocolError, Unsupported
+from agent.http import DEFAULT_ATTEMPTS, CameraHttp, HttpPool, with_retries
+from agent.onvif_faults import convert
+from agent.onvif_transport import CameraTransport, PreAuthRefused
+from agent.onvif_xaddr import DEVICE_PATH, rebase_xaddr
+
+log = logging.getLogger(__name__)
+
+# Cost of this design vs one onvif-zeep-async ONVIFCamera per camera, measured with
+# bench/onvif_session_cost.py (1,000 objects each, devicemgmt only, WSDL pre-parsed, no network):
+#   OnvifSession  : see report of bench/onvif_session_cost.py -- numbers below are from its last run
+#   ONVIFCamera   : one TCPConnector + ClientSession per service plus a snapshot connector/session each
+# SESSION_COST_NOTE is filled in from that run; see the module-level constant below.
+
+WSDL_DIR = Path(_WSDL_PATH)  # the WSDLs bundled with onvif-zeep-async (schema 2.4.2)
+DEVICE_NS = SERVICES["devicemgmt"]["ns"]
+AuthScheme = Literal["digest", "wsse", "none"]
+ClockSource = Literal["GetSystemDateAndTime", "http-date", "none"]
+
+#: Device-service operations ONVIF Core classes PRE_AUTH (VENDORS.md §1 table).
+PRE_AUTH_OPS = frozenset({"GetSystemDateAndTime", "GetCapabilities", "GetServices", "GetServiceCapabilities"})
+#: Operations that must not be sent twice after a timeout (the first may have been applied).
+NON_IDEMPOTENT_OPS = frozenset(
+    {
+        "SystemReboot",
+        "SetSystemFactoryDefault",
+        "StartFirmwareUpgrade",
+        "RestoreSystem",
+        "CreateUsers",
+        "DeleteUsers",
+        "AddIPAddressFilter",
+        "RemoveIPAddressFilter",
+        "AddScopes",
+        "RemoveScopes",
+    }
+)
+#: Smallest SOAP 1.2 request used to see how an anonymous call is answered (no credentials at all).
+_PROBE_ENVELOPE = (
+    b'<?xml version="1.0" encoding="UTF-8"?>'
+    b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"'
+    b' xmlns:tds="http://www.onvif.org/ver10/device/wsdl">'
+    b"<s:Body><tds:GetDeviceInformation/></s:Body></s:Envelope>"
+)
+
+
+async def device_document() -> Any:
+    """devicemgmt.wsdl parsed once per process (onvif's _cached_document caches it process-wide)."""
+    return await _cached_document(str(WSDL_DIR / SERVICES["devicemgmt"]["wsdl"]))
+
+
+@dataclass(slots=True)
+class OnvifCapabilities:
+    """What GetServices/GetServiceCapabilities said; used to gate optional calls."""
+
+    services: dict[str, str] = field(default_factory=dict)  # namespace -> XAddr rebased onto the reached host
+    flags: dict[str, Any] = field(
+        default_factory=dict
+    )  # "Network.IPFilter" -> True, "Security.MaxUsers" -> 16
+
+    def supports(self, flag: str) -> bool | None:
+        """True/False when the camera said so, None when it did not say (caller decides, usually: try)."""
+        value = self.flags.get(flag)
+        if value is None:
+            return None
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int | float):
+            return value > 0
+        return str(value).strip().lower() in ("true", "1")
+
+    def has_service(self, namespace: str) -> bool:
+        return namespace in self.services
+
+
+class OnvifSession:
+    """ONVIF device-management session to one camera.
+
+    Setup (like Home Assistant's order): pre-auth GetSystemDateAndTime for the clock offset (HTTP Date
+    header as fallback), then the auth scheme from GetServiceCapabilities Security flags or from how an
+    anonymous request is answered -- never by trying a credential -- then authenticated calls.
+    Every exception leaving this class is an agent.errors.CameraError.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int = 80,
+        credentials: Credentials | None = None,
+        *,
+        timeout: float = 10.0,
+        attempts: int = DEFAULT_ATTEMPTS,
+        http: CameraHttp | None = None,
+        pool: HttpPool | None = None,
+        scheme: AuthScheme | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        self.attempts = attempts
+        self.http = http or CameraHttp(host, port, credentials, timeout=timeout, attempts=attempts, pool=pool)
+        self.credentials = credentials if http is None else http.credentials
+        self.device_xaddr = self.http.base_url + DEVICE_PATH
+        self.clock_offset_s: float | None = None
+        self.clock_source: ClockSource = "none"
+        self.auth_scheme: AuthScheme | None = scheme
+        self.auth_failed: AuthFailed | None = None
+        self._caps: OnvifCapabilities | None = None
+        self._security: dict[str, Any] = {}
+        self._lock = asyncio.Lock()
+        self._anon: tuple[CameraTransport, Any] | None = None
+        self._authed: tuple[CameraTransport, Any] | None = None
+        self._ready = False
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+    async def __aenter__(self) -> OnvifSession:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.http.close()
+
+    async def set_credentials(self, credentials: Credentials) -> None:
+        """Operator supplied credentials: only *different* credentials lift a remembered auth failure."""
+        if credentials == self.credentials:
+            return
+        self.credentials = credentials
+        self.auth_failed = None
+        self._authed = None
+        await self.http.set_credentials(credentials)
+
+    # ---- setup -------------------------------------------------------------------------------
+    async def connect(self) -> None:
+        """Learn the clock offset and choose the auth scheme; idempotent. Raises CameraError."""
+        if self._ready:
+            return
+        await self._learn_clock()
+        if self.auth_scheme is None:
+            self.auth_scheme = await self._choose_scheme()
+        self._ready = True
+        log.debug(
+            "%s: ONVIF ready, scheme=%s clock_offset=%s (%s)",
+            self.host,
+            self.auth_scheme,
+            self.clock_offset_s,
+            self.clock_source,
+        )
+
+    async def _learn_clock(self) -> None:
+        before = time.time()
+        try:
+            reply = await self._call_anonymous("GetSystemDateAndTime")
+        except (PreAuthRefused, AuthFailed, Unsupported, ProtocolError) as exc:
+            # Some cameras demand auth even for this (DESIGN §4); any reply's Date header is a second source.
+            log.debug("%s: GetSystemDateAndTime refused (%s); using the HTTP Date header", self.host, exc)
+            self._clock_from_date_header()
+            return
+        after = time.time()
+        camera_utc = _utc_from_reply(reply)
+        if camera_utc is None:
+            self._clock_from_date_header()
+            return
+        self.clock_offset_s = camera_utc.timestamp() - (before + after) / 2
+        self.clock_source = "GetSystemDateAndTime"
+
+    def _clock_from_date_header(self) -> None:
+        if self.http.clock.offset_s is not None:
+            self.clock_offset_s = self.http.clock.offset_s
+            self.clock_source = "http-date"
+
+    async def _choose_scheme(self) -> AuthScheme:
+        """Digest where offered (ONVIF Core: HTTP services "shall" use digest), else WS-UsernameToken."""
+        try:
+            caps = await self._call_anonymous("GetServiceCapabilities")
+            self._security = _attrs(getattr(caps, "Security", None))
+            self._remember_caps(caps)
+        except CameraError as exc:
+            if not isinstance(exc, PreAuthRefused | AuthFailed | Unsupported | ProtocolError):
+                raise
+            log.debug("%s: GetServiceCapabilities unavailable before login (%s)", self.host, exc)
+        digest, wsse = _flag(self._security.get("HttpDigest")), _flag(self._security.get("UsernameToken"))
+        if digest:
+            return "digest"
+        if wsse and digest is False:
+            return "wsse"
+        return await self._probe_scheme(wsse_advertised=bool(wsse))
+
+    async def _probe_scheme(self, *, wsse_advertised: bool) -> AuthScheme:
+        """Send an operation that needs auth with NO credentials and read the refusal (ONVIF Core §5.9.1:
+        401 digest challenge -> digest; 400/200 + ter:NotAuthorized -> UsernameToken-only)."""
+        reply = await with_retries(
+            lambda: self.http.exchange(
+                "POST",
+                self.device_xaddr,
+                data=_PROBE_ENVELOPE,
+                headers={"Content-Type": 'application/soap+xml; charset="utf-8"'},
+                authenticate=False,
+                operation="probe-auth",
+            ),
+            attempts=self.attempts,
+        )
+        if reply.offers_digest():
+            return "digest"
+        if reply.status == 200 and b"Fault" not in reply.body:
+            return "none"  # the camera answers anonymously; digest middleware stays ready for a 401
+        if b"NotAuthorized" in reply.body or reply.status in (400, 401, 500):
+            return "wsse"
+        return "wsse" if wsse_advertised else "digest"
+
+    # ---- zeep clients ------------------------------------------------------------------------
+    async def _client(self, *, authenticated: bool) -> tuple[CameraTransport, Any]:
+        cached = self._authed if authenticated else self._anon
+        if cached is not None:
+            return cached
+        document = await device_document()
+        transport = CameraTransport(self.http, authenticate=authenticated)
+        wsse = None
+        if authenticated and self.auth_scheme == "wsse" and self.credentials is not None:
+            offset = dt.timedelta(seconds=self.clock_offset_s or 0.0)
+            # onvif's token folds the measured offset into Created (Zulu form, which Hikvision needs).
+            wsse = UsernameDigestTokenDtDiff(
+                self.credentials.username, self.credentials.password, dt_diff=offset, use_digest=True
+            )
+        client = ZeepAsyncClient(
+            wsdl=document,
+            wsse=wsse,
+            transport=transport,
+            settings=DEFAULT_SETTINGS,
+            plugins=[WsAddressingIfMissingPlugin()],
+        )
+        binding = "{{{}}}{}".format(DEVICE_NS, SERVICES["devicemgmt"]["binding"])
+        service = client.create_service(binding, self.device_xaddr)
+        pair = (transport, service)
+        if authenticated:
+            self._authed = pair
+        else:
+            self._anon = pair
+        return pair
+
+    # ---- calls -------------------------------------------------------------------------------
+    async def _call_anonymous(self, op_name: str, **params: Any) -> Any:
+        return await self._invoke(op_name, params, authenticated=False, optional=True, idempotent=True)
+
+    async def call(
+        self,
+        op_name: str,
+        *,
+        optional: bool = False,
+        idempotent: bool | None = None,
+        **params: Any,
+    ) -> Any:
+        """Call a device-management operation; returns the zeep object (treat every field as optional).
+
+        `optional=True` marks a call the camera may legitimately not implement: bare faults and
+        InvalidArgs/OperationProhibited then mean Unsupported. Raises CameraError only.
+        """
+        if self.auth_failed is not None:
+            raise _remembered(self.auth_failed, op_name)
+        await self.connect()
+        safe = op_name not in NON_IDEMPOTENT_OPS if idempotent is None else idempotent
+        authenticated = self.credentials is not None
+        return await self._invoke(
+            op_name, params, authenticated=authenticated, optional=optional, idempotent=safe
+        )
+
+    async def _invoke(
+        self, op_name: str, params: dict[str, Any], *, authenticated: bool, optional: bool, idempotent: bool
+    ) -> Any:
+        async def attempt() -> Any:
+            if self.auth_failed is not None and authenticated:
+                raise _remembered(self.auth_failed, op_name)
+            async with self._lock:
+                transport, service = await self._client(authenticated=authenticated)
+                transport.operation = op_name
+                transport.call_timeout = self.timeout
+                try:
+                    operation = getattr(service, op_name)
+                except (AttributeError, ValueError) as exc:
+                    raise Unsupported(
+                        f"operation not in devicemgmt.wsdl: {op_name}", host=self.host, operation=op_name
+                    ) from exc
+                try:
+                    async with asyncio.timeout(self._call_budget()):
+                        return await operation(**params)
+                except BaseException as exc:
+                    if not isinstance(exc, Exception):
+                        raise  # CancelledError/KeyboardInterrupt are not camera errors
+                    raw = transport.last_reply.body if transport.last_reply is not None else None
+                    err = convert(exc, host=self.host, operation=op_name, optional=optional, raw=raw)
+                    if err is exc:
+                        raise
+                    raise err from exc
+
+        try:
+            return await with_retries(attempt, attempts=self.attempts, idempotent=idempotent)
+        except PreAuthRefused:
+            raise
+        except AuthFailed as exc:
+            if authenticated:
+                # Never retry bad credentials: cameras lock accounts after 5-7 failures (DESIGN §4).
+                self.auth_failed = exc
+            raise
+
+    def _call_budget(self) -> float:
+        # Inner HTTP timeout is per exchange; this outer bound also covers digest legs, a stale-nonce round
+        # and zeep parsing, so a call can never hang even if a reply trickles in.
+        return self.timeout * 3 + 1.0
+
+    # ---- capabilities ------------------------------------------------------------------------
+    async def capabilities(self) -> OnvifCapabilities:
+        """GetServices (+ GetServiceCapabilities) once per session; XAddrs rebased onto the reached host."""
+        if self._caps is not None and self._caps.services:
+            return self._caps
+        caps = self._caps or OnvifCapabilities()
+        self._caps = caps
+        try:
+            services = await self.call("GetServices", IncludeCapability=False)
+        except Unsupported:
+            services = []
+        for svc in services or []:
+            ns = getattr(svc, "Namespace", None)
+            if ns:
+                caps.services[str(ns)] = rebase_xaddr(getattr(svc, "XAddr", None), self.http.base_url)
+        caps.services.setdefault(DEVICE_NS, self.device_xaddr)
+        if not caps.flags:
+            with contextlib.suppress(Unsupported):
+                self._remember_caps(await self.call("GetServiceCapabilities", optional=True))
+        return caps
+
+    def _remember_caps(self, caps: Any) -> None:
+        target = self._caps or OnvifCapabilities()
+        self._caps = target
+        for group in ("Network", "Security", "System", "Misc"):
+            for key, value in _attrs(getattr(caps, group, None)).items():
+                target.flags[f"{group}.{key}"] = value
+
+
+# ---- helpers -------------------------------------------------------------------------------------
+def _remembered(first: AuthFailed, op_name: str) -> AuthFailed:
+    cls = LockedOut if isinstance(first, LockedOut) else AuthFailed
+    return cls(
+        "authentication failed earlier; not contacting the camera until its credentials change",
+        host=first.host,
+        operation=op_name,
+    )
+
+
+def _flag(value: Any) -> bool | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("true", "1")
+
+
+def _attrs(obj: Any) -> dict[str, Any]:
+    """Attributes of a zeep complex value as a plain dict (zeep is lenient: anything may be missing)."""
+    if obj is None:
+        return {}
+    out: dict[str, Any] = {}
+    try:
+        keys = list(obj)
+    except TypeError:
+        return {}
+    for key in keys:
+        if key.startswith("_"):
+            continue
+        try:
+            out[key] = obj[key]
+        except (KeyError, IndexError, TypeError, AttributeError):
+            continue
+    return out
+
+
+def _utc_from_reply(reply: Any) -> dt.datetime | None:
+    """Camera UTC from GetSystemDateAndTime; None when a field is missing or nonsense (zeep gives None)."""
+    try:
+        utc = reply.UTCDateTime
+        d, t = utc.Date, utc.Time
+        return dt.datetime(
+            int(d.Year), int(d.Month), int(d.Day), int(t.Hour), int(t.Minute), int(t.Second), tzinfo=dt.UTC
+        )
+    except (AttributeError, TypeError, ValueError):
+        return None

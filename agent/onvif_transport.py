@@ -1,0 +1,105 @@
+"""zeep transport that sends SOAP through a camera's CameraHttp (shared connector, digest, timeouts)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from onvif.zeep_aiohttp import AIOHTTPTransport
+from requests import Response
+from requests.structures import CaseInsensitiveDict
+from zeep.wsdl.utils import etree_to_string
+
+from agent.errors import AuthFailed, Unreachable, Unsupported
+from agent.http import CameraHttp, HttpReply
+
+
+class PreAuthRefused(AuthFailed):
+    """An anonymous (pre-auth) request was refused: the camera wants credentials. No login was attempted,
+    so this never counts as, nor is remembered as, an authentication failure."""
+
+
+class CameraTransport(AIOHTTPTransport):  # type: ignore[misc]  # onvif ships no type hints
+    """AIOHTTPTransport over the camera's own ClientSession, routed through CameraHttp.exchange.
+
+    Going through CameraHttp gives every SOAP call the global concurrency gate, the per-camera lock
+    (no parallel digest sessions to one device), the timeout, the stale-nonce retry and the Date-header
+    clock sample. HTTP statuses that are transport or login failures are raised here as agent errors;
+    everything else (200, SOAP faults on 400/500) is handed to zeep to parse.
+    """
+
+    def __init__(self, http: CameraHttp, *, authenticate: bool, timeout: float | None = None) -> None:
+        super().__init__(session=http.session, verify_ssl=True)
+        self.http = http
+        self.authenticate = authenticate
+        self.call_timeout = timeout
+        self.operation = ""  # set by the session before each call, for error messages
+        self.last_reply: HttpReply | None = None
+
+    async def post_xml(self, address: str, envelope: Any, headers: dict[str, str]) -> Response:
+        message: bytes = etree_to_string(envelope)  # type: ignore[no-untyped-call]
+        return await self.post_raw(address, message, headers)
+
+    async def post(self, address: str, message: str, headers: dict[str, str]) -> Response:
+        return await self.post_raw(address, message, headers)
+
+    async def post_raw(self, address: str, message: str | bytes, headers: dict[str, str]) -> Response:
+        hdrs = dict(headers or {})
+        hdrs.setdefault("Content-Type", 'application/soap+xml; charset="utf-8"')
+        data = message.encode("utf-8") if isinstance(message, str) else message
+        self.last_reply = None
+        reply = await self.http.exchange(
+            "POST",
+            address,
+            data=data,
+            headers=hdrs,
+            timeout=self.call_timeout,
+            authenticate=self.authenticate,
+            operation=self.operation,
+        )
+        self.last_reply = reply
+        self._raise_for_status(reply)
+        return _to_requests(reply)
+
+    def _raise_for_status(self, reply: HttpReply) -> None:
+        host, op = self.http.host, self.operation
+        if reply.status == 401 and not self.authenticate:
+            raise PreAuthRefused("camera requires authentication", host=host, operation=op)
+        # 401 after digest (AuthFailed/LockedOut; Dahua "Too many connections" -> Unreachable), 503 -> Unreachable.
+        self.http.check(reply, operation=op, authenticated=True)
+        if reply.status == 403:
+            # A camera whose IP filter excludes us refuses with an empty 403 and closes the connection.
+            raise Unreachable("refused by the camera (HTTP 403, IP filter?)", host=host, operation=op)
+        if reply.status in (404, 405):
+            raise Unsupported(f"no SOAP service at this path (HTTP {reply.status})", host=host, operation=op)
+        if reply.status >= 500 and not _looks_like_xml(reply.body):
+            # A 500 with a plain-text body is the web server failing, not a SOAP answer: transient.
+            raise Unreachable(f"HTTP {reply.status} without a SOAP body", host=host, operation=op)
+
+    async def get(
+        self, address: str, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+    ) -> Response:
+        # zeep only GETs to load WSDL/XSD; ours are parsed once from disk, never fetched from a camera.
+        raise Unsupported("remote WSDL loading is disabled", host=self.http.host, operation=address)
+
+
+def _looks_like_xml(body: bytes) -> bool:
+    head = body.lstrip()[:64]
+    return (
+        head.startswith(b"<")
+        or head.startswith(b"\xef\xbb\xbf<")
+        or head.startswith((b"\xff\xfe", b"\xfe\xff"))
+    )
+
+
+def _to_requests(reply: HttpReply) -> Response:
+    """The requests.Response zeep's SOAP binding expects (content, status, headers)."""
+    resp = Response()
+    resp._content = reply.body
+    resp.status_code = reply.status
+    # aiohttp already removed any Content-Encoding; zeep must not try to decompress again.
+    resp.headers = CaseInsensitiveDict(
+        {k: v for k, v in reply.headers.items() if k.lower() != "content-encoding"}
+    )
+    resp.encoding = None
+    resp.url = reply.url
+    return resp
