@@ -62,8 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--port",
         type=int,
-        default=DEFAULT_PORT,
-        help=f"port on every camera address (default {DEFAULT_PORT}; 80 needs root)",
+        default=None,
+        help=f"port on every camera address (default {DEFAULT_PORT}, or the fleet file's; 80 needs root)",
     )
     p.add_argument("--fleet", type=Path, help="fleet description file (JSON/TOML) instead of --cameras/--mix")
     p.add_argument("--state", type=Path, help="persist camera state here across restarts")
@@ -106,13 +106,16 @@ def make_fleet(args: argparse.Namespace) -> list[Camera]:
 
     if args.fleet is not None:
         cams: list[Camera] = fleet.load_fleet_file(args.fleet)
+        if args.port is not None:
+            for cam in cams:
+                cam.port = args.port
     else:
         cams = fleet.generate_fleet(
             args.cameras,
             fleet.parse_mix(args.mix),
             args.seed,
             base_address=args.base_address,
-            port=args.port,
+            port=DEFAULT_PORT if args.port is None else args.port,
             latency_ms=args.latency,
         )
     for cam in cams:

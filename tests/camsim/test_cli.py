@@ -110,3 +110,41 @@ def test_parse_duration() -> None:
     assert parse_duration_ms("50ms") == 50.0
     assert parse_duration_ms("0.2s") == 200.0
     assert parse_duration_ms("15") == 15.0
+
+
+@pytest.mark.integration
+async def test_cli_fleet_file(tmp_path: Path) -> None:
+    spec = {
+        "seed": 5,
+        "cameras": [
+            {"personality": "hikvision", "address": "127.0.3.201"},
+            {"personality": "dahua", "address": "127.0.3.202"},
+        ],
+    }
+    fleet = tmp_path / "fleet.json"
+    fleet.write_text(json.dumps(spec))
+    port = find_free_port()
+    async with camsim("--fleet", str(fleet), "--port", str(port)) as (_, m, _lines):
+        assert m.group(1) == "2"
+        async with aiohttp.ClientSession(timeout=TIMEOUT) as s:
+            async with s.get(f"{m.group(2)}/cameras") as r:
+                cams = await r.json()
+            assert [(c["host"], c["port"], c["personality"]) for c in cams] == [
+                ("127.0.3.201", port, "hikvision"),
+                ("127.0.3.202", port, "dahua"),
+            ]
+            async with s.get(f"http://127.0.3.202:{port}/cgi-bin/magicBox.cgi?action=getVendor") as r:
+                assert r.status == 401 and "Login to" in r.headers["WWW-Authenticate"]
+
+
+def test_cli_refuses_corrupt_state(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    state.write_text("{not json")
+    port = str(find_free_port())
+    run = subprocess.run(
+        [CAMSIM, "--cameras", "2", "--port", port, "--state", str(state), "--no-discovery", "--control-port", "0"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert run.returncode == 1
+    assert "cannot read camsim state" in run.stderr
+    assert state.read_text() == "{not json"  # never overwritten with a fresh fleet
