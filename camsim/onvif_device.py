@@ -1,7 +1,7 @@
 """ONVIF Device service endpoint: parse, authenticate, dispatch to the operation handlers, reply.
 
 Writes are counted with camera.record_write under these setting names: dns, ntp, gateway, hostname,
-datetime, zero_configuration, discovery_mode, dyndns, ip_filter, protocol.<http|https|rtsp>,
+datetime, scopes, zero_configuration, discovery_mode, dyndns, ip_filter, protocol.<http|https|rtsp>,
 user.<username>; reboot and factory default are counted by the model itself.
 """
 

@@ -6,7 +6,7 @@ import time
 from datetime import UTC, datetime
 
 from camsim import soap
-from camsim.onvif_common import Ctx, Handler, b, child, parse_bool, parse_int, req_text, text, x
+from camsim.onvif_common import Ctx, Handler, b, child, children, parse_bool, parse_int, req_text, text, x
 
 # Service versions as the gSOAP recording (GetServices.xml) reports them.
 _SERVICES = (
@@ -105,7 +105,7 @@ def _service_capabilities(ctx: Ctx) -> str:
         ' AccessPolicyConfig="false" DefaultAccessPolicy="false" Dot1X="false" RemoteUserHandling="false"'
         ' X.509Token="false" SAMLToken="false" KerberosToken="false"'
         f' UsernameToken="{b("wsse" in modes)}" HttpDigest="{b("digest" in modes)}" RELToken="false"'
-        ' MaxUsers="16"></tds:Security>'
+        "></tds:Security>"
         '<tds:System DiscoveryResolve="true" DiscoveryBye="true" RemoteDiscovery="false" SystemBackup="false"'
         ' SystemLogging="false" FirmwareUpgrade="false" HttpFirmwareUpgrade="false" HttpSystemBackup="false"'
         ' HttpSystemLogging="false" HttpSupportInformation="false"></tds:System>'
@@ -204,12 +204,30 @@ def get_scopes(ctx: Ctx) -> str:
     out = ["<tds:GetScopesResponse>"]
     for s in scopes:
         # name/location are the scopes an operator may change; the rest are fixed by firmware.
-        kind = "Configurable" if "/name/" in s or "/location/" in s else "Fixed"
+        kind = "Configurable" if _configurable(s) else "Fixed"
         out.append(
             f"<tds:Scopes><tt:ScopeDef>{kind}</tt:ScopeDef><tt:ScopeItem>{x(s)}</tt:ScopeItem></tds:Scopes>"
         )
     out.append("</tds:GetScopesResponse>")
     return "".join(out)
+
+
+def _configurable(scope: str) -> bool:
+    return "/name/" in scope or "/location/" in scope
+
+
+def set_scopes(ctx: Ctx) -> str:
+    """Core: SetScopes replaces every Configurable scope; Fixed ones stay."""
+    new = [(el.text or "").strip() for el in children(ctx.op, "Scopes")]
+    if not new or any(not s.startswith("onvif://www.onvif.org/") for s in new):
+        raise soap.invalid_arg_val(reason="Scopes must be onvif://www.onvif.org/ URIs")
+    if any(not _configurable(s) for s in new):
+        raise soap.operation_prohibited("ScopeOverwrite", "Fixed scopes cannot be overwritten")
+    if len(new) > 16:
+        raise soap.SoapError("Receiver", ["Action", "TooManyScopes"], "Too many scopes")
+    ctx.camera.scopes = [s for s in ctx.camera.scopes if not _configurable(s)] + new
+    ctx.camera.record_write("scopes")
+    return "<tds:SetScopesResponse></tds:SetScopesResponse>"
 
 
 def get_hostname(ctx: Ctx) -> str:
@@ -236,6 +254,7 @@ HANDLERS: dict[str, Handler] = {
     "GetServices": get_services,
     "GetCapabilities": get_capabilities,
     "GetScopes": get_scopes,
+    "SetScopes": set_scopes,
     "GetHostname": get_hostname,
     "SetHostname": set_hostname,
 }
