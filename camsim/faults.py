@@ -59,9 +59,9 @@ def drop(request: web.BaseRequest) -> None:
         transport.abort()
 
 
-async def hang(request: web.BaseRequest, faults: Faults) -> None:
-    """Accept the request and never answer, until the client hangs up or the fault is cleared."""
-    while faults.hang:
+async def hang(request: web.BaseRequest, faults: Faults, stopping: asyncio.Event | None = None) -> None:
+    """Accept the request and never answer, until the client hangs up, the fault is cleared or camsim stops."""
+    while faults.hang and not (stopping is not None and stopping.is_set()):
         transport = request.transport
         if transport is None or transport.is_closing():
             return

@@ -79,6 +79,7 @@ class SimServer:
         self._sites: dict[tuple[str, int], web.TCPSite] = {}
         self._reopen: dict[tuple[str, int], asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
         self._control_url = ""
         self._onvif = _LazyModule("camsim.onvif_device")
         self._auth = _LazyModule("camsim.auth")
@@ -169,6 +170,7 @@ class SimServer:
         self._discovery = responder
 
     async def stop(self) -> None:
+        self._stopping.set()  # release hanging handlers so shutdown does not wait for them
         for handle in self._reopen.values():
             handle.cancel()
         self._reopen.clear()
@@ -290,8 +292,9 @@ class SimServer:
         if delay > 0:
             await asyncio.sleep(delay)
         if f.hang:
-            await faultlib.hang(request, f)
-            if request.transport is None or request.transport.is_closing():
+            await faultlib.hang(request, f, self._stopping)
+            if request.transport is None or request.transport.is_closing() or self._stopping.is_set():
+                faultlib.drop(request)
                 return web.Response(status=504)
         if self.injector.roll(f.drop_rate):
             faultlib.drop(request)

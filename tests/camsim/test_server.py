@@ -403,3 +403,18 @@ async def test_soap_write_is_persisted_without_stop(
                 break
         assert saved["network"]["discovery_mode"] == "NonDiscoverable"
         assert saved["writes"] == cam.writes and sum(cam.writes.values()) == 1
+
+
+async def test_stop_does_not_wait_for_hanging_requests(make_camera: MakeCamera, free_port: int) -> None:
+    cam = make_camera("generic", address="127.0.1.74", port=free_port)
+    cam.faults.hang = True
+    server = SimServer([cam])
+    await server.start()
+    async with aiohttp.ClientSession() as s:
+        pending = asyncio.ensure_future(s.get(url(cam, "/nope"), timeout=aiohttp.ClientTimeout(total=10)))
+        await asyncio.sleep(0.2)
+        t0 = time.monotonic()
+        await server.stop()
+        assert time.monotonic() - t0 < 0.9
+        with pytest.raises(aiohttp.ClientError):
+            await pending
