@@ -1,4 +1,16 @@
-"""JSON control API on 127.0.0.1: read each camera's live state and inject faults at run time."""
+"""JSON control API on 127.0.0.1: read each camera's live state and inject faults at run time.
+
+Endpoints (all JSON; bad input -> 400 {"error": ...}, unknown camera -> 404):
+  GET    /health                      {"status": "ok", "cameras": N}
+  GET    /stats                       fleet totals: cameras, cloud_reachable, writes, down, locked_clients ...
+  GET    /cameras[?personality=P]     [Camera.live_state(), ...]
+  GET    /cameras/{id}                one camera's live state
+  PATCH  /cameras/{id}/faults         any Faults field and/or clock_skew_s (POST works too)
+  DELETE /cameras/{id}/faults         back to no faults and no skew
+  POST   /cameras/{id}/unlock         clear lockouts and failure counts (optional {"ip": "127.0.0.5"})
+  POST   /cameras/{id}/reboot         down for faults.reboot_seconds (port closed), then back
+  POST   /faults                      {"fraction": 0.2, "seed": 7, "personality"?: P, "faults": {...}}
+"""
 
 from __future__ import annotations
 
