@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from collections.abc import Iterator
 
@@ -39,10 +40,8 @@ async def receive(c: aiomqtt.Client, seconds: float) -> list[aiomqtt.Message]:
         async for m in c.messages:
             got.append(m)
 
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(loop(), seconds)
-    except TimeoutError:
-        pass
     return got
 
 
