@@ -1,0 +1,222 @@
+"""Hikvision ISAPI driver against camsim over real HTTP digest: identity, settings, writes, reboot, reset."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from agent.drivers import DRIVERS, detect_drivers
+from agent.drivers.base import AccessProtocol, IPFilterConfig, WriteRejected, setting_matches
+from agent.drivers.hikvision import HikvisionDriver
+from agent.errors import AuthFailed, ProtocolError, Unreachable, Unsupported
+from camsim.model import Camera
+from tests.agent.drivers_support import fleet, of, sim_with_http
+
+pytestmark = pytest.mark.integration
+
+DRV = HikvisionDriver()
+BOOL_SETTINGS = ("ezviz", "ehome", "upnp", "upnp_portmap", "ddns", "telnet", "ssh")
+
+
+def _hik_fleet() -> tuple[Camera, Camera, Camera, Camera]:
+    """A Hikvision camera with every feature, a rebrand (LTS/Annke/HiWatch...), a Dahua and an Axis."""
+    cams = fleet({"hikvision": 2, "oem": 2, "dahua": 1, "axis": 1}, 14, seed=5)
+    hik = next(c for c in of(cams, "hikvision") if not c.identity.oem_brand)
+    oem = next(c for c in of(cams, "hikvision") if c.identity.oem_brand)
+    dahua = of(cams, "dahua")[0]
+    axis = of(cams, "axis")[0]
+    return hik, oem, dahua, axis
+
+
+async def test_probe_identity_and_attribution_evidence() -> None:
+    hik, oem, dahua, axis = _hik_fleet()
+    async with sim_with_http([hik, oem, dahua, axis]) as (_, https):
+        assert await DRV.probe(https[hik.id]) is True
+        # A rebrand answers ISAPI whatever its Manufacturer string says: that is the evidence.
+        assert await DRV.probe(https[oem.id]) is True
+        assert await DRV.probe(https[dahua.id]) is False
+        assert await DRV.probe(https[axis.id]) is False
+        assert await detect_drivers(https[oem.id]) == ["hikvision"]
+
+        ident = await DRV.read_identity(https[hik.id])
+        fw, _, build = hik.identity.firmware.partition(" build ")
+        assert ident["model"] == hik.identity.model
+        assert ident["firmwareVersion"] == fw
+        assert ident["firmwareReleasedDate"] == f"build {build}"
+        assert ident["serialNumber"] == hik.identity.serial
+        assert ident["manufacturer"] == "hikvision"
+        assert ident["OEMCode"] == "1"
+
+        oem_ident = await DRV.read_identity(https[oem.id])
+        assert oem_ident["manufacturer"] == oem.identity.oem_brand
+        assert oem_ident["OEMCode"] != "1"
+        assert oem_ident["macAddress"] == oem.identity.mac
+
+
+async def test_read_settings_match_camera_state() -> None:
+    hik, *_ = _hik_fleet()
+    async with sim_with_http([hik]) as (_, https):
+        settings = await DRV.read_settings(https[hik.id])
+    assert set(settings) == set(DRV.setting_names)
+    for name in BOOL_SETTINGS:
+        assert settings[name].supported, name
+        assert settings[name].value is hik.features[name], name
+    assert settings["ip_filter"].value == IPFilterConfig(False, "allow", ())
+    access = settings["admin_accesses"].value
+    assert isinstance(access, tuple)
+    assert AccessProtocol("HTTP", True, hik.port) in access
+    assert AccessProtocol("DEV_MANAGE", True, 8000) in access
+    if hik.features["ezviz"]:
+        assert dict(settings["ezviz"].detail)["serverAddress"].endswith("hik-connect.com")
+
+
+@pytest.mark.parametrize("name", BOOL_SETTINGS)
+async def test_write_each_bool_setting_sticks_and_second_write_is_already(name: str) -> None:
+    hik, *_ = _hik_fleet()
+    before = hik.features[name]
+    async with sim_with_http([hik]) as (_, https):
+        http = https[hik.id]
+        res = await DRV.write_setting(http, name, not before)
+        assert (res.outcome, res.previous, res.value) == ("changed", before, not before)
+        assert hik.features[name] is (not before)
+        writes = hik.writes.get(f"feature.{name}")
+        assert writes == 1
+        again = await DRV.write_setting(http, name, not before)
+        assert again.outcome == "already"
+        assert hik.writes.get(f"feature.{name}") == 1  # no duplicate write reached the camera
+        back = await DRV.read_setting(http, name)
+        assert back.value is (not before)
+        assert setting_matches(back, not before) and not setting_matches(back, before)
+        # Rollback restores the exact prior value.
+        assert (await DRV.write_setting(http, name, before)).outcome == "changed"
+        assert hik.features[name] is before
+
+
+async def test_put_keeps_the_live_body() -> None:
+    """GET-modify-PUT: the DDNS provider the camera reported survives a write of <enabled>."""
+    hik, *_ = _hik_fleet()
+    hik.feature_detail["ddns.provider"] = "NoIpDns"
+    async with sim_with_http([hik]) as (_, https):
+        await DRV.write_setting(https[hik.id], "ddns", not hik.features["ddns"])
+    assert hik.feature_detail["ddns.provider"] == "NoIpDns"
+    assert "ddns.provider" not in hik.writes
+
+
+async def test_ip_filter_write_readback_and_rollback() -> None:
+    hik, *_ = _hik_fleet()
+    # Loopback is in the allow list: the agent's own address must always stay allowed.
+    want = IPFilterConfig.build(True, "allow", ["127.0.0.0/8", "192.0.2.10"])
+    async with sim_with_http([hik]) as (_, https):
+        http = https[hik.id]
+        prior = (await DRV.read_setting(http, "ip_filter")).value
+        res = await DRV.write_setting(http, "ip_filter", want)
+        assert res.outcome == "changed"
+        assert hik.network.ip_filter.ipv4 == [("127.0.0.0", 8), ("192.0.2.10", 32)]
+        assert hik.network.ip_filter.type == "Allow"
+        assert (await DRV.read_setting(http, "ip_filter")).value == want
+        assert (await DRV.write_setting(http, "ip_filter", want)).outcome == "already"
+        assert hik.writes["ip_filter"] == 1
+        assert prior is not None
+        assert (await DRV.write_setting(http, "ip_filter", prior)).outcome == "changed"
+        assert hik.network.ip_filter.ipv4 == []
+        # The firmware refuses to enable an empty list: a rejection, not a crash or a false "changed".
+        with pytest.raises(WriteRejected):
+            await DRV.write_setting(http, "ip_filter", IPFilterConfig(True, "allow", ()))
+
+
+async def test_admin_accesses_write() -> None:
+    hik, *_ = _hik_fleet()
+    async with sim_with_http([hik]) as (_, https):
+        http = https[hik.id]
+        res = await DRV.write_setting(http, "admin_accesses", (AccessProtocol("DEV_MANAGE", False, 8000),))
+        assert res.outcome == "changed" and not res.reboot_required
+        assert next(p for p in hik.network.protocols if p.name == "DEV_MANAGE").enabled is False
+        again = await DRV.write_setting(http, "admin_accesses", (AccessProtocol("DEV_MANAGE", False, 8000),))
+        assert again.outcome == "already"
+        # A port move needs a reboot on real firmware: statusCode 7 is success-with-reboot.
+        moved = await DRV.write_setting(http, "admin_accesses", (AccessProtocol("RTSP", True, 8554),))
+        assert moved.outcome == "changed" and moved.reboot_required
+        # The web server cannot switch off the HTTP port it answers on: statusCode 4 invalidOperation.
+        with pytest.raises(WriteRejected):
+            await DRV.write_setting(http, "admin_accesses", (AccessProtocol("HTTP", False, hik.port),))
+        with pytest.raises(WriteRejected):
+            await DRV.write_setting(http, "admin_accesses", (AccessProtocol("TELNET", False, 23),))
+
+
+async def test_unsupported_endpoints_are_answers() -> None:
+    hik, _, dahua, axis = _hik_fleet()
+    # A model without Ehome/telnet/UPnP port mapping and without an IP filter (isSupportIPFilter=false).
+    for feature in ("ehome", "telnet", "upnp_portmap"):
+        hik.features.pop(feature)
+    hik.capabilities = [c for c in hik.capabilities if c != "IPFilter"]
+    async with sim_with_http([hik, dahua, axis]) as (_, https):
+        settings = await DRV.read_settings(https[hik.id])
+        assert not settings["ehome"].supported and "isSupportEhome=false" in settings["ehome"].reason
+        assert not settings["ip_filter"].supported
+        assert not settings["telnet"].supported and settings["telnet"].value is None
+        assert not settings["upnp_portmap"].supported  # capability says UPnP yes, endpoint says notSupport
+        assert settings["ssh"].supported
+        with pytest.raises(Unsupported):
+            await DRV.write_setting(https[hik.id], "telnet", False)
+        with pytest.raises(Unsupported):
+            await DRV.write_setting(https[hik.id], "no_such_setting", False)
+        # Other personalities: ISAPI is simply absent.
+        for other in (dahua, axis):
+            other_settings = await DRV.read_settings(https[other.id])
+            assert not any(s.supported for s in other_settings.values())
+            with pytest.raises(Unsupported):
+                await DRV.read_identity(https[other.id])
+
+
+async def test_reboot_and_factory_reset() -> None:
+    hik, *_ = _hik_fleet()
+    async with sim_with_http([hik]) as (_, https):
+        http = https[hik.id]
+        boots = hik.boots
+        status = await DRV.reboot(http)
+        assert status.ok and status.status_code == 1
+        assert hik.boots == boots + 1 and hik.writes["reboot"] == 1
+        await asyncio.sleep(0.3)  # camsim reboot_seconds=0.2 in this fleet
+        await DRV.write_setting(http, "ezviz", not hik.features["ezviz"])
+        status = await DRV.factory_reset(http, "basic")
+        assert status.ok
+        assert hik.writes["factory_default.soft"] == 1
+        assert hik.features["ezviz"] == hik.defaults["features"]["ezviz"]  # type: ignore[index]
+
+
+async def test_wrong_password_is_one_auth_failure() -> None:
+    hik, *_ = _hik_fleet()
+    async with sim_with_http([hik], password="wrong-password") as (_, https):
+        with pytest.raises(AuthFailed):
+            await DRV.read_identity(https[hik.id])
+    assert sum(hik.auth_failures.values()) == 1  # never retried
+
+
+async def test_malformed_and_failing_replies_are_classified() -> None:
+    hik, *_ = _hik_fleet()
+    async with sim_with_http([hik]) as (_, https):
+        hik.faults.malformed_rate = 1.0
+        with pytest.raises(ProtocolError) as ei:
+            await DRV.read_identity(https[hik.id])
+        assert ei.value.raw and ei.value.raw.startswith(b"<?xml")
+        assert await DRV.probe(https[hik.id]) is False
+        hik.faults.malformed_rate = 0.0
+        hik.faults.http500_rate = 1.0
+        with pytest.raises(Unreachable):
+            await DRV.read_identity(https[hik.id])
+
+
+def test_registry() -> None:
+    assert set(DRIVERS) == {"hikvision", "dahua", "axis"}
+    assert DRIVERS["hikvision"].setting_names == (
+        "ezviz",
+        "ehome",
+        "upnp",
+        "upnp_portmap",
+        "ddns",
+        "telnet",
+        "ssh",
+        "ip_filter",
+        "admin_accesses",
+    )
