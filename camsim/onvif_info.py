@@ -98,7 +98,7 @@ def _service_capabilities(ctx: Ctx) -> str:
     return (
         "<tds:Capabilities>"
         f'<tds:Network IPFilter="{b("IPFilter" in caps)}" ZeroConfiguration="{b("ZeroConfiguration" in caps)}"'
-        f' IPVersion6="false" DynDNS="{b("DynDNS" in caps)}" Dot11Configuration="false"'
+        f' IPVersion6="{b("IPVersion6" in caps)}" DynDNS="{b("DynDNS" in caps)}" Dot11Configuration="false"'
         f' Dot1XConfigurations="0" HostnameFromDHCP="false" NTP="{1 if "NTP" in caps else 0}"'
         ' DHCPv6="false"></tds:Network>'
         '<tds:Security TLS1.0="false" TLS1.1="false" TLS1.2="false" OnboardKeyGeneration="false"'
@@ -155,7 +155,7 @@ def get_capabilities(ctx: Ctx) -> str:
             f"<tt:Device><tt:XAddr>{_xaddr(ctx, 'device_service')}</tt:XAddr>"
             f"<tt:Network><tt:IPFilter>{b('IPFilter' in caps)}</tt:IPFilter>"
             f"<tt:ZeroConfiguration>{b('ZeroConfiguration' in caps)}</tt:ZeroConfiguration>"
-            f"<tt:IPVersion6>false</tt:IPVersion6><tt:DynDNS>{b('DynDNS' in caps)}</tt:DynDNS></tt:Network>"
+            f"<tt:IPVersion6>{b('IPVersion6' in caps)}</tt:IPVersion6><tt:DynDNS>{b('DynDNS' in caps)}</tt:DynDNS></tt:Network>"
             "<tt:System><tt:DiscoveryResolve>true</tt:DiscoveryResolve><tt:DiscoveryBye>true</tt:DiscoveryBye>"
             "<tt:RemoteDiscovery>false</tt:RemoteDiscovery><tt:SystemBackup>false</tt:SystemBackup>"
             "<tt:SystemLogging>false</tt:SystemLogging><tt:FirmwareUpgrade>false</tt:FirmwareUpgrade>"

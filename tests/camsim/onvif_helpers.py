@@ -26,6 +26,7 @@ SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 TDS = "http://www.onvif.org/ver10/device/wsdl"
 TER = "http://www.onvif.org/ver10/error"
+GET_INFO_BODY = "<tds:GetDeviceInformation/>"
 
 
 def camera(personality: str = "hikvision", address: str = "127.0.1.1", **kw: Any) -> Camera:

@@ -338,3 +338,41 @@ async def test_set_system_date_and_time_moves_the_camera_clock() -> None:
         sdt = await call(dm, "GetSystemDateAndTime")
         assert sdt.UTCDateTime.Date.Year == 2030 and sdt.DateTimeType == "Manual"
     assert cam.writes == {"datetime": 1}
+
+
+async def test_generated_fleet_every_personality_over_onvif() -> None:
+    """Cameras from camsim.fleet (OEM rebrands and single-auth-mode ones included) answer like their maker."""
+    import aiohttp
+
+    from camsim.fleet import generate_fleet
+    from tests.camsim.onvif_helpers import GET_INFO_BODY, envelope, post
+
+    fleet = generate_fleet(
+        12,
+        {"hikvision": 1, "dahua": 1, "axis": 1, "generic": 1, "oem": 2},
+        seed=7,
+        port=0,
+        auth_only_share=0.3,
+    )
+    assert {("digest",), ("wsse",), ("digest", "wsse")} == {tuple(c.auth.modes) for c in fleet}
+    assert any(c.identity.oem_brand for c in fleet)
+    async with run_sim(fleet):
+        for cam in fleet:
+            password = cam.users[0].password
+            if "wsse" in cam.auth.modes:
+                async with device(cam, cam.users[0].username, password) as dm:
+                    info = await call(dm, "GetDeviceInformation")
+                    assert (info.Manufacturer, info.SerialNumber) == (
+                        cam.identity.manufacturer,
+                        cam.identity.serial,
+                    )
+                    ifaces = await call(dm, "GetNetworkInterfaces")
+                    assert ifaces[0].Info.HwAddress == cam.identity.mac
+                    sc = await call(dm, "GetServiceCapabilities")
+                    assert sc.Network.IPFilter is ("IPFilter" in cam.capabilities)
+            else:
+                mw = aiohttp.DigestAuthMiddleware(cam.users[0].username, password)
+                async with aiohttp.ClientSession(middlewares=(mw,)) as s:
+                    status, body, _ = await post(s, cam, envelope(GET_INFO_BODY))
+                    assert status == 200 and cam.identity.serial.encode() in body
+            assert sum(cam.auth_failures.values()) == 0
