@@ -148,3 +148,18 @@ def test_cli_refuses_corrupt_state(tmp_path: Path) -> None:
     assert run.returncode == 1
     assert "cannot read camsim state" in run.stderr
     assert state.read_text() == "{not json"  # never overwritten with a fresh fleet
+
+
+@pytest.mark.integration
+async def test_cli_fault_fraction_and_latency() -> None:
+    port = find_free_port()
+    args = ["--cameras", "4", "--seed", "3", "--port", str(port), "--base-address", "127.0.3.151"]
+    faults = ["--fault", "http500_rate=1", "--fault-fraction", "0.5", "--latency", "30ms", "--jitter", "5ms"]
+    async with camsim(*args, *faults) as (_, m, _lines), aiohttp.ClientSession(timeout=TIMEOUT) as s:
+        async with s.get(f"{m.group(2)}/cameras") as r:
+            cams = await r.json()
+        broken = [c for c in cams if c["faults"]["http500_rate"] == 1.0]
+        assert len(broken) == 2
+        assert all(c["faults"]["latency_ms"] == 30.0 and c["faults"]["jitter_ms"] == 5.0 for c in cams)
+        async with s.get(f"http://{broken[0]['host']}:{port}/") as r:
+            assert r.status == 500
