@@ -167,10 +167,11 @@ def _device_info(camera: Camera) -> Node:
         items.append(_n("firmwareVersionInfo", extra["firmwareVersionInfo"]))
     # OEM firmware reports the rebrand but keeps the Hikvision field set; OEMCode 1 is Hikvision's own
     # (fixtures), any other value marks an OEM build [U].
-    items += [
-        _n("manufacturer", ident.oem_brand or "hikvision"),
-        _n("OEMCode", "0" if ident.oem_brand else "1"),
-    ]
+    items.append(_n("manufacturer", ident.oem_brand or "hikvision"))
+    if extra.get("firmwareVersionInfo", "B-R-G1-0") != "B-R-G1-0":
+        # G5/G7-platform firmware adds the serial's last 9 characters as subSerialNumber (DS-2CD2146G2-ISU fixture).
+        items.append(_n("subSerialNumber", ident.serial[-9:]))
+    items.append(_n("OEMCode", "0" if ident.oem_brand else "1"))
     return _n("DeviceInfo", items)
 
 

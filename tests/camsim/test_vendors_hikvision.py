@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -362,3 +365,44 @@ async def _wait_up(c: Client) -> None:
             pass
         await asyncio.sleep(0.05)
     raise AssertionError("camera did not come back")
+
+
+# ---- golden: element names and order as recorded from real devices ---------------------------------------
+_FIX = Path("/work/shared/fixtures")
+_DEVICE_INFO_XML = (_FIX / "hikvision_next__ISAPI_System.deviceInfo__ipc1.xml").read_text()
+_CAPS_JSON = json.loads((_FIX / "hikvision_devices/DS-2CD2146G2-ISU.json").read_text())
+
+
+def _json_tags(d: dict[str, Any]) -> set[str]:
+    return {k for k in d if not k.startswith(("@", "#"))}
+
+
+async def test_golden_device_info_and_capabilities(sim: Sim) -> None:
+    cam = hik_camera("DS-2CD2386G2-IU", "V5.7.18 build 240826")
+    recorded = ET.fromstring(_DEVICE_INFO_XML)
+    async with isapi(sim, cam) as c:
+        _, el, _ = await c.get("/ISAPI/System/deviceInfo")
+        assert [ch.tag for ch in el] == [ch.tag for ch in recorded]  # same names, namespace and order
+        for tag in (
+            "model",
+            "firmwareVersion",
+            "firmwareReleasedDate",
+            "encoderVersion",
+            "firmwareVersionInfo",
+        ):
+            assert el.findtext(NS + tag) == recorded.findtext(NS + tag), tag
+        _, caps, _ = await c.get("/ISAPI/System/capabilities")
+        rec = _CAPS_JSON["data"]["ISAPI"]["System/capabilities"]["response"]["DeviceCap"]
+        for path, rec_node in (
+            (f"{NS}SysCap/{NS}NetworkCap", rec["SysCap"]["NetworkCap"]),
+            (f"{NS}SecurityCap", rec["SecurityCap"]),
+        ):
+            node = caps.find(path)
+            assert node is not None
+            ours = {ch.tag.removeprefix(NS) for ch in node}
+            assert ours <= _json_tags(rec_node), ours - _json_tags(rec_node)
+        _, acc, _ = await c.get("/ISAPI/Security/adminAccesses")
+        rec_acc = _CAPS_JSON["data"]["ISAPI"]["Security/adminAccesses"]["response"]["AdminAccessProtocolList"]
+        rec_rows = {r["protocol"]: r["id"] for r in rec_acc["AdminAccessProtocol"]}
+        for row in acc:
+            assert rec_rows[row.findtext(NS + "protocol") or ""] == row.findtext(NS + "id")
