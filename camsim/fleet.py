@@ -353,15 +353,27 @@ def _apply_overrides(cam: Camera, entry: dict[str, Any]) -> None:
     cam.defaults = cam._config_dict()
 
 
-def _entry_kind(entry: dict[str, Any]) -> str:
-    kind = str(entry.get("personality", entry.get("kind", "")))
+def _entry_model(entry: dict[str, Any], seed: int, index: int) -> tuple[str, str | None]:
+    """(kind, model name or None) of an explicit camera entry: a catalog model, an OEM brand or a kind."""
     if "model" in entry:
-        return catalog.find_model(str(entry["model"])).maker
+        model = catalog.find_model(str(entry["model"]))
+        return model.maker, model.name
+    oem = entry.get("oem")
+    if isinstance(oem, str):
+        # "oem": "Lorex" picks one of that brand's catalog models (seeded)
+        choices = [m for m in catalog.OEM_MODELS if m.brand.lower() == oem.lower()]
+        if not choices:
+            brands = sorted({m.brand for m in catalog.OEM_MODELS})
+            raise FleetError(f"unknown OEM brand {oem!r}; known: {brands}")
+        return "oem", random.Random(f"camsim-oem:{seed}:{index}").choice(choices).name
+    if oem:
+        return "oem", None
+    kind = str(entry.get("personality", entry.get("kind", "")))
     if kind not in catalog.FLEET_KINDS:
         raise FleetError(
-            f"camera entry needs personality in {catalog.FLEET_KINDS} or a catalog model: {entry}"
+            f"camera entry needs personality in {catalog.FLEET_KINDS}, an oem brand or a catalog model: {entry}"
         )
-    return kind
+    return kind, None
 
 
 def fleet_from_spec(spec: dict[str, Any]) -> list[Camera]:
@@ -390,9 +402,7 @@ def fleet_from_spec(spec: dict[str, Any]) -> list[Camera]:
         fleet = []
         for i, raw in enumerate(cams):
             entry = dict(raw)
-            kind = _entry_kind(entry)
-            if "model" not in entry and entry.get("oem"):
-                kind = "oem"
+            kind, model_name = _entry_model(entry, seed, i)
             cam = make_camera(
                 i,
                 kind,
@@ -401,7 +411,7 @@ def fleet_from_spec(spec: dict[str, Any]) -> list[Camera]:
                 port=int(entry.get("port", port)),
                 latency_ms=latency,
                 auth_only_share=float(entry.get("auth_only_share", share)),
-                model_name=str(entry["model"]) if "model" in entry else None,
+                model_name=model_name,
                 firmware=str(entry["firmware"]) if "firmware" in entry else None,
             )
             if not ipaddress.IPv4Address(cam.network.address).is_loopback:

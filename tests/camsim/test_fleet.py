@@ -160,9 +160,13 @@ def test_load_fleet_file_explicit_entries(tmp_path: Path) -> None:
         {"personality": "dahua", "faults": {"latency_ms": 50, "http500_rate": 0.5}, "auth_modes": ["wsse"]},
         {"model": "LNB8921B", "id": "lorex-1", "address": "127.0.9.9"},
         {"personality": "generic", "discovery_mode": "NonDiscoverable"},
+        {"oem": "CP PLUS"},
+        {"oem": True},
     ]
     p.write_text(json.dumps({"seed": 1, "port": 18083, "cameras": entries}))
-    a, b, c, d = load_fleet_file(p)
+    a, b, c, d, e, f = load_fleet_file(p)
+    assert e.identity.oem_brand == "CP PLUS" and e.identity.personality == "dahua"
+    assert f.identity.oem_brand is not None
     assert a.identity.model == "DS-2CD2532F-IWS" and a.identity.firmware == "V5.2.0 build 140721"
     assert a.features["ezviz"] is True
     assert b.identity.personality == "dahua" and b.faults.latency_ms == 50 and b.auth.modes == ["wsse"]
@@ -171,6 +175,8 @@ def test_load_fleet_file_explicit_entries(tmp_path: Path) -> None:
     assert d.network.discovery_mode == "NonDiscoverable"
     for bad in (
         {"cameras": [{"personality": "sony"}]},
+        {"cameras": [{"oem": "Sony"}]},
+        {"cameras": [{"model": "NOT-A-MODEL"}]},
         {"cameras": [{"personality": "axis", "features": {"ezviz": True}}]},
         {"cameras": [{"personality": "axis", "address": "192.168.1.1"}]},
         {"cameras": "many"},
