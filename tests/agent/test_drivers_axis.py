@@ -1,0 +1,156 @@
+"""Axis VAPIX driver against camsim over real HTTP digest: param.cgi identity, RemoteService, UPnP, filter."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from agent.drivers import detect_drivers
+from agent.drivers.axis import AxisDriver
+from agent.drivers.base import IPFilterConfig, WriteRejected, setting_matches
+from agent.errors import ProtocolError, Unsupported
+from camsim.model import Camera
+from tests.agent.drivers_support import fleet, of, sim_with_http
+
+pytestmark = pytest.mark.integration
+
+DRV = AxisDriver()
+
+
+def _axis_fleet() -> tuple[Camera, Camera, Camera]:
+    cams = fleet({"axis": 2, "hikvision": 1, "dahua": 1}, 8, seed=21)
+    axis = of(cams, "axis")[0]
+    axis.features["remote_service"] = True  # found with O3C in 'oneclick' mode, like the M1065-LW fixture
+    axis.feature_detail["remote_service.mode"] = "oneclick"
+    return axis, of(cams, "hikvision")[0], of(cams, "dahua")[0]
+
+
+async def test_probe_and_identity() -> None:
+    axis, hik, dahua = _axis_fleet()
+    async with sim_with_http([axis, hik, dahua]) as (_, https):
+        assert await DRV.probe(https[axis.id]) is True
+        assert await DRV.probe(https[hik.id]) is False
+        assert await DRV.probe(https[dahua.id]) is False
+        assert await detect_drivers(https[axis.id]) == ["axis"]
+        ident = await DRV.read_identity(https[axis.id])
+    assert ident["Brand.Brand"] == "AXIS"
+    assert ident["Brand.ProdNbr"] == axis.identity.model
+    assert ident["Properties.Firmware.Version"] == axis.identity.firmware
+    assert ident["Properties.System.SerialNumber"] == axis.identity.serial
+
+
+async def test_read_settings() -> None:
+    axis, *_ = _axis_fleet()
+    async with sim_with_http([axis]) as (_, https):
+        settings = await DRV.read_settings(https[axis.id])
+    assert settings["remote_service"].value == "oneclick"
+    assert settings["upnp"].value is axis.features["upnp"]
+    assert settings["ip_filter"].value == IPFilterConfig(False, "allow", ())
+
+
+async def test_remote_service_off_already_and_exact_rollback() -> None:
+    axis, *_ = _axis_fleet()
+    async with sim_with_http([axis]) as (_, https):
+        http = https[axis.id]
+        res = await DRV.write_setting(http, "remote_service", False)  # disable_cloud asks for "off"
+        assert (res.outcome, res.previous, res.value) == ("changed", "oneclick", "no")
+        assert axis.features["remote_service"] is False
+        assert axis.writes["feature.remote_service"] == 1
+        assert (await DRV.write_setting(http, "remote_service", False)).outcome == "already"
+        assert (await DRV.write_setting(http, "remote_service", "no")).outcome == "already"
+        assert axis.writes["feature.remote_service"] == 1
+        # Rollback to the snapshot value restores 'oneclick' exactly, not a lossy 'yes'.
+        assert (await DRV.write_setting(http, "remote_service", res.previous)).outcome == "changed"
+        assert (await DRV.read_setting(http, "remote_service")).value == "oneclick"
+
+
+async def test_upnp_write_sticks() -> None:
+    axis, *_ = _axis_fleet()
+    before = axis.features["upnp"]
+    async with sim_with_http([axis]) as (_, https):
+        http = https[axis.id]
+        assert (await DRV.write_setting(http, "upnp", not before)).outcome == "changed"
+        assert axis.features["upnp"] is (not before)
+        back = await DRV.read_setting(http, "upnp")
+        assert setting_matches(back, not before)
+        assert (await DRV.write_setting(http, "upnp", not before)).outcome == "already"
+        assert axis.writes["feature.upnp"] == 1
+
+
+async def test_ip_filter_write_and_disable_keeps_list() -> None:
+    axis, *_ = _axis_fleet()
+    want = IPFilterConfig.build(True, "allow", ["127.0.0.0/8", "192.0.2.10"])
+    async with sim_with_http([axis]) as (_, https):
+        http = https[axis.id]
+        assert (await DRV.write_setting(http, "ip_filter", want)).outcome == "changed"
+        assert axis.network.ip_filter.ipv4 == [("127.0.0.0", 8), ("192.0.2.10", 32)]
+        assert (await DRV.read_setting(http, "ip_filter")).value == want
+        assert (await DRV.write_setting(http, "ip_filter", want)).outcome == "already"
+        off = IPFilterConfig(False, "allow", want.addresses)
+        assert (await DRV.write_setting(http, "ip_filter", off)).outcome == "changed"
+        assert axis.network.ip_filter.ipv4 == []
+        assert (await DRV.read_setting(http, "ip_filter")).value == off  # VAPIX keeps the list while off
+
+
+async def test_unsupported_and_rejected() -> None:
+    axis, hik, dahua = _axis_fleet()
+    async with sim_with_http([axis, hik, dahua]) as (_, https):
+        with pytest.raises(Unsupported):
+            await DRV.list_group(https[axis.id], "NoSuchGroup")  # `# Error: ... getting param in group`
+        with pytest.raises(Unsupported):
+            await DRV.write_setting(https[axis.id], "telnet", False)
+        with pytest.raises(TypeError):
+            await DRV.write_setting(https[axis.id], "remote_service", "sometimes")
+        for other in (hik, dahua):
+            assert not any(s.supported for s in (await DRV.read_settings(https[other.id])).values())
+            with pytest.raises(Unsupported):
+                await DRV.read_identity(https[other.id])
+
+
+@dataclass(frozen=True)
+class _Reply:
+    status: int
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class _CannedHttp:
+    """A tiny leaf stand-in: canned param.cgi replies in order, recording what was sent."""
+
+    base_url = "http://127.0.0.9"
+
+    def __init__(self, *bodies: bytes) -> None:
+        self.bodies = list(bodies)
+        self.sent: list[str] = []
+
+    async def request(self, method: str, path: str, **kw: Any) -> _Reply:
+        self.sent.append(str(kw.get("data")))
+        return _Reply(200, self.bodies.pop(0))
+
+
+async def test_update_error_reply_is_rejected() -> None:
+    """A `# Error:` answer to an update is a refusal (WriteRejected), never a silent 'changed'."""
+    http = _CannedHttp(
+        b"root.Network.UPnP.Enabled=yes\n", b"# Error: Error setting 'root.Network.UPnP.Enabled'!\n"
+    )
+    with pytest.raises(WriteRejected) as ei:
+        await DRV.write_setting(http, "upnp", False)
+    assert ei.value.raw is not None and ei.value.raw.startswith(b"# Error")
+    assert http.sent[1] == "action=update&Network.UPnP.Enabled=no"
+    # A reply that is neither OK nor an error is not taken as success either.
+    with pytest.raises(ProtocolError):
+        await DRV.write_setting(
+            _CannedHttp(b"root.Network.UPnP.Enabled=yes\n", b"<html>hi</html>"), "upnp", False
+        )
+
+
+async def test_malformed_list_blocks_the_write() -> None:
+    axis, *_ = _axis_fleet()
+    async with sim_with_http([axis]) as (_, https):
+        axis.faults.malformed_rate = 1.0
+        with pytest.raises(ProtocolError):
+            await DRV.write_setting(https[axis.id], "upnp", not axis.features["upnp"])
+    assert "feature.upnp" not in axis.writes
