@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from lxml import etree  # type: ignore[import-untyped, unused-ignore]
@@ -29,22 +30,30 @@ ONVIF_PROTOCOLS = ("HTTP", "HTTPS", "RTSP")
 MAX_IP_FILTERS = 16  # Hikvision ISAPI ipFilter also caps the list; a fuller list is refused
 
 
-def _mac_bytes(ctx: Ctx) -> list[int]:
+@functools.lru_cache(maxsize=4096)
+def _mac_bytes(mac: str) -> tuple[int, ...]:
     try:
-        return [int(p, 16) for p in ctx.camera.identity.mac.split(":")][:6]
+        b6 = tuple(int(p, 16) for p in mac.split(":"))[:6]
     except ValueError:
-        return [0, 0, 0, 0, 0, 0]
+        return (0, 0, 0, 0, 0, 0)
+    return b6 if len(b6) == 6 else (0, 0, 0, 0, 0, 0)
 
 
-def _link_local(ctx: Ctx) -> str:
-    m = _mac_bytes(ctx)
+@functools.lru_cache(maxsize=4096)
+def _link_local_for(mac: str) -> str:
+    """EUI-64 link-local address, as the Hikvision recording shows (fe80::2a57:beff:fe65:7dd5)."""
+    m = _mac_bytes(mac)
     eui = [m[0] ^ 0x02, m[1], m[2], 0xFF, 0xFE, m[3], m[4], m[5]]
     groups = [(eui[i] << 8) | eui[i + 1] for i in range(0, 8, 2)]
     return str(ipaddress.IPv6Address("fe80::" + ":".join(f"{g:x}" for g in groups)))
 
 
+def _link_local(ctx: Ctx) -> str:
+    return _link_local_for(ctx.camera.identity.mac.lower())
+
+
 def _zeroconf_address(ctx: Ctx) -> str:
-    m = _mac_bytes(ctx)
+    m = _mac_bytes(ctx.camera.identity.mac)
     return f"169.254.{max(1, min(254, m[4]))}.{max(1, min(254, m[5]))}"
 
 

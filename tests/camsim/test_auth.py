@@ -310,3 +310,25 @@ def test_wsse_digest_formula() -> None:
     nonce, created = b"0123456789abcdef", "2026-01-01T00:00:00Z"
     want = base64.b64encode(hashlib.sha1(nonce + created.encode() + b"pw").digest()).decode()
     assert auth.wsse_digest(nonce, created, "pw") == want
+
+
+async def test_vendor_paths_use_the_same_digest_check() -> None:
+    """SimServer guards ISAPI/CGI/VAPIX with auth.check_http_digest; locked clients stay locked there too."""
+    cam = camera("hikvision")
+    cam.auth.lockout_threshold = 2
+    url = f"http://{cam.network.address}:{{port}}/ISAPI/System/deviceInfo"
+    timeout = aiohttp.ClientTimeout(total=10)
+    async with run_sim([cam]):
+        u = url.format(port=cam.port)
+        async with aiohttp.ClientSession() as s, s.get(u, timeout=timeout) as r:
+            assert r.status == 401 and r.headers["WWW-Authenticate"].startswith('Digest realm="IP Camera"')
+        mw = aiohttp.DigestAuthMiddleware("admin", PASSWORD)
+        async with aiohttp.ClientSession(middlewares=(mw,)) as s, s.get(u, timeout=timeout) as r:
+            assert r.status == 200
+        bad = aiohttp.DigestAuthMiddleware("admin", "guess")
+        for _ in range(2):
+            async with aiohttp.ClientSession(middlewares=(bad,)) as s, s.get(u, timeout=timeout) as r:
+                assert r.status == 401
+        async with aiohttp.ClientSession(middlewares=(mw,)) as s, s.get(u, timeout=timeout) as r:
+            assert r.status == 401  # locked: refused without checking
+    assert failures(cam) == 2

@@ -376,3 +376,10 @@ async def test_generated_fleet_every_personality_over_onvif() -> None:
                     status, body, _ = await post(s, cam, envelope(GET_INFO_BODY))
                     assert status == 200 and cam.identity.serial.encode() in body
             assert sum(cam.auth_failures.values()) == 0
+
+
+def test_link_local_address_is_eui64_of_the_mac_like_the_hikvision_recording() -> None:
+    from camsim.onvif_network import _link_local_for
+
+    # device.GetNetworkInterfaces.xml: HwAddress 28:57:be:65:7d:d5 -> fe80::2a57:beff:fe65:7dd5
+    assert _link_local_for("28:57:be:65:7d:d5") == "fe80::2a57:beff:fe65:7dd5"
