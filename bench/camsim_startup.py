@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import os
 import random
 import signal
 import socket
@@ -118,7 +119,7 @@ async def main() -> int:
                 f"requests={len(lat)} in {elapsed:.2f}s ({len(lat) / elapsed:.0f}/s) "
                 f"p50_ms={statistics.median(lat) * 1000:.1f} p95_ms={lat[int(len(lat) * 0.95)] * 1000:.1f}"
             )
-            fds = len(list(Path(f"/proc/{proc.pid}/fd").iterdir()))
+            fds = len(os.listdir(f"/proc/{proc.pid}/fd"))
             # ~1 TCP listener per camera, plus ~1 UDP socket per camera when WS-Discovery could bind.
             print(f"rss_ready_mb={rss_ready:.0f} rss_after_requests_mb={rss_after:.0f} open_fds={fds}")
         finally:
