@@ -1,0 +1,113 @@
+"""The agent's configuration file (TOML), validated into a typed object with clear errors."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from protos.topics import TopicError, validate_agent_id
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message names the key."""
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8883
+    ca: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None
+    protocol: int = 5  # 5 (MQTT 5) or 4 (MQTT 3.1.1)
+    keepalive: int = 30
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    agent_id: str
+    site: str
+    state_dir: Path
+    broker: BrokerConfig
+    controller_keyring: Path
+    approver_keyring: Path | None = None
+    approvals_required: int = 2
+    clock_slack_s: float = 30.0
+    targets: Path | None = None
+    vault: Path | None = None
+    vault_key_file: Path | None = None
+    concurrency: int = 64
+    timeout_s: float = 10.0
+    inventory_interval_s: float = 900.0
+    discovery_ranges: list[str] = field(default_factory=list)
+    allow: list[str] = field(default_factory=list)
+    metrics_port: int | None = None
+    log_json: bool = False
+
+
+def _path(base: Path, v: Any, key: str) -> Path:
+    if not isinstance(v, str) or not v:
+        raise ConfigError(f"{key}: expected a path")
+    p = Path(v)
+    return p if p.is_absolute() else (base / p)
+
+
+def _opt_path(base: Path, d: dict[str, Any], key: str, prefix: str = "") -> Path | None:
+    return _path(base, d[key], prefix + key) if key in d else None
+
+
+def load_config(path: Path) -> AgentConfig:
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    return parse_config(raw, path.parent)
+
+
+def parse_config(raw: dict[str, Any], base: Path) -> AgentConfig:
+    a = raw.get("agent", {})
+    b = raw.get("broker", {})
+    c = raw.get("cameras", {})
+    k = raw.get("keys", {})
+    try:
+        agent_id = validate_agent_id(str(a.get("id", "")))
+    except TopicError as exc:
+        raise ConfigError(f"agent.id: {exc}") from exc
+    if "controller_keyring" not in k:
+        raise ConfigError("keys.controller_keyring: required (the pinned controller signing keys)")
+    protocol = int(b.get("protocol", 5))
+    if protocol not in (4, 5):
+        raise ConfigError("broker.protocol: 5 (MQTT 5) or 4 (MQTT 3.1.1)")
+    approvals = int(k.get("approvals_required", 2))
+    if approvals < 1:
+        raise ConfigError("keys.approvals_required: at least 1")
+    return AgentConfig(
+        agent_id=agent_id,
+        site=str(a.get("site", agent_id)),
+        state_dir=_path(base, a.get("state_dir", "state"), "agent.state_dir"),
+        broker=BrokerConfig(
+            host=str(b.get("host", "127.0.0.1")),
+            port=int(b.get("port", 8883)),
+            ca=_opt_path(base, b, "ca", "broker."),
+            cert=_opt_path(base, b, "cert", "broker."),
+            key=_opt_path(base, b, "key", "broker."),
+            protocol=protocol,
+            keepalive=int(b.get("keepalive", 30)),
+        ),
+        controller_keyring=_path(base, k["controller_keyring"], "keys.controller_keyring"),
+        approver_keyring=_opt_path(base, k, "approver_keyring", "keys."),
+        approvals_required=approvals,
+        clock_slack_s=float(k.get("clock_slack_s", 30.0)),
+        targets=_opt_path(base, c, "targets", "cameras."),
+        vault=_opt_path(base, c, "vault", "cameras."),
+        vault_key_file=_opt_path(base, c, "vault_key_file", "cameras."),
+        concurrency=int(c.get("concurrency", 64)),
+        timeout_s=float(c.get("timeout_s", 10.0)),
+        inventory_interval_s=float(c.get("inventory_interval_s", 900.0)),
+        discovery_ranges=[str(r) for r in c.get("discovery_ranges", [])],
+        allow=[str(r) for r in c.get("allow", [])],
+        metrics_port=int(a["metrics_port"]) if "metrics_port" in a else None,
+        log_json=bool(a.get("log_json", False)),
+    )

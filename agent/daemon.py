@@ -1,0 +1,366 @@
+"""The agent daemon: MQTT over mTLS, signed commands in, execution updates and inventory out, via the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import ssl
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import aiomqtt
+from google.protobuf.timestamp_pb2 import Timestamp
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from agent import __version__
+from agent.config import AgentConfig
+from agent.outbox import Outbox
+from agent.state import AgentState, JournalEntry
+from protos import topics
+from protos.camfleet.v1 import camfleet_pb2 as pb
+from protos.envelope import action_name, is_destructive
+from protos.keys import Keyring
+from protos.verify import VerificationError, Verifier
+
+log = logging.getLogger(__name__)
+
+FINAL = frozenset({pb.EXECUTION_STATE_SUCCEEDED, pb.EXECUTION_STATE_FAILED, pb.EXECUTION_STATE_REJECTED,
+                   pb.EXECUTION_STATE_TIMED_OUT, pb.EXECUTION_STATE_CANCELED})  # fmt: skip
+
+
+@dataclass
+class CameraOutcome:
+    state: pb.ExecutionState
+    settings: list[pb.SettingOutcome] = field(default_factory=list)
+    snapshot: dict[str, str] = field(default_factory=dict)  # setting -> JSON of the prior value
+    snapshot_id: str = ""
+    error_class: pb.ErrorClass = pb.ERROR_CLASS_UNSPECIFIED
+    message: str = ""
+
+
+SnapshotSink = Callable[[dict[str, str]], Awaitable[str]]
+
+
+class Executor(Protocol):
+    """The camera layer as the daemon sees it (agent.fleet_executor implements it over ONVIF/vendor APIs)."""
+
+    async def execute(self, cmd: pb.Command, camera_id: str, on_snapshot: SnapshotSink) -> CameraOutcome: ...
+
+    async def reconcile(self, entry: JournalEntry, cmd: pb.Command) -> CameraOutcome: ...
+
+    async def inventory(self) -> list[pb.CameraRecord]: ...
+
+    def camera_ids(self) -> list[str]: ...
+
+
+def _now_ts() -> Timestamp:
+    ts = Timestamp()
+    ts.GetCurrentTime()
+    return ts
+
+
+def tls_context(cfg: AgentConfig) -> ssl.SSLContext | None:
+    b = cfg.broker
+    if b.ca is None:
+        return None
+    ctx = ssl.create_default_context(cafile=str(b.ca))
+    if b.cert is not None and b.key is not None:
+        ctx.load_cert_chain(str(b.cert), str(b.key))
+    return ctx
+
+
+class AgentDaemon:
+    def __init__(self, cfg: AgentConfig, executor: Executor) -> None:
+        self.cfg = cfg
+        self.executor = executor
+        cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        self.outbox = Outbox(cfg.state_dir / "outbox.db")
+        self.state = AgentState(cfg.state_dir / "agent.db")
+        self.boot_seq = self.outbox.next("boot")
+        approvers = Keyring.load(cfg.approver_keyring) if cfg.approver_keyring else Keyring()
+        self.verifier = Verifier(
+            cfg.agent_id,
+            Keyring.load(cfg.controller_keyring),
+            self.state,
+            approver_keys=approvers,
+            approvals_required=cfg.approvals_required,
+            clock_slack_s=cfg.clock_slack_s,
+        )
+        self.controller_online = False
+        self._controller_online_evt = asyncio.Event()
+        self._outbox_wake = asyncio.Event()
+        self._inventory_wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._sem = asyncio.Semaphore(max(1, cfg.concurrency))
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._last_inventory: dict[str, bytes] = {}
+        self.connected = asyncio.Event()
+
+    # ---- outbound ------------------------------------------------------------------------------
+    def _enqueue(self, kind: topics.AgentTopicKind, payload: bytes, *, retain: bool = False) -> None:
+        self.outbox.put(topics.agent_topic(self.cfg.agent_id, kind), payload, retain=retain)
+        self._outbox_wake.set()
+
+    def report(self, cmd_id: str, camera_id: str, state: pb.ExecutionState, outcome: CameraOutcome | None = None,
+               reason: str = "") -> None:  # fmt: skip
+        upd = pb.ExecutionUpdate(
+            command_id=cmd_id, camera_id=camera_id, agent_id=self.cfg.agent_id, state=state,
+            seq=self.outbox.next("msg"), rejection_reason=reason,
+        )  # fmt: skip
+        upd.at.CopyFrom(_now_ts())
+        if outcome is not None:
+            upd.settings.extend(outcome.settings)
+            upd.error_class = outcome.error_class
+            upd.message = outcome.message
+            if outcome.snapshot:
+                upd.snapshot.snapshot_id = outcome.snapshot_id
+                upd.snapshot.camera_id = camera_id
+                upd.snapshot.values.update(outcome.snapshot)
+        self._enqueue("result", upd.SerializeToString())
+
+    def event(self, kind: pb.EventKind, message: str, camera_id: str = "", **details: str) -> None:
+        ev = pb.Event(agent_id=self.cfg.agent_id, kind=kind, camera_id=camera_id, message=message,
+                      seq=self.outbox.next("msg"))  # fmt: skip
+        ev.at.CopyFrom(_now_ts())
+        ev.details.update(details)
+        self._enqueue("events", ev.SerializeToString())
+
+    def status(self, online: bool) -> pb.AgentStatus:
+        st = pb.AgentStatus(
+            agent_id=self.cfg.agent_id, version=__version__, boot_seq=self.boot_seq, online=online,
+            site=self.cfg.site, camera_count=len(self.executor.camera_ids()),
+            capabilities=["inventory", "disable_cloud", "restrict_network", "decommission", "rollback", "reboot"],
+        )  # fmt: skip
+        st.at.CopyFrom(_now_ts())
+        return st
+
+    async def publish_inventory(self, *, full: bool) -> int:
+        records = await self.executor.inventory()
+        current = {r.camera_id: r.SerializeToString(deterministic=True) for r in records}
+        if full:
+            changed = records
+            removed: list[str] = []
+        else:
+            changed = [r for r in records if self._last_inventory.get(r.camera_id) != current[r.camera_id]]
+            removed = [cid for cid in self._last_inventory if cid not in current]
+            if not changed and not removed:
+                return 0
+        # Big fleets go out in chunks so no single MQTT message grows past the broker's limits.
+        chunk = 200
+        parts = [changed[i : i + chunk] for i in range(0, len(changed), chunk)] or [[]]
+        for i, part in enumerate(parts):
+            rep = pb.InventoryReport(
+                agent_id=self.cfg.agent_id, full=full and i == 0 and len(parts) == 1, seq=self.outbox.next("msg"),
+                removed_camera_ids=removed if i == 0 else [],
+            )  # fmt: skip
+            rep.cameras.extend(part)
+            rep.at.CopyFrom(_now_ts())
+            self._enqueue("inventory", rep.SerializeToString())
+        self._last_inventory = current
+        return len(changed)
+
+    async def _drain(self, client: aiomqtt.Client) -> None:
+        """Publish outbox messages in order; each is deleted only once the broker acknowledged it."""
+        while True:
+            batch = self.outbox.pending()
+            if not batch:
+                self._outbox_wake.clear()
+                await self._outbox_wake.wait()
+                continue
+            for m in batch:
+                await client.publish(m.topic, m.payload, qos=m.qos, retain=m.retain, timeout=30)
+                self.outbox.ack(m.id)
+
+    # ---- inbound -------------------------------------------------------------------------------
+    async def handle_command(self, raw: bytes) -> None:
+        try:
+            verified = self.verifier.verify(raw)
+        except VerificationError as exc:
+            log.warning("command rejected: %s (%s)", exc.reason, exc)
+            self.report(exc.command_id, "", pb.EXECUTION_STATE_REJECTED,
+                        CameraOutcome(pb.EXECUTION_STATE_REJECTED, error_class=pb.ERROR_CLASS_REJECTED,
+                                      message=str(exc)), reason=exc.reason)  # fmt: skip
+            self.event(pb.EVENT_KIND_COMMAND_REJECTED, str(exc), reason=exc.reason, command_id=exc.command_id)
+            return
+        cmd = verified.command
+        task = asyncio.create_task(self._run_command(cmd))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_command(self, cmd: pb.Command) -> None:
+        action = action_name(cmd.action)
+        if is_destructive(cmd.action) and not cmd.dry_run and not self.controller_online:
+            # Destructive work waits for the controller: it may have been compromised or restarted mid-campaign.
+            log.info("holding %s %s until the controller is online", action, cmd.command_id)
+            deadline = cmd.not_after.ToMicroseconds() / 1e6 - time.time()
+            try:
+                await asyncio.wait_for(self._controller_online_evt.wait(), max(0.0, deadline))
+            except TimeoutError:
+                for cid in cmd.camera_ids:
+                    self.report(cmd.command_id, cid, pb.EXECUTION_STATE_TIMED_OUT,
+                                CameraOutcome(pb.EXECUTION_STATE_TIMED_OUT, error_class=pb.ERROR_CLASS_TIMEOUT,
+                                              message="held while the controller was offline; command expired"))  # fmt: skip
+                return
+        known = set(self.executor.camera_ids())
+        payload = cmd.SerializeToString(deterministic=True)
+        targets = list(cmd.camera_ids) or sorted(known)
+        await asyncio.gather(*(self._run_camera(cmd, cid, payload, action, cid in known) for cid in targets))
+
+    async def _run_camera(
+        self, cmd: pb.Command, camera_id: str, payload: bytes, action: str, known: bool
+    ) -> None:
+        if not known:
+            self.report(cmd.command_id, camera_id, pb.EXECUTION_STATE_FAILED,
+                        CameraOutcome(pb.EXECUTION_STATE_FAILED, error_class=pb.ERROR_CLASS_REJECTED,
+                                      message="this agent does not manage that camera"))  # fmt: skip
+            return
+        self.state.journal(cmd.command_id, camera_id, action, "accepted", payload)
+        self.report(cmd.command_id, camera_id, pb.EXECUTION_STATE_ACCEPTED)
+        async with self._sem:
+            self.report(cmd.command_id, camera_id, pb.EXECUTION_STATE_IN_PROGRESS)
+
+            async def on_snapshot(values: dict[str, str]) -> str:
+                sid = str(uuid.uuid4())
+                self.state.save_snapshot(sid, camera_id, action, dict(values))
+                self.state.journal(cmd.command_id, camera_id, action, "applying", payload, dict(values))
+                return sid
+
+            try:
+                outcome = await self.executor.execute(cmd, camera_id, on_snapshot)
+            except Exception as exc:  # the executor classifies camera errors; anything else is our bug
+                log.exception("executor crashed on %s/%s", cmd.command_id, camera_id)
+                outcome = CameraOutcome(pb.EXECUTION_STATE_FAILED, error_class=pb.ERROR_CLASS_INTERNAL,
+                                        message=f"internal error: {type(exc).__name__}")  # fmt: skip
+        self.report(cmd.command_id, camera_id, outcome.state, outcome)
+        self.state.journal(cmd.command_id, camera_id, action, "done", payload)
+        if (
+            action in ("disable_cloud", "restrict_network", "decommission", "rollback", "reboot")
+            and not cmd.dry_run
+        ):
+            self._changed = True
+
+    async def reconcile(self) -> int:
+        """After a crash mid-command: re-read each camera and report the verified state; never re-apply."""
+        entries = self.state.unfinished()
+        for e in entries:
+            cmd = pb.Command()
+            cmd.ParseFromString(e.command)
+            try:
+                outcome = await self.executor.reconcile(e, cmd)
+            except Exception as exc:
+                log.exception("reconcile failed for %s/%s", e.command_id, e.camera_id)
+                outcome = CameraOutcome(pb.EXECUTION_STATE_FAILED, error_class=pb.ERROR_CLASS_INTERNAL,
+                                        message=f"could not re-read the camera after a restart: {type(exc).__name__}")  # fmt: skip
+            self.report(e.command_id, e.camera_id, outcome.state, outcome)
+            self.state.journal(e.command_id, e.camera_id, e.action, "done", e.command)
+        return len(entries)
+
+    async def _on_message(self, m: aiomqtt.Message) -> None:
+        topic = str(m.topic)
+        payload = m.payload if isinstance(m.payload, bytes) else str(m.payload).encode()
+        if topic == topics.controller_status():
+            st = pb.ControllerStatus()
+            try:
+                st.ParseFromString(payload)
+            except Exception:
+                log.warning("unreadable controller status; treating the controller as offline")
+                st.online = False
+            self.controller_online = st.online
+            if st.online:
+                self._controller_online_evt.set()
+            else:
+                self._controller_online_evt.clear()
+            return
+        if topic == topics.agent_topic(self.cfg.agent_id, "cmd"):
+            await self.handle_command(payload)
+
+    # ---- connection loop -----------------------------------------------------------------------
+    def _client(self) -> aiomqtt.Client:
+        cfg = self.cfg
+        offline = self.status(False).SerializeToString()
+        will = aiomqtt.Will(topics.agent_topic(cfg.agent_id, "status"), offline, qos=1, retain=True)
+        common = dict(
+            hostname=cfg.broker.host, port=cfg.broker.port, identifier=f"agent-{cfg.agent_id}",
+            tls_context=tls_context(cfg), will=will, keepalive=cfg.broker.keepalive, timeout=15,
+            max_queued_incoming_messages=10_000,
+        )  # fmt: skip
+        if cfg.broker.protocol == 5:
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = 7 * 24 * 3600  # keep queued commands while we are away
+            return aiomqtt.Client(**common, protocol=aiomqtt.ProtocolVersion.V5, clean_start=False,  # type: ignore[arg-type]
+                                  properties=props)  # fmt: skip
+        return aiomqtt.Client(**common, protocol=aiomqtt.ProtocolVersion.V311, clean_session=False)  # type: ignore[arg-type]
+
+    async def _session(self) -> None:
+        async with self._client() as client:
+            await client.publish(
+                topics.agent_topic(self.cfg.agent_id, "status"), self.status(True).SerializeToString(), qos=1,
+                retain=True, timeout=15,
+            )  # fmt: skip
+            await client.subscribe(topics.agent_topic(self.cfg.agent_id, "cmd"), qos=1, timeout=15)
+            await client.subscribe(topics.controller_status(), qos=1, timeout=15)
+            self.connected.set()
+            log.info("connected to %s:%s as %s (boot %d)", self.cfg.broker.host, self.cfg.broker.port,
+                     self.cfg.agent_id, self.boot_seq)  # fmt: skip
+            drain = asyncio.create_task(self._drain(client))
+            try:
+                async for m in client.messages:
+                    await self._on_message(m)
+                    if drain.done():
+                        drain.result()
+            finally:
+                self.connected.clear()
+                drain.cancel()
+                await asyncio.gather(drain, return_exceptions=True)
+
+    async def _inventory_loop(self) -> None:
+        await self.publish_inventory(full=True)
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._inventory_wake.wait(), self.cfg.inventory_interval_s)
+            self._inventory_wake.clear()
+            if not self._stop.is_set():
+                await self.publish_inventory(full=False)
+
+    async def run(self) -> None:
+        """Run until stop(): reconcile unfinished work, then stay connected with capped jittered backoff."""
+        await self.reconcile()
+        inv = asyncio.create_task(self._inventory_loop())
+        delay = 1.0
+        try:
+            while not self._stop.is_set():
+                started = time.monotonic()
+                try:
+                    session = asyncio.create_task(self._session())
+                    stop = asyncio.create_task(self._stop.wait())
+                    done, _ = await asyncio.wait({session, stop}, return_when=asyncio.FIRST_COMPLETED)
+                    if stop in done:
+                        session.cancel()
+                        await asyncio.gather(session, return_exceptions=True)
+                        break
+                    stop.cancel()
+                    session.result()
+                except aiomqtt.MqttError as exc:
+                    log.warning("broker connection lost: %s", exc)
+                if time.monotonic() - started > 30:
+                    delay = 1.0
+                # Capped, jittered backoff so a fleet of agents does not reconnect in lockstep after an outage.
+                await asyncio.sleep(min(delay, 30.0) * random.uniform(0.5, 1.0))
+                delay = min(delay * 2, 30.0)
+        finally:
+            inv.cancel()
+            await asyncio.gather(inv, *self._tasks, return_exceptions=True)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._inventory_wake.set()
+
+    def close(self) -> None:
+        self.outbox.close()
+        self.state.close()
