@@ -124,7 +124,8 @@ def check_http_digest(camera: Camera, request: web.Request) -> AuthOutcome:
     if params.get("realm") != camera.auth.realm:
         return AuthOutcome(None, digest_challenge(camera))
     state = _nonce_state(camera, params["nonce"])
-    if state == "bad":
+    if state == "bad" or params.get("uri") not in (request.path_qs, request.path, str(request.url)):
+        # Not our nonce, or credentials computed for another resource (RFC 7616 §3.4.6): no count.
         return AuthOutcome(None, digest_challenge(camera))
     username = params.get("username", "")
     password = camera.check_password(username)

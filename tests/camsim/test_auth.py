@@ -332,3 +332,13 @@ async def test_vendor_paths_use_the_same_digest_check() -> None:
         async with aiohttp.ClientSession(middlewares=(mw,)) as s, s.get(u, timeout=timeout) as r:
             assert r.status == 401  # locked: refused without checking
     assert failures(cam) == 2
+
+
+async def test_digest_for_another_uri_is_refused() -> None:
+    cam = camera("dahua")
+    async with run_sim([cam]), aiohttp.ClientSession() as s:
+        _, _, r = await post(s, cam, envelope(GET_INFO))
+        hdr = digest_authorization(r.headers["WWW-Authenticate"], "admin", PASSWORD, "/cgi-bin/other.cgi")
+        status, _, _ = await post(s, cam, envelope(GET_INFO), headers={"Authorization": hdr})
+        assert status == 401
+    assert failures(cam) == 0
