@@ -13,6 +13,8 @@ from agent.drivers.base import (
     WriteRejected,
     WriteResult,
     setting_matches,
+    value_from_json,
+    value_to_json,
 )
 from agent.drivers.dahua import DahuaDriver
 from agent.drivers.hikvision import HikvisionDriver
@@ -52,4 +54,6 @@ __all__ = [
     "detect_drivers",
     "get_driver",
     "setting_matches",
+    "value_from_json",
+    "value_to_json",
 ]

@@ -125,11 +125,42 @@ def setting_matches(current: Setting | SettingValue | None, desired: SettingValu
     if current is None:
         return False
     if isinstance(desired, tuple) and isinstance(current, tuple):
-        have = {p.protocol.upper(): p for p in current}
-        return all(have.get(p.protocol.upper()) == p for p in desired)
+        have = {p.protocol.upper(): (p.enabled, p.port) for p in current}
+        return all(have.get(p.protocol.upper()) == (p.enabled, p.port) for p in desired)
     if isinstance(desired, bool) or isinstance(current, bool):
         return type(desired) is type(current) and desired == current
     return current == desired
+
+
+Json: TypeAlias = bool | str | dict[str, object] | list[dict[str, object]]
+
+
+def value_to_json(value: SettingValue) -> Json:
+    """JSON form of a setting value, for snapshots sent to the controller and the action engine."""
+    if isinstance(value, IPFilterConfig):
+        return {"enabled": value.enabled, "policy": value.policy, "addresses": list(value.addresses)}
+    if isinstance(value, tuple):
+        return [{"protocol": p.protocol, "enabled": p.enabled, "port": p.port} for p in value]
+    return value
+
+
+def value_from_json(value: object) -> SettingValue:
+    """Inverse of value_to_json (a snapshot coming back for rollback). ValueError on a corrupt value."""
+    if isinstance(value, bool | str):
+        return value
+    try:
+        if isinstance(value, dict):
+            policy = value["policy"]
+            if policy not in ("allow", "deny"):
+                raise ValueError(f"bad policy {policy!r}")
+            return IPFilterConfig.build(bool(value["enabled"]), policy, [str(a) for a in value["addresses"]])
+        if isinstance(value, list):
+            return tuple(
+                AccessProtocol(str(p["protocol"]), bool(p["enabled"]), int(p["port"])) for p in value
+            )
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"not a setting value: {value!r}") from exc
+    raise ValueError(f"not a setting value: {value!r}")
 
 
 class VendorDriver(Protocol):
@@ -148,6 +179,10 @@ class VendorDriver(Protocol):
 
     async def read_settings(self, http: CameraHttpLike) -> dict[str, Setting]:
         """Every setting in `setting_names`, each either with its value or marked unsupported."""
+        ...
+
+    async def read_setting(self, http: CameraHttpLike, name: str) -> Setting:
+        """One setting; raises Unsupported when the camera (or this driver) has no such setting."""
         ...
 
     async def write_setting(self, http: CameraHttpLike, name: str, value: SettingValue) -> WriteResult:

@@ -15,7 +15,15 @@ from lxml import etree  # type: ignore[import-untyped, unused-ignore]
 from agent.drivers import axis_models as ax
 from agent.drivers import dahua_models as dh
 from agent.drivers import hikvision_models as hk
-from agent.drivers.base import AccessProtocol, IPFilterConfig, Setting, WriteRejected, setting_matches
+from agent.drivers.base import (
+    AccessProtocol,
+    IPFilterConfig,
+    Setting,
+    WriteRejected,
+    setting_matches,
+    value_from_json,
+    value_to_json,
+)
 from agent.errors import ProtocolError, Unreachable, Unsupported
 
 FIXTURES = Path("/work/shared/fixtures")
@@ -363,6 +371,48 @@ def test_axis_error_replies() -> None:
     assert ax.is_ok_reply(b"OK\r\n")
     with pytest.raises(ProtocolError):
         ax.ParamList.decode(b"Brand.Brand=AXIS")  # no root. prefix
+
+
+# ---- setting values -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        True,
+        "oneclick",
+        IPFilterConfig.build(True, "allow", ["10.0.0.7", "127.0.0.0/8"]),
+        (AccessProtocol("HTTP", True, 80), AccessProtocol("RTSP", False, 554)),
+    ],
+)
+def test_value_json_roundtrip(value: object) -> None:
+    as_json = value_to_json(value)  # type: ignore[arg-type]
+    assert json.loads(json.dumps(as_json)) == as_json
+    assert value_from_json(json.loads(json.dumps(as_json))) == value
+
+
+def test_value_from_json_rejects_garbage() -> None:
+    for bad in (
+        None,
+        3,
+        {"enabled": True},
+        [{"protocol": "HTTP"}],
+        {"enabled": 1, "policy": "x", "addresses": []},
+    ):
+        with pytest.raises(ValueError):
+            value_from_json(bad)
+
+
+def test_setting_matches_semantics() -> None:
+    assert setting_matches(Setting("upnp", False), False)
+    assert not setting_matches(Setting("upnp", False), True)
+    assert not setting_matches(Setting.unsupported("telnet", "404"), False)
+    assert not setting_matches(Setting("remote_service", "no"), False)  # str vs bool never equal
+    assert not setting_matches(None, False)
+    current = (AccessProtocol("HTTP", True, 80), AccessProtocol("RTSP", True, 554))
+    assert setting_matches(current, (AccessProtocol("rtsp", True, 554),))  # only the named protocols count
+    assert not setting_matches(current, (AccessProtocol("RTSP", False, 554),))
+    assert IPFilterConfig.build(True, "allow", ["10.0.0.1", "10.0.0.1/32"]).addresses == ("10.0.0.1/32",)
 
 
 # ---- fuzz: malformed input is ProtocolError, never another exception -----------------------------------

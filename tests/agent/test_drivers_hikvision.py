@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -220,3 +223,77 @@ def test_registry() -> None:
         "ip_filter",
         "admin_accesses",
     )
+
+
+# ---- status mapping with a tiny canned transport (firmware replies camsim does not produce) -------------
+
+
+@dataclass(frozen=True)
+class _Reply:
+    status: int
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class _CannedHttp:
+    """A tiny leaf stand-in: replies by (method, path), recording every request."""
+
+    base_url = "http://127.0.0.9"
+
+    def __init__(self, replies: dict[tuple[str, str], _Reply]) -> None:
+        self.replies = replies
+        self.sent: list[tuple[str, str, bytes | str | None]] = []
+
+    async def request(self, method: str, path: str, **kw: Any) -> _Reply:
+        self.sent.append((method, path, kw.get("data")))
+        return self.replies.get((method, path), _Reply(404, b""))
+
+
+def _status(code: int, sub: str, ns: str = "http://www.isapi.org/ver20/XMLSchema") -> bytes:
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><ResponseStatus version="2.0" xmlns="{ns}">'
+        f"<statusCode>{code}</statusCode><statusString>s</statusString><subStatusCode>{sub}</subStatusCode>"
+        "</ResponseStatus>"
+    ).encode()
+
+
+_EZVIZ = (
+    b'<?xml version="1.0" encoding="UTF-8"?><EZVIZ version="2.0" xmlns="http://www.isapi.org/ver20/XMLSchema">'
+    b"<enabled>true</enabled><verificationCode>ABCDEF</verificationCode></EZVIZ>"
+)
+
+
+async def test_isapi_status_mapping_on_newer_namespace() -> None:
+    path = "/ISAPI/System/Network/EZVIZ"
+    http = _CannedHttp(
+        {
+            ("GET", path): _Reply(200, _EZVIZ),
+            ("PUT", path): _Reply(400, _status(6, "badXmlContent")),
+            ("GET", "/ISAPI/System/Network/Ehome"): _Reply(403, _status(4, "notSupport")),
+            ("GET", "/ISAPI/System/capabilities"): _Reply(404, b"Not Found"),
+        }
+    )
+    with pytest.raises(WriteRejected) as ei:
+        await DRV.write_setting(http, "ezviz", False)
+    assert "statusCode 6" in ei.value.message
+    method, _, body = http.sent[-1]
+    assert method == "PUT" and isinstance(body, bytes)
+    # The PUT body is the live document (isapi.org namespace, verificationCode kept), only <enabled> changed.
+    assert b"http://www.isapi.org/ver20/XMLSchema" in body and b"ABCDEF" in body
+    assert b"<enabled>false</enabled>" in body
+    settings = await DRV.read_settings(http)
+    assert settings["ezviz"].value is True
+    assert not settings["ehome"].supported and "notSupport" in settings["ehome"].reason
+    assert not settings["ssh"].supported  # plain 404
+
+
+async def test_reboot_required_is_success() -> None:
+    path = "/ISAPI/System/Network/EZVIZ"
+    http = _CannedHttp(
+        {("GET", path): _Reply(200, _EZVIZ), ("PUT", path): _Reply(200, _status(7, "rebootRequired"))}
+    )
+    res = await DRV.write_setting(http, "ezviz", False)
+    assert res.outcome == "changed" and res.reboot_required
+    http = _CannedHttp({("GET", path): _Reply(200, _EZVIZ), ("PUT", path): _Reply(200, b"<html>OK</html>")})
+    with pytest.raises(ProtocolError):
+        await DRV.write_setting(http, "ezviz", False)
