@@ -12,7 +12,14 @@ from email.utils import parsedate_to_datetime
 from typing import Literal, TypeVar
 
 import aiohttp
-from aiohttp import ClientSession, DigestAuthMiddleware, TCPConnector
+from aiohttp import (
+    ClientHandlerType,
+    ClientRequest,
+    ClientResponse,
+    ClientSession,
+    DigestAuthMiddleware,
+    TCPConnector,
+)
 from multidict import CIMultiDictProxy
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
@@ -139,6 +146,24 @@ def _is_connect_failure(exc: BaseException) -> bool:
     return isinstance(exc, Unreachable) and isinstance(exc.__cause__, aiohttp.ClientConnectorError)
 
 
+async def _settle_challenge(request: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
+    """Read a 401 reply completely before DigestAuthMiddleware re-sends the request.
+
+    The digest middleware retries without releasing the 401 response. With limit_per_host=1 the retry
+    then waits for the very connection the unread 401 still holds: a camera whose 401 body is cut short
+    (seen with camsim's truncation fault) deadlocks the request until its timeout. Reading (or, on a
+    broken body, closing) the 401 frees the connection; a broken body surfaces as a transient error.
+    """
+    response = await handler(request)
+    if response.status == 401:
+        try:
+            await response.read()
+        except aiohttp.ClientError:
+            response.close()
+            raise
+    return response
+
+
 class CameraHttp:
     """HTTP to one camera: its own ClientSession (digest middleware) over the shared connector.
 
@@ -170,8 +195,12 @@ class CameraHttp:
         self._session = self._new_session(credentials)
 
     def _new_session(self, credentials: Credentials | None) -> ClientSession:
+        # Order matters: the first middleware is the outermost, so _settle_challenge sees each digest leg.
         middlewares = (
-            (DigestAuthMiddleware(credentials.username, credentials.password, preemptive=True),)
+            (
+                DigestAuthMiddleware(credentials.username, credentials.password, preemptive=True),
+                _settle_challenge,
+            )
             if credentials is not None
             else ()
         )

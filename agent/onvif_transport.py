@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from lxml import etree  # type: ignore[import-untyped, unused-ignore]
 from onvif.zeep_aiohttp import AIOHTTPTransport
 from requests import Response
 from requests.structures import CaseInsensitiveDict
 from zeep.wsdl.utils import etree_to_string
 
-from agent.errors import AuthFailed, Unreachable, Unsupported
+from agent.errors import AuthFailed, ProtocolError, Unreachable, Unsupported
 from agent.http import CameraHttp, HttpReply
+
+# onvif-zeep-async runs zeep with strict=False, i.e. lxml *recover* mode: a body cut mid-document or with
+# garbage appended parses "fine" and silently loses data (a truncated GetUsers would look like fewer users).
+# Replies are therefore checked for well-formedness with a strict parser first (small bodies: ~50 us).
+_STRICT = etree.XMLParser(resolve_entities=False, no_network=True, recover=False, huge_tree=False)
 
 
 class PreAuthRefused(AuthFailed):
@@ -74,6 +80,13 @@ class CameraTransport(AIOHTTPTransport):  # type: ignore[misc]  # onvif ships no
         if reply.status >= 500 and not _looks_like_xml(reply.body):
             # A 500 with a plain-text body is the web server failing, not a SOAP answer: transient.
             raise Unreachable(f"HTTP {reply.status} without a SOAP body", host=host, operation=op)
+        if reply.body.strip():
+            try:
+                etree.fromstring(reply.body, _STRICT)
+            except etree.XMLSyntaxError as exc:
+                raise ProtocolError(
+                    f"reply is not well-formed XML: {exc}", host=host, operation=op, raw=reply.body
+                ) from exc
 
     async def get(
         self, address: str, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None
