@@ -128,6 +128,16 @@ class SimServer:
         if self.state_file is not None:
             self._saver = statelib.StateSaver(self.state_file, lambda: self.cameras)
 
+        try:
+            await self._start_serving()
+        except BaseException:
+            # Leave nothing bound behind, and do not overwrite the state file with a fleet that never ran.
+            self._saver = None
+            await self.stop()
+            raise
+        self.started_at = time.time()
+
+    async def _start_serving(self) -> None:
         app = web.Application(handler_args={"max_field_size": 16384})
         app.router.add_route("*", "/{tail:.*}", self._handle)
         app.on_response_prepare.append(self._on_prepare)
@@ -144,9 +154,7 @@ class SimServer:
         await self._control_runner.setup()
         csite = web.TCPSite(self._control_runner, self._control_host, self._control_port)
         await asyncio.wait_for(csite.start(), _BIND_TIMEOUT_S)
-        server = csite._server
-        assert server is not None and isinstance(server, asyncio.Server)
-        port = server.sockets[0].getsockname()[1]
+        port = self._control_runner.addresses[0][1]
         self._control_url = f"http://{self._control_host}:{port}"
 
         if self._discovery_enabled:
@@ -155,7 +163,6 @@ class SimServer:
         for cam in self.cameras:
             if cam.is_down():
                 self._schedule_reboot(cam)
-        self.started_at = time.time()
 
     async def _start_discovery(self) -> None:
         """WS-Discovery is best effort: a busy UDP 3702 (another camsim) must not take the HTTP fleet down."""

@@ -418,3 +418,18 @@ async def test_stop_does_not_wait_for_hanging_requests(make_camera: MakeCamera, 
         assert time.monotonic() - t0 < 0.9
         with pytest.raises(aiohttp.ClientError):
             await pending
+
+
+async def test_start_failure_releases_every_listener(make_camera: MakeCamera, free_port: int) -> None:
+    first = make_camera("generic", address="127.0.1.75", port=free_port)
+    clash = make_camera("generic", address="127.0.1.76", port=free_port)
+    blocker = SimServer([make_camera("generic", address="127.0.1.76", port=free_port, camera_id="other")])
+    await blocker.start()
+    try:
+        with pytest.raises(OSError, match=r"cannot listen on 127\.0\.1\.76"):
+            await SimServer([first, clash]).start()
+    finally:
+        await blocker.stop()
+    again = SimServer([first])  # 127.0.1.75 was released by the failed start
+    await again.start()
+    await again.stop()
