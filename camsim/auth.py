@@ -24,9 +24,9 @@ log = logging.getLogger(__name__)
 # cameras need no nonce table. A nonce older than this is answered with stale=true (RFC 7616 §3.3).
 NONCE_TTL_S = 300.0
 _SECRET = os.urandom(16)
-# WS-Security nonces remembered per camera for replay detection (bounded; the freshness window limits
-# how long a replay could matter anyway).
-MAX_SEEN_NONCES = 512
+# WS-Security nonces remembered per camera for replay detection. Bounded because 1,000 cameras share one
+# process (and --state persists them); a replay must also pass the freshness window, which limits the gap.
+MAX_SEEN_NONCES = 128
 
 _HASHES = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
 _PARAM_RE = re.compile(r'([A-Za-z0-9_-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')

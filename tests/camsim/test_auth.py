@@ -342,3 +342,20 @@ async def test_digest_for_another_uri_is_refused() -> None:
         status, _, _ = await post(s, cam, envelope(GET_INFO), headers={"Authorization": hdr})
         assert status == 401
     assert failures(cam) == 0
+
+
+def test_seen_nonces_stay_bounded() -> None:
+    from camsim import soap
+
+    cam = camera("generic")
+    for _ in range(auth.MAX_SEEN_NONCES + 50):
+        req = soap.parse_request(envelope(GET_INFO, wsse_header("admin", PASSWORD)))
+        assert req.token is not None
+        assert auth.check_wsse(cam, req.token, "127.0.0.9") == "admin"
+    assert len(cam.seen_nonces) == auth.MAX_SEEN_NONCES
+    # The newest nonce is still remembered, so replaying it fails.
+    req = soap.parse_request(envelope(GET_INFO, wsse_header("admin", PASSWORD)))
+    assert req.token is not None
+    auth.check_wsse(cam, req.token, "127.0.0.9")
+    with pytest.raises(soap.SoapError):
+        auth.check_wsse(cam, req.token, "127.0.0.9")
