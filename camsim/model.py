@@ -205,8 +205,14 @@ class Camera:
         return None
 
     # ---- derived exposure --------------------------------------------------------------
+    def portmap_active(self) -> bool:
+        """Port mappings are made by the UPnP client, so with UPnP switched off none are made (Hikvision
+        UPnP/ports, Dahua UPnP.MapTable and Axis NATTraversal all sit under the UPnP switch)."""
+        return bool(self.features.get("upnp_portmap")) and self.features.get("upnp", True) is not False
+
     def cloud_features_on(self) -> list[str]:
-        return [f for f in CLOUD_FEATURES if self.features.get(f)]
+        on = [f for f in CLOUD_FEATURES if self.features.get(f)]
+        return [f for f in on if f != "upnp_portmap" or self.portmap_active()]
 
     def cloud_reachable(self) -> bool:
         """Vendor cloud on AND a gateway AND DNS AND an IP filter that does not fence it in."""
@@ -223,7 +229,7 @@ class Camera:
     def exposed_services(self) -> list[str]:
         out = [f"{p.name.lower()}/{p.port}" for p in self.network.protocols if p.enabled]
         out += [f for f in SHELL_FEATURES if self.features.get(f)]
-        if self.features.get("upnp_portmap"):
+        if self.portmap_active():
             out.append("upnp_port_mapping")
         if self.network.discovery_mode == "Discoverable":
             out.append("ws-discovery")

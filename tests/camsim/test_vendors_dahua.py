@@ -139,8 +139,10 @@ async def test_config_get_set_get(sim: Sim, port: int) -> None:
             assert live.features[feature] is False and live.writes[f"feature.{feature}"] == 1
             await fetch(get, f"/cgi-bin/configManager.cgi?action=setConfig&{set_key}=false")
             assert live.writes[f"feature.{feature}"] == 1  # idempotent: not written twice
-        # the port-mapping table is a separate switch (its own test below); it is the only cloud path left
-        assert live.cloud_features_on() == ["upnp_portmap"] and "telnet" not in live.exposed_services()
+        # the MapTable entries stay on, but with UPnP off no mapping is made
+        assert live.features["upnp_portmap"] is True
+        assert not live.cloud_reachable() and live.cloud_features_on() == []
+        assert "telnet" not in live.exposed_services() and "upnp_port_mapping" not in live.exposed_services()
         # the older indexed spelling of the P2P switch works too
         _, body = await fetch(get, "/cgi-bin/configManager.cgi?action=setConfig&T2UServer[0].Enable=true")
         assert body == "OK\r\n" and live.features["t2u"] is True
