@@ -197,7 +197,7 @@ def check_status(reply: HttpReplyLike, *, host: str, operation: str) -> None:
     """Map a non-2xx status to the agent error classes (Kane610/axis raise_error style).
 
     404/405/501 mean the optional endpoint is absent on this firmware: Unsupported, an answer. 401 should
-    already have been raised by CameraHttp, but a stand-in may pass it through. 5xx are transient (Hikvision
+    already have been raised by CameraHttp, but a stand-in may pass it through; 403 is a missing privilege. 5xx are transient (Hikvision
     503 under its connection limit, injected 500s). Anything else is a reply we do not understand.
     """
     status = reply.status
@@ -208,6 +208,10 @@ def check_status(reply: HttpReplyLike, *, host: str, operation: str) -> None:
         raise Unsupported(f"HTTP {status}", host=host, operation=operation, raw=raw)
     if status == 401:
         raise AuthFailed("HTTP 401", host=host, operation=operation)
+    if status == 403:
+        # Logged in but not allowed (a viewer/operator account): only an operator can fix that, so it is
+        # reported like an auth problem and never retried.
+        raise AuthFailed("HTTP 403: the account lacks the privilege", host=host, operation=operation)
     if status >= 500:
         raise Unreachable(f"HTTP {status}", host=host, operation=operation, raw=raw)
     raise ProtocolError(f"unexpected HTTP {status}", host=host, operation=operation, raw=raw)

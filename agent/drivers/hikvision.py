@@ -79,9 +79,16 @@ class HikvisionDriver:
         )
         if not 200 <= reply.status < 300:
             # ISAPI puts a ResponseStatus in error replies (403 + statusCode 4 notSupport, 400 + 5/6 ...).
-            status = m.maybe_response_status(bytes(reply.body))
+            raw = bytes(reply.body)
+            status = m.maybe_response_status(raw)
+            if status is not None and method == "GET" and status.status_code == m.STATUS_INVALID_OPERATION:
+                # A read refused as an invalid operation (any subStatusCode) means this firmware does not
+                # offer the resource: an answer for this one setting, not a reason to abort the inventory.
+                raise Unsupported(
+                    f"statusCode 4 {status.sub_status_code}", host=host_of(http), operation=op, raw=raw
+                )
             if status is not None and reply.status not in (401, 503):
-                status.raise_for_status(host=host_of(http), operation=op, raw=bytes(reply.body))
+                status.raise_for_status(host=host_of(http), operation=op, raw=raw)
             check_status(reply, host=host_of(http), operation=op)
         return reply
 

@@ -475,3 +475,14 @@ def test_axis_parsers_never_crash(raw: bytes) -> None:
     with contextlib.suppress(ProtocolError):
         ax.decode_ip_filter(ax.ParamList.decode(raw))
     ax.error_message(raw)
+
+
+def test_drivers_never_import_camsim_or_controller() -> None:
+    """The agent talks to camsim over HTTP only (agent contract): no import of it in agent/drivers."""
+    import agent.drivers
+
+    pkg = Path(agent.drivers.__file__).parent
+    for src in pkg.glob("*.py"):
+        text = src.read_text()
+        assert "import camsim" not in text and "from camsim" not in text, src.name
+        assert "from controller" not in text and "import controller" not in text, src.name

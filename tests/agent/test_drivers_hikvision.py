@@ -271,6 +271,7 @@ async def test_isapi_status_mapping_on_newer_namespace() -> None:
             ("PUT", path): _Reply(400, _status(6, "badXmlContent")),
             ("GET", "/ISAPI/System/Network/Ehome"): _Reply(403, _status(4, "notSupport")),
             ("GET", "/ISAPI/System/capabilities"): _Reply(404, b"Not Found"),
+            ("GET", "/ISAPI/System/Network/telnetd"): _Reply(403, _status(4, "invalidOperation")),
         }
     )
     with pytest.raises(WriteRejected) as ei:
@@ -285,6 +286,10 @@ async def test_isapi_status_mapping_on_newer_namespace() -> None:
     assert settings["ezviz"].value is True
     assert not settings["ehome"].supported and "notSupport" in settings["ehome"].reason
     assert not settings["ssh"].supported  # plain 404
+    assert not settings["telnet"].supported and "invalidOperation" in settings["telnet"].reason
+    # A bare 403 is a missing privilege (viewer account): an operator problem, never retried.
+    with pytest.raises(AuthFailed):
+        await DRV.read_identity(_CannedHttp({("GET", "/ISAPI/System/deviceInfo"): _Reply(403, b"Forbidden")}))
 
 
 async def test_reboot_required_is_success() -> None:
