@@ -124,13 +124,10 @@ def make_fleet(args: argparse.Namespace) -> list[Camera]:
         if args.jitter:
             cam.faults.jitter_ms = args.jitter
     if args.fault:
-        update, skew = parse_fault_update(dict(args.fault))
+        update = parse_fault_update(dict(args.fault))
         seed = args.fault_seed if args.fault_seed is not None else args.seed
         for cam in choose_fraction(cams, args.fault_fraction, seed):
-            for key, value in update.items():
-                setattr(cam.faults, key, value)
-            if skew is not None:
-                cam.clock_skew_s = skew
+            update.apply(cam)
     return cams
 
 

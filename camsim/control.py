@@ -5,8 +5,10 @@ Endpoints (all JSON; bad input -> 400 {"error": ...}, unknown camera -> 404):
   GET    /stats                       fleet totals: cameras, cloud_reachable, writes, down, locked_clients ...
   GET    /cameras[?personality=P]     [Camera.live_state(), ...]
   GET    /cameras/{id}                one camera's live state
-  PATCH  /cameras/{id}/faults         any Faults field and/or clock_skew_s (POST works too)
-  DELETE /cameras/{id}/faults         back to no faults and no skew
+  GET    /cameras/{id}/faults         current faults, clock skew and auth limits
+  PATCH  /cameras/{id}/faults         any Faults field, clock_skew_s, lockout_threshold, lockout_seconds,
+                                      connection_limit (POST works too)
+  DELETE /cameras/{id}/faults         back to no faults and no skew (auth limits unchanged)
   POST   /cameras/{id}/unlock         clear lockouts and failure counts (optional {"ip": "127.0.0.5"})
   POST   /cameras/{id}/reboot         down for faults.reboot_seconds (port closed), then back
   POST   /faults                      {"fraction": 0.2, "seed": 7, "personality"?: P, "faults": {...}}
@@ -17,7 +19,7 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -31,6 +33,8 @@ SERVER_KEY: web.AppKey[SimServer] = web.AppKey("camsim_server")
 
 _FAULT_FIELDS = {f.name: f.type for f in fields(Faults)}
 _RATE_FIELDS = frozenset({"http500_rate", "malformed_rate", "truncated_rate", "drop_rate"})
+# AuthPolicy limits that tests and demos tune at run time (e.g. a short lockout).
+_AUTH_FIELDS = frozenset({"lockout_threshold", "lockout_seconds", "connection_limit"})
 
 
 class BadRequest(ValueError):
@@ -58,6 +62,7 @@ def build_app(server: SimServer) -> web.Application:
     r.add_get("/stats", stats)
     r.add_get("/cameras", list_cameras)
     r.add_get("/cameras/{id}", get_camera)
+    r.add_get("/cameras/{id}/faults", get_camera_faults)
     r.add_route("PATCH", "/cameras/{id}/faults", set_camera_faults)
     r.add_post("/cameras/{id}/faults", set_camera_faults)
     r.add_delete("/cameras/{id}/faults", clear_camera_faults)
@@ -93,16 +98,45 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def parse_fault_update(raw: dict[str, Any]) -> tuple[dict[str, Any], float | None]:
-    """Validate a {field: value} fault update; returns (Faults fields, clock_skew_s or None)."""
+@dataclass(frozen=True)
+class FaultUpdate:
+    """A validated run-time change: Faults fields, AuthPolicy limits and the camera clock skew."""
+
+    faults: dict[str, Any]
+    auth: dict[str, Any]
+    clock_skew_s: float | None
+
+    def apply(self, cam: Camera) -> None:
+        for key, value in self.faults.items():
+            setattr(cam.faults, key, value)
+        for key, value in self.auth.items():
+            setattr(cam.auth, key, value)
+        if self.clock_skew_s is not None:
+            cam.clock_skew_s = self.clock_skew_s
+
+
+def parse_fault_update(raw: dict[str, Any]) -> FaultUpdate:
+    """Validate a {field: value} update; anything unknown or out of range raises BadRequest."""
     out: dict[str, Any] = {}
+    auth: dict[str, Any] = {}
     skew: float | None = None
     for key, value in raw.items():
         if key == "clock_skew_s":
             skew = _number(key, value)
             continue
+        if key in _AUTH_FIELDS:
+            num = _number(key, value)
+            if key != "lockout_seconds":
+                if num != int(num) or num < 1:
+                    raise BadRequest(f"{key} must be a whole number >= 1")
+                auth[key] = int(num)
+            elif num < 0:
+                raise BadRequest(f"{key} must not be negative")
+            else:
+                auth[key] = num
+            continue
         if key not in _FAULT_FIELDS:
-            allowed = ", ".join(sorted([*_FAULT_FIELDS, "clock_skew_s"]))
+            allowed = ", ".join(sorted([*_FAULT_FIELDS, *_AUTH_FIELDS, "clock_skew_s"]))
             raise BadRequest(f"unknown fault {key!r}; allowed: {allowed}")
         if key == "hang":
             if not isinstance(value, bool):
@@ -115,7 +149,7 @@ def parse_fault_update(raw: dict[str, Any]) -> tuple[dict[str, Any], float | Non
         if key in _RATE_FIELDS and num > 1:
             raise BadRequest(f"{key} is a probability in [0, 1]")
         out[key] = num
-    return out, skew
+    return FaultUpdate(out, auth, skew)
 
 
 def _number(key: str, value: Any) -> float:
@@ -124,11 +158,13 @@ def _number(key: str, value: Any) -> float:
     return float(value)
 
 
-def _apply(cam: Camera, update: dict[str, Any], skew: float | None) -> None:
-    for key, value in update.items():
-        setattr(cam.faults, key, value)
-    if skew is not None:
-        cam.clock_skew_s = skew
+def _fault_view(cam: Camera) -> dict[str, Any]:
+    return {
+        "id": cam.id,
+        "faults": asdict(cam.faults),
+        "clock_skew_s": cam.clock_skew_s,
+        "auth": {k: getattr(cam.auth, k) for k in sorted(_AUTH_FIELDS)},
+    }
 
 
 async def health(request: web.Request) -> web.Response:
@@ -165,13 +201,16 @@ async def get_camera(request: web.Request) -> web.Response:
     return web.json_response(_camera(request).live_state())
 
 
+async def get_camera_faults(request: web.Request) -> web.Response:
+    return web.json_response(_fault_view(_camera(request)))
+
+
 async def set_camera_faults(request: web.Request) -> web.Response:
     cam = _camera(request)
     body = await _json_body(request)
-    update, skew = parse_fault_update(body)
-    _apply(cam, update, skew)
+    parse_fault_update(body).apply(cam)
     _server(request).note_change(cam.id)
-    return web.json_response({"id": cam.id, "faults": asdict(cam.faults), "clock_skew_s": cam.clock_skew_s})
+    return web.json_response(_fault_view(cam))
 
 
 async def clear_camera_faults(request: web.Request) -> web.Response:
@@ -179,7 +218,7 @@ async def clear_camera_faults(request: web.Request) -> web.Response:
     cam.faults = Faults(reboot_seconds=cam.faults.reboot_seconds)
     cam.clock_skew_s = 0.0
     _server(request).note_change(cam.id)
-    return web.json_response({"id": cam.id, "faults": asdict(cam.faults), "clock_skew_s": 0.0})
+    return web.json_response(_fault_view(cam))
 
 
 async def unlock(request: web.Request) -> web.Response:
@@ -219,14 +258,14 @@ async def fleet_faults(request: web.Request) -> web.Response:
     raw = body.get("faults")
     if not isinstance(raw, dict) or not raw:
         raise BadRequest("faults must be a non-empty object")
-    update, skew = parse_fault_update(raw)
+    update = parse_fault_update(raw)
     pool = server.cameras
     personality = body.get("personality")
     if personality is not None:
         pool = [c for c in pool if c.identity.personality == personality]
     chosen = choose_fraction(pool, float(fraction), seed)
     for cam in chosen:
-        _apply(cam, update, skew)
+        update.apply(cam)
         server.note_change(cam.id)
     return web.json_response({"count": len(chosen), "ids": [c.id for c in chosen]})
 

@@ -264,6 +264,16 @@ async def test_control_api_state_and_faults(sim: Sim, make_camera: MakeCamera) -
         async with s.post(f"{base}/cameras/{hik.id}/unlock") as r:
             assert (await r.json())["unlocked"] == ["127.0.0.7"]
         assert not hik.is_locked("127.0.0.7") and hik.auth_failures == {}
+        limits = {"lockout_threshold": 3, "lockout_seconds": 2.5, "connection_limit": 4}
+        async with s.patch(f"{base}/cameras/{hik.id}/faults", json=limits) as r:
+            assert r.status == 200
+        async with s.get(f"{base}/cameras/{hik.id}/faults") as r:
+            assert (await r.json())["auth"] == limits
+        assert (hik.auth.lockout_threshold, hik.auth.lockout_seconds, hik.auth.connection_limit) == (
+            3,
+            2.5,
+            4,
+        )
         async with s.delete(f"{base}/cameras/{gen.id}/faults") as r:
             assert r.status == 200
         assert gen.faults.latency_ms == 0.0 and gen.clock_skew_s == 0.0
@@ -279,6 +289,9 @@ async def test_control_api_state_and_faults(sim: Sim, make_camera: MakeCamera) -
         ("PATCH", "/cameras/{id}/faults", {"latency_ms": "50ms"}),
         ("PATCH", "/cameras/{id}/faults", "not json"),
         ("PATCH", "/cameras/{id}/faults", [1, 2]),
+        ("PATCH", "/cameras/{id}/faults", {"lockout_threshold": 0}),
+        ("PATCH", "/cameras/{id}/faults", {"connection_limit": 1.5}),
+        ("PATCH", "/cameras/{id}/faults", {"lockout_seconds": -5}),
         ("POST", "/faults", {"fraction": 2, "faults": {"hang": True}}),
         ("POST", "/faults", {"fraction": 0.5, "faults": {}}),
         ("POST", "/faults", {"fraction": 0.5, "seed": "x", "faults": {"hang": True}}),
