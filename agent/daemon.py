@@ -8,7 +8,6 @@ import logging
 import random
 import ssl
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -226,7 +225,8 @@ class AgentDaemon:
             self.report(cmd.command_id, camera_id, pb.EXECUTION_STATE_IN_PROGRESS)
 
             async def on_snapshot(values: dict[str, str]) -> str:
-                sid = str(uuid.uuid4())
+                # One snapshot per camera and command: a rollback names the command it undoes.
+                sid = f"{cmd.command_id}:{camera_id}"
                 self.state.save_snapshot(sid, camera_id, action, dict(values))
                 self.state.journal(cmd.command_id, camera_id, action, "applying", payload, dict(values))
                 return sid

@@ -428,6 +428,24 @@ class SqliteStore:
             await self.db.commit()
             return rows
 
+    async def reject_pending(self, command_id: str, agent_id: str, message: str) -> int:
+        """The agent refused the whole command: executions not yet started become REJECTED."""
+        async with self._lock:
+            cur = await self.db.execute(
+                """UPDATE executions SET state='REJECTED', message=?, error_class='rejected', updated_at=?
+                   WHERE command_id=? AND agent_id=? AND state IN ('QUEUED','SENT')""",
+                (message, time.time(), command_id, agent_id),
+            )
+            await self._roll_up(command_id)
+            await self.db.commit()
+            return cur.rowcount or 0
+
+    async def commands_in_state(self, state: str, now: float) -> list[CommandRow]:
+        async with self.db.execute(
+            "SELECT * FROM commands WHERE state = ? AND not_after > ? ORDER BY created_at", (state, now)
+        ) as cur:
+            return [self._command(r) for r in await cur.fetchall()]
+
     async def cancel_command(self, command_id: str) -> int:
         async with self._lock:
             cur = await self.db.execute(

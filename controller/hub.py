@@ -1,0 +1,235 @@
+"""The controller's MQTT hub: ingests agent status, inventory, results and events; publishes signed commands."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiomqtt
+from google.protobuf.message import DecodeError
+
+from controller import __version__
+from controller.ingest import agent_row, camera_row, execution_row
+from controller.metrics import METRICS
+from controller.store.base import Store
+from protos import topics
+from protos.camfleet.v1 import camfleet_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HubSettings:
+    host: str = "127.0.0.1"
+    port: int = 8883
+    tls: ssl.SSLContext | None = None
+    protocol: int = 5
+    # MQTT 5 shared subscription group: several controller replicas split the ingest between them.
+    share_group: str | None = None
+    client_id: str = "camfleet-controller"
+
+
+Listener = Callable[[str, dict[str, Any]], None]
+
+
+def _status(online: bool, key_ids: list[str]) -> bytes:
+    st = pb.ControllerStatus(online=online, version=__version__, key_ids=key_ids)
+    st.at.GetCurrentTime()
+    return st.SerializeToString()
+
+
+class Hub:
+    def __init__(self, store: Store, settings: HubSettings, key_ids: list[str]) -> None:
+        self.store = store
+        self.s = settings
+        self.key_ids = key_ids
+        self.client: aiomqtt.Client | None = None
+        self.connected = asyncio.Event()
+        self.listeners: list[Listener] = []
+        self._stop = asyncio.Event()
+        self._dispatch_wake = asyncio.Event()
+
+    def notify(self, kind: str, data: dict[str, Any]) -> None:
+        for fn in list(self.listeners):
+            try:
+                fn(kind, data)
+            except Exception:  # a broken dashboard stream must never stop ingest
+                log.exception("listener failed")
+
+    # ---- inbound ---------------------------------------------------------------------------------
+    async def handle(self, topic: str, payload: bytes) -> None:
+        try:
+            t = topics.parse_agent_topic(topic)
+        except topics.TopicError:
+            return
+        try:
+            if t.kind == "status":
+                await self._status(t.agent_id, payload)
+            elif t.kind == "inventory":
+                await self._inventory(t.agent_id, payload)
+            elif t.kind == "result":
+                await self._result(t.agent_id, payload)
+            elif t.kind == "events":
+                await self._event(t.agent_id, payload)
+        except DecodeError:
+            METRICS.malformed.labels(t.kind).inc()
+            log.warning("undecodable %s message from %s dropped", t.kind, t.agent_id)
+
+    async def _status(self, agent_id: str, payload: bytes) -> None:
+        st = pb.AgentStatus.FromString(payload)
+        st.agent_id = agent_id  # the topic, enforced by the broker ACL, names the sender; the body may not
+        if st.online:
+            await self.store.upsert_agent(agent_row(st))
+        else:
+            await self.store.mark_agent_offline(agent_id, st.boot_seq, time.time())
+        self.notify("agent", {"agent_id": agent_id, "online": st.online})
+
+    async def _inventory(self, agent_id: str, payload: bytes) -> None:
+        rep = pb.InventoryReport.FromString(payload)
+        agents = {a.agent_id: a for a in await self.store.list_agents()}
+        site = agents[agent_id].site if agent_id in agents else agent_id
+        rows = [camera_row(agent_id, site, r) for r in rep.cameras if r.camera_id]
+        n = await self.store.ingest_cameras(
+            agent_id, rows, full=rep.full, removed=list(rep.removed_camera_ids), seq=rep.seq
+        )
+        if rep.HasField("at"):
+            METRICS.ingest_lag.observe(max(0.0, time.time() - rep.at.ToMicroseconds() / 1e6))
+        self.notify("inventory", {"agent_id": agent_id, "cameras": n})
+
+    async def _result(self, agent_id: str, payload: bytes) -> None:
+        upd = pb.ExecutionUpdate.FromString(payload)
+        upd.agent_id = agent_id
+        if upd.HasField("at"):
+            METRICS.ingest_lag.observe(max(0.0, time.time() - upd.at.ToMicroseconds() / 1e6))
+        if not upd.camera_id:
+            # A command-level refusal. A replay of a command already running says nothing about its executions.
+            if (
+                upd.state == pb.EXECUTION_STATE_REJECTED
+                and upd.rejection_reason != "replayed"
+                and upd.command_id
+            ):
+                n = await self.store.reject_pending(
+                    upd.command_id, agent_id, upd.message or upd.rejection_reason
+                )
+                await self.store.append_audit(f"agent:{agent_id}", "command.rejected", upd.command_id,
+                                              {"reason": upd.rejection_reason, "message": upd.message, "executions": n})  # fmt: skip
+                self.notify("execution", {"command_id": upd.command_id, "state": "REJECTED"})
+            return
+        row = execution_row(upd)
+        if await self.store.apply_update(row):
+            METRICS.updates.labels(row.state).inc()
+            if row.state in ("SUCCEEDED", "FAILED", "REJECTED", "TIMED_OUT", "CANCELED"):
+                await self.store.append_audit(
+                    f"agent:{agent_id}", "execution.final", f"{row.command_id}/{row.camera_id}",
+                    {"state": row.state, "error_class": row.error_class, "message": row.message,
+                     "changed": [s["setting"] for s in row.settings if s["outcome"] == "changed"]},
+                )  # fmt: skip
+            self.notify(
+                "execution", {"command_id": row.command_id, "camera_id": row.camera_id, "state": row.state}
+            )
+
+    async def _event(self, agent_id: str, payload: bytes) -> None:
+        ev = pb.Event.FromString(payload)
+        kind = pb.EventKind.Name(ev.kind) if ev.kind in pb.EventKind.values() else str(ev.kind)
+        await self.store.append_audit(f"agent:{agent_id}", "agent.event", ev.camera_id or agent_id,
+                                      {"kind": kind, "message": ev.message, "details": dict(ev.details)})  # fmt: skip
+        self.notify("event", {"agent_id": agent_id, "kind": kind, "message": ev.message})
+
+    # ---- outbound --------------------------------------------------------------------------------
+    async def publish_command(self, agent_id: str, envelope: bytes) -> bool:
+        """Publish at QoS 1 and wait for the broker's PUBACK; False when not connected (kept QUEUED)."""
+        client = self.client
+        if client is None or not self.connected.is_set():
+            return False
+        try:
+            await client.publish(topics.agent_topic(agent_id, "cmd"), envelope, qos=1, timeout=15)
+        except aiomqtt.MqttError as exc:
+            log.warning("publishing a command to %s failed: %s", agent_id, exc)
+            return False
+        return True
+
+    def wake_dispatcher(self) -> None:
+        self._dispatch_wake.set()
+
+    async def dispatch_queued(self) -> int:
+        """Send commands still QUEUED (created while the broker was away). Agents drop duplicates by id."""
+        sent = 0
+        for cmd in await self.store.commands_in_state("QUEUED", time.time()):
+            if await self.publish_command(cmd.agent_id, cmd.envelope):
+                await self.store.set_command_state(cmd.command_id, "SENT")
+                sent += 1
+        return sent
+
+    async def _dispatcher(self) -> None:
+        while True:
+            await self.dispatch_queued()
+            self._dispatch_wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._dispatch_wake.wait(), 5.0)
+
+    async def _expirer(self) -> None:
+        while True:
+            for row in await self.store.expire_executions(time.time()):
+                self.notify("execution", {"command_id": row.command_id, "camera_id": row.camera_id,
+                                          "state": row.state})  # fmt: skip
+            await asyncio.sleep(1.0)
+
+    # ---- connection ------------------------------------------------------------------------------
+    def _client(self) -> aiomqtt.Client:
+        will = aiomqtt.Will(topics.controller_status(), _status(False, self.key_ids), qos=1, retain=True)
+        proto = aiomqtt.ProtocolVersion.V5 if self.s.protocol == 5 else aiomqtt.ProtocolVersion.V311
+        return aiomqtt.Client(
+            self.s.host, self.s.port, identifier=self.s.client_id, tls_context=self.s.tls, will=will,
+            protocol=proto, timeout=15, keepalive=30, max_queued_incoming_messages=100_000,
+        )  # fmt: skip
+
+    async def _session(self) -> None:
+        async with self._client() as client:
+            self.client = client
+            await client.publish(topics.controller_status(), _status(True, self.key_ids), qos=1, retain=True,
+                                 timeout=15)  # fmt: skip
+            for kind in ("status", "inventory", "result", "events"):
+                share = self.s.share_group if self.s.protocol == 5 and kind != "status" else None
+                await client.subscribe(topics.all_agents(kind, share), qos=1, timeout=15)
+            self.connected.set()
+            log.info("controller hub connected to %s:%s", self.s.host, self.s.port)
+            bg = [asyncio.create_task(self._dispatcher()), asyncio.create_task(self._expirer())]
+            try:
+                async for m in client.messages:
+                    payload = m.payload if isinstance(m.payload, bytes) else str(m.payload).encode()
+                    METRICS.messages.labels(str(m.topic).rsplit("/", 1)[-1]).inc()
+                    await self.handle(str(m.topic), payload)
+            finally:
+                self.connected.clear()
+                self.client = None
+                for t in bg:
+                    t.cancel()
+                await asyncio.gather(*bg, return_exceptions=True)
+
+    async def run(self) -> None:
+        delay = 1.0
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                await self._session()
+            except aiomqtt.MqttError as exc:
+                log.warning("hub lost the broker: %s", exc)
+            if time.monotonic() - started > 30:
+                delay = 1.0
+            await asyncio.sleep(min(delay, 20.0) * random.uniform(0.5, 1.0))
+            delay = min(delay * 2, 20.0)
+
+    async def announce_offline(self) -> None:
+        """Clean shutdown: say offline ourselves (the Last Will only fires on an unclean disconnect)."""
+        client = self.client
+        if client is not None and self.connected.is_set():
+            with contextlib.suppress(aiomqtt.MqttError):
+                await client.publish(topics.controller_status(), _status(False, self.key_ids), qos=1, retain=True,
+                                     timeout=5)  # fmt: skip

@@ -1,0 +1,82 @@
+"""Turning wire messages from agents into store rows (pure conversions, no I/O)."""
+
+from __future__ import annotations
+
+import json
+
+from controller.store.base import AgentRow, CameraRow, ExecutionRow
+from protos.camfleet.v1 import camfleet_pb2 as pb
+
+STATE_NAMES = {v: k.removeprefix("EXECUTION_STATE_") for k, v in pb.ExecutionState.items()}
+OUTCOME_NAMES = {v: k.removeprefix("OUTCOME_").lower() for k, v in pb.Outcome.items()}
+ERROR_NAMES = {v: k.removeprefix("ERROR_CLASS_").lower() for k, v in pb.ErrorClass.items()}
+
+
+def agent_row(st: pb.AgentStatus) -> AgentRow:
+    return AgentRow(
+        agent_id=st.agent_id,
+        site=st.site,
+        version=st.version,
+        boot_seq=st.boot_seq,
+        online=st.online,
+        last_seen=st.at.ToMicroseconds() / 1e6 if st.HasField("at") else 0.0,
+        capabilities=list(st.capabilities),
+        camera_count=st.camera_count,
+    )
+
+
+def camera_row(agent_id: str, site: str, rec: pb.CameraRecord) -> CameraRow:
+    return CameraRow(
+        camera_id=rec.camera_id,
+        agent_id=agent_id,
+        site=rec.site or site,
+        host=rec.host,
+        port=rec.port,
+        manufacturer=rec.identity.manufacturer,
+        model=rec.identity.model,
+        firmware=rec.identity.firmware,
+        origin=rec.origin.manufacturer or "unknown",
+        covered=rec.origin.covered,
+        oem_rebrand=rec.origin.oem_rebrand,
+        confidence=rec.origin.confidence,
+        risk_score=rec.risk.score,
+        risk_level=rec.risk.level or "unknown",
+        cloud_reachable=rec.risk.cloud_reachable,
+        fingerprint=rec.fingerprint,
+        reachable=rec.reachable,
+        observed_at=rec.observed_at.ToMicroseconds() / 1e6 if rec.HasField("observed_at") else 0.0,
+        record=rec.SerializeToString(deterministic=True),
+    )
+
+
+def execution_row(upd: pb.ExecutionUpdate) -> ExecutionRow:
+    return ExecutionRow(
+        command_id=upd.command_id,
+        camera_id=upd.camera_id,
+        agent_id=upd.agent_id,
+        state=STATE_NAMES.get(upd.state, "UNSPECIFIED"),
+        settings=[
+            {
+                "setting": s.setting,
+                "outcome": OUTCOME_NAMES.get(s.outcome, "unspecified"),
+                "before": _json(s.before),
+                "after": _json(s.after),
+                "reason": s.reason,
+            }
+            for s in upd.settings
+        ],
+        snapshot={k: _json(v) for k, v in upd.snapshot.values.items()},
+        snapshot_id=upd.snapshot.snapshot_id,
+        error_class=ERROR_NAMES.get(upd.error_class, "") if upd.error_class else "",
+        message=upd.message or upd.rejection_reason,
+        seq=upd.seq,
+    )
+
+
+def _json(text: str) -> object:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
