@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agent.credentials import Credentials
 from agent.targets import (
@@ -171,3 +173,24 @@ def test_range_errors_say_what_is_wrong() -> None:
         resolve_ranges(["127.0.6.1-::1"], ALLOW)
     with pytest.raises(RangeError, match="no range given"):
         resolve_ranges([], ALLOW)
+
+
+_FIELD = st.text(alphabet=st.characters(codec="utf-8", exclude_characters=',"\r\n\x00'), max_size=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    fields=st.lists(_FIELD, min_size=0, max_size=6),
+    slot=st.integers(min_value=0, max_value=5),
+    tail=st.text(alphabet="abcXYZ019!#-", min_size=4, max_size=10),
+)
+def test_no_row_shape_ever_echoes_the_password(fields: list[str], slot: int, tail: str) -> None:
+    """Wherever the password lands in a broken row, the error text never contains it."""
+    password = f"Zq§{tail}"
+    row = list(fields)
+    row.insert(min(slot, len(row)), password)
+    text = "host,port,username,password\n" + ",".join(row) + "\n"
+    try:
+        parse_targets(text)
+    except TargetsError as exc:
+        assert password not in str(exc) and password not in repr(exc)

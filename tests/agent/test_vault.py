@@ -248,3 +248,26 @@ def test_default_kdf_parameters_are_the_strong_ones(tmp_path: Path) -> None:
     assert (header["memory_cost"], header["iterations"], header["lanes"]) == (65536, 3, 4)
     assert len(header["salt"]) >= 24  # 16 random bytes, base64
     assert PASSPHRASE.encode() not in data
+
+
+def test_loose_key_file_permissions_are_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = KeyFile.generate(tmp_path / "vault.key")
+    Vault.create(tmp_path / "w.vault", key)
+    os.chmod(key.path, 0o644)
+    with caplog.at_level(logging.WARNING, logger="agent.vault"):
+        Vault.open(tmp_path / "w.vault", key)
+    assert any("readable by other users" in r.getMessage() for r in caplog.records)
+    key_text = key.path.read_text().strip()
+    assert all(key_text not in r.getMessage() for r in caplog.records)
+
+
+def test_saved_file_is_0600_whatever_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        v = Vault.create(tmp_path / "u.vault", pw())
+        v.save()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "u.vault").stat().st_mode) == 0o600
