@@ -316,6 +316,10 @@ class DiscoveryResponder:
     def bound_addresses(self) -> list[str]:
         return sorted(self._unicast)
 
+    def has_seen(self, message_id: str) -> bool:
+        """Whether a Probe with this MessageID reached the responder (recent ones only)."""
+        return any(mid == message_id for _, mid in self._seen)
+
     # ---- sockets -----------------------------------------------------------------------------
     async def _open(self, sock: socket.socket, local: str | None) -> _Endpoint:
         loop = asyncio.get_running_loop()
