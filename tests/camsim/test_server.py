@@ -446,3 +446,30 @@ async def test_start_failure_releases_every_listener(make_camera: MakeCamera, fr
     again = SimServer([first])  # 127.0.1.75 was released by the failed start
     await again.start()
     await again.stop()
+
+
+async def test_lockout_then_unlock_through_control(sim: Sim, make_camera: MakeCamera) -> None:
+    cam = make_camera("generic", address="127.0.1.77")
+    info = GET_DATE.replace(b"GetSystemDateAndTime", b"GetDeviceInformation")
+    async with sim([cam]) as server, aiohttp.ClientSession(timeout=TIMEOUT) as ctl:
+        async with ctl.patch(
+            f"{server.control_url}/cameras/{cam.id}/faults", json={"lockout_threshold": 2}
+        ) as r:
+            assert r.status == 200
+
+        async def ask(password: str) -> int:
+            mw = aiohttp.DigestAuthMiddleware(login="admin", password=password)
+            async with (
+                aiohttp.ClientSession(timeout=TIMEOUT, middlewares=(mw,)) as s,
+                s.post(url(cam, "/onvif/device_service"), data=info, headers=SOAP_CT) as r,
+            ):
+                return r.status
+
+        assert await ask("wrong-1") == 401
+        assert await ask("wrong-2") == 401
+        assert await ask("Secret-123") != 200  # the client IP is locked now, even with the right password
+        async with ctl.get(f"{server.control_url}/cameras/{cam.id}") as r:
+            assert "127.0.0.1" in (await r.json())["locked"]
+        async with ctl.post(f"{server.control_url}/cameras/{cam.id}/unlock", json={"ip": "127.0.0.1"}) as r:
+            assert (await r.json())["unlocked"] == ["127.0.0.1"]
+        assert await ask("Secret-123") == 200
