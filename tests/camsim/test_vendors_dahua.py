@@ -215,3 +215,19 @@ async def test_config_missing_feature_is_bad_request(sim: Sim, port: int) -> Non
         assert (status, body) == (400, "Error\r\nBad Request!\r\n")
         status, _ = await fetch(get, "/cgi-bin/configManager.cgi?action=setConfig&Telnet.Enable=false")
         assert status == 400 and cam.features == {k: True for k in cam.features}
+
+
+async def test_lockout_after_five_failures(sim: Sim, port: int) -> None:
+    cam = dahua_camera(port=port)
+    url = f"http://{cam.network.address}:{cam.port}/cgi-bin/magicBox.cgi?action=getVendor"
+    async with sim([cam]) as server:
+        live = server.camera(cam.id)
+        mw = aiohttp.DigestAuthMiddleware(login="admin", password="not-the-password")
+        async with aiohttp.ClientSession(middlewares=(mw,), timeout=TIMEOUT) as s:
+            for _ in range(5):
+                async with s.get(url) as r:
+                    assert r.status == 401
+        assert live.is_locked("127.0.0.1")
+        async with cgi(live) as get:
+            status, _ = await fetch(get, "/cgi-bin/magicBox.cgi?action=getVendor")
+            assert status == 401

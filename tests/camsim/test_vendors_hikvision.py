@@ -406,3 +406,21 @@ async def test_golden_device_info_and_capabilities(sim: Sim) -> None:
         rec_rows = {r["protocol"]: r["id"] for r in rec_acc["AdminAccessProtocol"]}
         for row in acc:
             assert rec_rows[row.findtext(NS + "protocol") or ""] == row.findtext(NS + "id")
+
+
+async def test_illegal_login_lock_after_seven_failures(sim: Sim) -> None:
+    """The fleet's Hikvision defaults lock a client IP after 7 bad digests (VENDORS.md §3)."""
+    cam = hik_camera()
+    async with sim([cam]) as server:
+        live = server.camera(cam.id)
+        mw = aiohttp.DigestAuthMiddleware(login="admin", password="not-the-password")
+        async with aiohttp.ClientSession(middlewares=(mw,), timeout=TIMEOUT) as s:
+            # aiohttp may send two bad digests per request (cached challenge, then a fresh one); count digests
+            for _ in range(7):
+                if live.is_locked("127.0.0.1"):
+                    break
+                async with s.get(f"http://{cam.network.address}:{cam.port}/ISAPI/System/deviceInfo") as r:
+                    assert r.status == 401
+        assert live.is_locked("127.0.0.1") and live.auth_failures["127.0.0.1"] == 7
+        async with client_for(live) as c, c.session.get(c.base + "/ISAPI/System/deviceInfo") as r:
+            assert r.status == 401  # even the right password is refused while locked
