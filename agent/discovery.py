@@ -43,6 +43,8 @@ DEFAULT_MAX_DEVICES = 10_000
 # SOAP-over-UDP (2004) UNICAST_UDP_REPEAT / MULTICAST_UDP_REPEAT: send each probe once more, a bit later.
 DEFAULT_REPEATS = 1
 _REPEAT_GAP_S = 0.05
+# Datagrams waiting to be parsed; more than this and new ones are dropped (counted as ignored).
+_MAX_QUEUED = 4096
 
 _PARSER = etree.XMLParser(
     resolve_entities=False,
@@ -180,12 +182,17 @@ class _Collector(asyncio.DatagramProtocol):
     def __init__(self) -> None:
         self.queue: asyncio.Queue[tuple[bytes, str]] = asyncio.Queue()
         self.transport: asyncio.DatagramTransport | None = None
+        self.dropped = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        self.queue.put_nowait((data, str(addr[0])))
+        # A flood (hostile or a storm of retransmissions) must not grow memory without bound.
+        if self.queue.qsize() < _MAX_QUEUED:
+            self.queue.put_nowait((data, str(addr[0])))
+        else:
+            self.dropped += 1
 
     def error_received(self, exc: Exception) -> None:
         # ICMP port unreachable from a unicast address with nothing on 3702: that host is simply absent.
@@ -306,6 +313,7 @@ async def probe(
                 handle.cancel()
     finally:
         transport.close()
+    stats.ignored += proto.dropped
     log.info(
         "discovery: %d devices (%d datagrams, %d ignored) from %d destinations",
         len(found),

@@ -250,3 +250,11 @@ async def test_malformed_and_unrelated_replies_are_ignored() -> None:
     assert dev.source_address == "127.0.6.200"
     assert dev.xaddrs == ("http://192.0.2.64/onvif/device_service",)
     assert stats.ignored >= 5
+
+
+@needs_multicast
+async def test_device_count_is_bounded(responder: Start) -> None:
+    _, port = await responder(fleet(4, 90))
+    found = await probe(multicast_interface="127.0.0.1", ttl=0, port=port, window_s=WINDOW, max_devices=2)
+    assert len(found) == 2
+    assert {d.source_address for d in found} <= {f"127.0.6.{i}" for i in range(90, 94)}
