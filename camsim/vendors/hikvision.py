@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable
@@ -11,6 +12,7 @@ from xml.sax.saxutils import escape, quoteattr
 from aiohttp import web
 
 from camsim import catalog
+from camsim.fleet import device_uuid
 from camsim.model import Camera, IPFilter, Protocol
 from camsim.vendors.common import BodyTooLarge, read_body, set_feature_if_changed, set_ip_filter
 
@@ -136,8 +138,6 @@ def _fw_extra(camera: Camera) -> dict[str, str]:
 
 
 def _device_info(camera: Camera) -> Node:
-    from camsim.fleet import device_uuid  # local: fleet imports the catalog, keep import graph flat
-
     ident = camera.identity
     fw, fw_date = split_version(ident.firmware)
     extra = _fw_extra(camera)
@@ -515,7 +515,7 @@ def _get_routes() -> dict[str, Getter]:
         "/ISAPI/Security/adminAccesses": _admin_get,
     }
     for path, t in TOGGLES.items():
-        routes[path] = lambda c, t=t: _toggle_get(c, t)  # type: ignore[misc]
+        routes[path] = functools.partial(_toggle_get, t=t)
     return routes
 
 
@@ -527,11 +527,7 @@ def _put_routes() -> dict[str, Putter]:
         "/ISAPI/System/reboot": _reboot,
     }
     for path, t in TOGGLES.items():
-
-        async def put(c: Camera, r: web.Request, t: Toggle = t) -> web.Response:
-            return await _toggle_put(c, r, t)
-
-        routes[path] = put
+        routes[path] = functools.partial(_toggle_put, t=t)
     return routes
 
 
