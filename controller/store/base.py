@@ -108,6 +108,15 @@ class ExecutionRow:
     updated_at: float = 0.0
 
 
+@dataclass
+class UserRow:
+    username: str
+    password_hash: str
+    role: str
+    approver_key: str = ""
+    created: float = 0.0
+
+
 class Store(Protocol):
     """What the controller needs from its database. Every method is safe to call with duplicates and
     out-of-order input (MQTT QoS 1 redelivers, and updates from one agent may interleave)."""
@@ -145,6 +154,14 @@ class Store(Protocol):
     async def commands_in_state(self, state: str, now: float) -> list[CommandRow]: ...
     async def touch_agent(self, agent_id: str, at: float) -> None: ...
     async def find_by_fingerprint(self, fingerprint: str) -> list[CameraRow]: ...
+
+    # people
+    async def put_user(self, user: UserRow) -> None: ...
+    async def get_user(self, username: str) -> UserRow | None: ...
+    async def list_users(self) -> list[UserRow]: ...
+    async def add_token(self, token_hash: str, username: str, name: str) -> None: ...
+    async def user_for_token(self, token_hash: str) -> UserRow | None: ...
+    async def revoke_token(self, token_hash: str) -> bool: ...
 
     # audit
     async def append_audit(

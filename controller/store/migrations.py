@@ -102,6 +102,23 @@ MIGRATIONS: list[str] = [
         hash TEXT NOT NULL
     );
     """,
+    # 2: people and API tokens (roles: viewer, operator, approver, admin)
+    """
+    CREATE TABLE users (
+        username TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,
+        role TEXT NOT NULL,
+        approver_key TEXT NOT NULL DEFAULT '',
+        created DOUBLE PRECISION NOT NULL
+    );
+    CREATE TABLE api_tokens (
+        token_hash TEXT PRIMARY KEY,
+        username TEXT NOT NULL,
+        name TEXT NOT NULL,
+        created DOUBLE PRECISION NOT NULL,
+        revoked INTEGER NOT NULL DEFAULT 0
+    );
+    """,
 ]
 
 

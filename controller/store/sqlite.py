@@ -21,6 +21,7 @@ from controller.store.base import (
     CameraRow,
     CommandRow,
     ExecutionRow,
+    UserRow,
 )
 from controller.store.migrations import MIGRATIONS, SQLITE_AUDIT_GUARDS, for_sqlite
 
@@ -455,6 +456,57 @@ class SqliteStore:
             await self._roll_up(command_id)
             await self.db.commit()
             return cur.rowcount or 0
+
+    # ---- people ------------------------------------------------------------------------------
+    async def put_user(self, user: UserRow) -> None:
+        async with self._lock:
+            await self.db.execute(
+                """INSERT INTO users (username, password_hash, role, approver_key, created) VALUES (?,?,?,?,?)
+                   ON CONFLICT (username) DO UPDATE SET password_hash=excluded.password_hash, role=excluded.role,
+                   approver_key=excluded.approver_key""",
+                (
+                    user.username,
+                    user.password_hash,
+                    user.role,
+                    user.approver_key,
+                    user.created or time.time(),
+                ),
+            )
+            await self.db.commit()
+
+    async def get_user(self, username: str) -> UserRow | None:
+        async with self.db.execute("SELECT * FROM users WHERE username = ?", (username,)) as cur:
+            row = await cur.fetchone()
+        return UserRow(**dict(row)) if row is not None else None
+
+    async def list_users(self) -> list[UserRow]:
+        async with self.db.execute("SELECT * FROM users ORDER BY username") as cur:
+            return [UserRow(**dict(r)) for r in await cur.fetchall()]
+
+    async def add_token(self, token_hash: str, username: str, name: str) -> None:
+        async with self._lock:
+            await self.db.execute(
+                "INSERT INTO api_tokens (token_hash, username, name, created) VALUES (?,?,?,?)",
+                (token_hash, username, name, time.time()),
+            )
+            await self.db.commit()
+
+    async def user_for_token(self, token_hash: str) -> UserRow | None:
+        async with self.db.execute(
+            """SELECT u.* FROM api_tokens t JOIN users u ON u.username = t.username
+               WHERE t.token_hash = ? AND t.revoked = 0""",
+            (token_hash,),
+        ) as cur:
+            row = await cur.fetchone()
+        return UserRow(**dict(row)) if row is not None else None
+
+    async def revoke_token(self, token_hash: str) -> bool:
+        async with self._lock:
+            cur = await self.db.execute(
+                "UPDATE api_tokens SET revoked = 1 WHERE token_hash = ?", (token_hash,)
+            )
+            await self.db.commit()
+            return (cur.rowcount or 0) > 0
 
     # ---- audit -------------------------------------------------------------------------------
     async def append_audit(
