@@ -13,8 +13,8 @@ import pytest
 from aiohttp import web
 
 from agent.credentials import Credentials
-from agent.errors import AuthFailed, ProtocolError, Timeout, Unreachable, Unsupported
-from agent.http import HttpPool
+from agent.errors import AuthFailed, LockedOut, ProtocolError, Timeout, Unreachable, Unsupported
+from agent.http import CameraHttp, HttpPool
 from agent.onvif_session import DEVICE_NS, OnvifSession
 from agent.onvif_xaddr import rebase_xaddr
 from tests.agent.conftest import PASSWORD, CameraTarget, Fleet, make_test_camera, run_fleet
@@ -405,4 +405,79 @@ async def test_empty_body_and_non_xml_are_protocol_errors(http_pool: HttpPool) -
         except ProtocolError:
             result = None
         assert result is None
+        await s.close()
+
+
+# ---- CameraHttp (shared by the vendor drivers) -----------------------------------------------------------
+async def test_stale_nonce_is_retried_not_a_failed_login(
+    http_pool: HttpPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import camsim.auth
+
+    async with one_camera(personality="hikvision", modes=["digest"]) as (fleet, t):
+        async with session(t, http_pool) as s:
+            await s.call("GetHostname")
+            monkeypatch.setattr(camsim.auth, "NONCE_TTL_S", 0.2)  # camsim now calls our nonce stale quickly
+            await asyncio.sleep(0.3)
+            before = fleet.server.requests
+            assert (await s.call("GetHostname")).Name
+            # preemptive digest with the old nonce -> 401 stale=true -> one resend with the new nonce
+            assert fleet.server.requests - before == 2
+        assert t.camera.auth_failures == {}
+
+
+async def test_vendor_http_digest_and_date_header(http_pool: HttpPool) -> None:
+    async with one_camera(personality="hikvision", skew=-3600.0) as (_fleet, t):
+        http = CameraHttp(t.host, t.port, t.credentials, pool=http_pool, timeout=3.0)
+        # Anonymous request: a 401 challenge, yet its Date header already gives the camera clock.
+        reply = await http.exchange("GET", "/ISAPI/System/deviceInfo", authenticate=False)
+        assert reply.status == 401 and reply.offers_digest() and not reply.is_stale_challenge()
+        assert http.clock.offset_s is not None and abs(http.clock.offset_s + 3600) < 2.0
+        ok = await http.request("GET", "/ISAPI/System/deviceInfo")
+        assert ok.status == 200 and t.camera.identity.serial.encode() in ok.body
+        await http.close()
+        bad = CameraHttp(t.host, t.port, Credentials("admin", "nope"), pool=http_pool, timeout=3.0)
+        before = _fleet.server.requests
+        with pytest.raises(AuthFailed):
+            await bad.request("GET", "/ISAPI/System/deviceInfo")
+        assert _fleet.server.requests - before == 2  # challenge + one wrong digest, never retried
+        assert t.camera.auth_failures == {AGENT_IP: 1}
+        await bad.close()
+
+
+@pytest.mark.parametrize(
+    ("personality", "path"), [("dahua", "/cgi-bin/magicBox.cgi"), ("hikvision", "/ISAPI/System/deviceInfo")]
+)
+async def test_connection_limit_replies_are_unreachable(
+    http_pool: HttpPool, personality: str, path: str
+) -> None:
+    """Dahua answers 401 "Too many connections" and Hikvision 503 when their slots are used up (DESIGN §4):
+    retry later, and never remember it as an auth failure."""
+    async with one_camera(personality=personality) as (_fleet, t):
+        t.camera.auth.connection_limit = 0
+        http = CameraHttp(t.host, t.port, t.credentials, pool=http_pool, timeout=3.0, attempts=2)
+        with pytest.raises(Unreachable) as exc:
+            await http.request("GET", path, params={"action": "getSystemInfo"})
+        assert not isinstance(exc.value, AuthFailed)
+        await http.close()
+        async with session(t, http_pool, attempts=1) as s:
+            with pytest.raises(Unreachable):
+                await s.call("GetDeviceInformation")
+            assert s.auth_failed is None
+        assert t.camera.auth_failures == {}
+
+
+async def test_lock_reply_is_locked_out(http_pool: HttpPool) -> None:
+    """Hikvision's userCheck body names the lock (VENDORS.md §3); the session remembers it."""
+    body = (
+        b'<?xml version="1.0" encoding="UTF-8"?><userCheck><statusValue>401</statusValue>'
+        b"<statusString>Unauthorized</statusString><lockStatus>lock</lockStatus><unlockTime>1795</unlockTime>"
+        b"<retryLoginTime>0</retryLoginTime></userCheck>"
+    )
+    async with recording_server({"GetDeviceInformation": (401, body)}) as (host, port):
+        s = OnvifSession(host, port, Credentials("admin", "pw"), pool=http_pool, scheme="digest", timeout=3.0)
+        with pytest.raises(LockedOut):
+            await s.call("GetDeviceInformation")
+        with pytest.raises(LockedOut):
+            await s.call("GetHostname")  # remembered: not sent
         await s.close()
