@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import zlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -39,7 +40,7 @@ def build_camera(
     **overrides: Any,
 ) -> Camera:
     """A small but complete Camera for server-level tests (fleet.generate_fleet makes realistic ones)."""
-    serial = f"SN{abs(hash((address, port))) % 10**8:08d}"
+    serial = f"SN{zlib.crc32(address.encode()) % 10**8:08d}"  # stable across runs, unlike hash()
     cam = Camera(
         id=camera_id or f"cam-{address.replace('.', '-')}",
         port=port,
