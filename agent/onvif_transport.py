@@ -68,10 +68,11 @@ class CameraTransport(AIOHTTPTransport):  # type: ignore[misc]  # onvif ships no
 
     def _raise_for_status(self, reply: HttpReply) -> None:
         host, op = self.http.host, self.operation
-        if reply.status == 401 and not self.authenticate:
+        # Dahua "Too many connections" 401 -> Unreachable, lock bodies -> LockedOut, 503 -> Unreachable, and a
+        # 401 that survived the digest round -> AuthFailed. Without credentials a 401 is no failed login.
+        self.http.check(reply, operation=op, authenticated=self.authenticate)
+        if reply.status == 401:
             raise PreAuthRefused("camera requires authentication", host=host, operation=op)
-        # 401 after digest (AuthFailed/LockedOut; Dahua "Too many connections" -> Unreachable), 503 -> Unreachable.
-        self.http.check(reply, operation=op, authenticated=True)
         if reply.status == 403:
             # A camera whose IP filter excludes us refuses with an empty 403 and closes the connection.
             raise Unreachable("refused by the camera (HTTP 403, IP filter?)", host=host, operation=op)
