@@ -4,7 +4,7 @@ Endpoints (all JSON; bad input -> 400 {"error": ...}, unknown camera -> 404):
   GET    /health                      {"status": "ok", "cameras": N}
   GET    /stats                       fleet totals: cameras, cloud_reachable, writes, down, locked_clients ...
   GET    /cameras[?personality=P]     [Camera.live_state(), ...]
-  GET    /cameras/{id}                one camera's live state
+  GET    /cameras/{id}                one camera's live state plus its traffic counters
   GET    /cameras/{id}/faults         current faults, clock skew and auth limits
   PATCH  /cameras/{id}/faults         any Faults field, clock_skew_s, lockout_threshold, lockout_seconds,
                                       connection_limit (POST works too)
@@ -183,6 +183,7 @@ async def stats(request: web.Request) -> web.Response:
             "down": sum(1 for c in cams if c.is_down()),
             "locked_clients": sum(1 for c in cams for ip in c.locked_until if c.is_locked(ip)),
             "requests": server.requests,
+            "traffic": dict(sum(server.traffic.values(), Counter())),
             "by_personality": dict(Counter(c.identity.personality for c in cams)),
             "by_manufacturer": dict(Counter(c.identity.manufacturer for c in cams)),
         }
@@ -198,7 +199,10 @@ async def list_cameras(request: web.Request) -> web.Response:
 
 
 async def get_camera(request: web.Request) -> web.Response:
-    return web.json_response(_camera(request).live_state())
+    cam = _camera(request)
+    state = cam.live_state()
+    state["traffic"] = dict(_server(request).traffic.get(cam.id, {}))
+    return web.json_response(state)
 
 
 async def get_camera_faults(request: web.Request) -> web.Response:

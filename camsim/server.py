@@ -6,6 +6,7 @@ import asyncio
 import importlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from email.utils import formatdate
 from pathlib import Path
@@ -87,6 +88,8 @@ class SimServer:
         self._saver: Any = None
         self.started_at = 0.0
         self.requests = 0
+        # Per-camera traffic counters (not persisted): requests, injected faults, refusals.
+        self.traffic: dict[str, Counter[str]] = {}
         self._index()
 
     # ---- lookup ------------------------------------------------------------------------
@@ -275,8 +278,10 @@ class SimServer:
             return web.Response(status=404)
         request[_REQ_CAMERA] = cam
         self.requests += 1
+        self._count(cam, "requests")
         if cam.is_down():
             # A rebooting camera has no web server: the connection just dies.
+            self._count(cam, "down")
             faultlib.drop(request)
             return web.Response(status=503)
         # In flight from the first byte: a slow (latency-faulted) camera fills its connection slots.
@@ -293,33 +298,45 @@ class SimServer:
             self.note_change(cam.id)
         return resp
 
+    def _count(self, cam: Camera, event: str) -> None:
+        c = self.traffic.get(cam.id)
+        if c is None:
+            c = self.traffic[cam.id] = Counter()
+        c[event] += 1
+
     async def _pipeline(self, cam: Camera, request: web.Request) -> web.StreamResponse:
         f = cam.faults
         delay = self.injector.delay_s(f)
         if delay > 0:
             await asyncio.sleep(delay)
         if f.hang:
+            self._count(cam, "hang")
             await faultlib.hang(request, f, self._stopping)
             if request.transport is None or request.transport.is_closing() or self._stopping.is_set():
                 faultlib.drop(request)
                 return web.Response(status=504)
         if self.injector.roll(f.drop_rate):
+            self._count(cam, "drop")
             faultlib.drop(request)
             return web.Response(status=503)
         if self.injector.roll(f.http500_rate):
+            self._count(cam, "http500")
             return web.Response(status=500, text="Internal Server Error")
 
         peer = request.transport.get_extra_info("peername") if request.transport else None
         client_ip = str(peer[0]) if peer else ""
         if not cam.network.ip_filter.permits(client_ip):
             # A filtered camera refuses outright; empty 403 and the connection is closed.
+            self._count(cam, "ip_filtered")
             refused = web.Response(status=403)
             refused.force_close()
             return refused
 
         if self._inflight.get(cam.id, 0) > cam.auth.connection_limit:
+            self._count(cam, "over_limit")
             return _over_limit(cam)
         resp = await self._dispatch(cam, request)
+        self._count(cam, f"status_{resp.status}")
         return await self._post_faults(cam, request, resp)
 
     async def _post_faults(
@@ -329,9 +346,11 @@ class SimServer:
         if not isinstance(resp, web.Response) or not isinstance(resp.body, bytes | bytearray):
             return resp
         if self.injector.roll(f.malformed_rate):
+            self._count(cam, "malformed")
             resp.body = self.injector.malform(bytes(resp.body))
             return resp
         if self.injector.roll(f.truncated_rate):
+            self._count(cam, "truncated")
             return await faultlib.send_truncated(
                 request, resp, self.injector.truncated_length(bytes(resp.body))
             )

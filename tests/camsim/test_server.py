@@ -192,7 +192,7 @@ async def test_ip_filter_enforced_on_second_source_address(sim: Sim, make_camera
     cam.network.ip_filter = IPFilter("Allow", [("127.0.0.1", 32)])
     outsider = aiohttp.TCPConnector(local_addr=("127.0.9.9", 0))
     async with (
-        sim([cam]),
+        sim([cam]) as server,
         aiohttp.ClientSession(timeout=TIMEOUT) as inside,
         aiohttp.ClientSession(timeout=TIMEOUT, connector=outsider) as outside,
     ):
@@ -209,6 +209,9 @@ async def test_ip_filter_enforced_on_second_source_address(sim: Sim, make_camera
         cam.network.ip_filter = IPFilter()
         async with outside.get(url(cam, "/nope")) as r:
             assert r.status == 404
+        async with inside.get(f"{server.control_url}/cameras/{cam.id}") as r:
+            traffic = (await r.json())["traffic"]
+        assert traffic["ip_filtered"] == 3 and traffic["status_404"] == 2 and traffic["requests"] == 5
 
 
 @pytest.mark.parametrize(("personality", "refusal"), [("hikvision", 503), ("dahua", 401), ("axis", 503)])
@@ -228,6 +231,7 @@ async def test_connection_limit(sim: Sim, make_camera: MakeCamera, personality: 
             statuses = await asyncio.gather(*(one() for _ in range(5)))
         assert sorted(statuses) == sorted([404, 404, refusal, refusal, refusal])
         assert server.inflight(cam.id) == 0
+        assert server.traffic[cam.id]["over_limit"] == 3
 
 
 # ---- control API -------------------------------------------------------------------------------
