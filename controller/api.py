@@ -1,0 +1,311 @@
+"""The REST API (JSON): agents, cameras, commands, exports, audit. Bad input is a 4xx with a clear message."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from google.protobuf.json_format import MessageToDict
+
+from controller.auth import Perm, allowed, token_hash
+from controller.commands import CommandError, CommandRequest, CommandService
+from controller.openapi import openapi_document
+from controller.store.base import CameraFilter, CameraRow, CommandRow, ExecutionRow, Store, UserRow
+from protos.camfleet.v1 import camfleet_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+STORE = web.AppKey("store", Store)
+COMMANDS = web.AppKey("commands", CommandService)
+USER = web.RequestKey("user", UserRow)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_PAGE = 500
+
+
+def error(status: int, message: str, **extra: Any) -> web.Response:
+    return web.json_response({"error": message, **extra}, status=status)
+
+
+def current_user(request: web.Request) -> UserRow | None:
+    return request.get(USER)
+
+
+@web.middleware
+async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn bad input into a 400 with the reason; an unexpected failure is logged and is a 500 without details."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except (CommandError, ValueError, KeyError, json.JSONDecodeError) as exc:
+        if not request.path.startswith("/api/"):
+            raise
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        return error(400, f"bad request: {msg}")
+
+
+@web.middleware
+async def token_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """API calls authenticate with `Authorization: Bearer <token>`; the dashboard uses its session instead."""
+    if request.path.startswith("/api/v1/"):
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Bearer "):
+            user = await request.app[STORE].user_for_token(token_hash(header[7:].strip()))
+            if user is None:
+                return error(401, "invalid or revoked API token")
+            request[USER] = user
+        elif request.get(USER) is None:
+            return error(401, "authentication required: send Authorization: Bearer <token>")
+    return await handler(request)
+
+
+def need(request: web.Request, perm: Perm) -> UserRow:
+    user = current_user(request)
+    if user is None:
+        raise web.HTTPUnauthorized(
+            text=json.dumps({"error": "authentication required"}), content_type="application/json"
+        )
+    if not allowed(user.role, perm):
+        raise web.HTTPForbidden(
+            text=json.dumps({"error": f"role {user.role} may not {perm.value}"}),
+            content_type="application/json",
+        )
+    return user
+
+
+def _bool(v: str | None, name: str) -> bool | None:
+    if v is None or v == "":
+        return None
+    if v.lower() in ("1", "true", "yes"):
+        return True
+    if v.lower() in ("0", "false", "no"):
+        return False
+    raise ValueError(f"{name}: true or false")
+
+
+def camera_filter(q: Any) -> CameraFilter:
+    """Filters from query parameters (the same names in the API, fleetctl --where and the dashboard)."""
+    ids = q.get("ids")
+    return CameraFilter(
+        origin=q.get("origin") or None,
+        manufacturer=q.get("manufacturer") or q.get("vendor") or None,
+        site=q.get("site") or None,
+        agent_id=q.get("agent") or None,
+        risk_level=q.get("risk") or None,
+        lifecycle=q.get("lifecycle") or q.get("state") or None,
+        covered=_bool(q.get("covered"), "covered"),
+        cloud_reachable=_bool(q.get("cloud_reachable"), "cloud_reachable"),
+        search=q.get("q") or None,
+        camera_ids=[x for x in str(ids).split(",") if x] if ids else None,
+    )
+
+
+def _int(q: Any, name: str, default: int, lo: int, hi: int) -> int:
+    raw = q.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        v = int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name}: expected an integer") from exc
+    if not lo <= v <= hi:
+        raise ValueError(f"{name}: between {lo} and {hi}")
+    return v
+
+
+def camera_json(r: CameraRow, *, full: bool = False) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "camera_id": r.camera_id, "agent_id": r.agent_id, "site": r.site, "host": r.host, "port": r.port,
+        "manufacturer": r.manufacturer, "model": r.model, "firmware": r.firmware,
+        "origin": {"manufacturer": r.origin, "covered": r.covered, "oem_rebrand": r.oem_rebrand,
+                   "confidence": round(r.confidence, 3)},
+        "risk": {"score": r.risk_score, "level": r.risk_level}, "cloud_reachable": r.cloud_reachable,
+        "reachable": r.reachable, "lifecycle": r.lifecycle, "tags": r.tags, "observed_at": r.observed_at,
+    }  # fmt: skip
+    if full:
+        rec = pb.CameraRecord.FromString(r.record)
+        d["record"] = MessageToDict(rec, preserving_proto_field_name=True)
+    return d
+
+
+def command_json(c: CommandRow, executions: list[ExecutionRow] | None = None) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "command_id": c.command_id, "agent_id": c.agent_id, "action": c.action, "params": c.params,
+        "dry_run": c.dry_run, "created_at": c.created_at, "not_after": c.not_after, "created_by": c.created_by,
+        "campaign_id": c.campaign_id, "batch_id": c.batch_id, "state": c.state,
+    }  # fmt: skip
+    if executions is not None:
+        d["executions"] = [
+            {"camera_id": e.camera_id, "state": e.state, "settings": e.settings, "snapshot_id": e.snapshot_id,
+             "error_class": e.error_class, "message": e.message, "updated_at": e.updated_at}
+            for e in executions
+        ]  # fmt: skip
+        counts: dict[str, int] = {}
+        for e in executions:
+            counts[e.state] = counts.get(e.state, 0) + 1
+        d["counts"] = counts
+    return d
+
+
+# ---- handlers ----------------------------------------------------------------------------------
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document())
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def list_agents(request: web.Request) -> web.Response:
+    need(request, Perm.READ)
+    agents = await request.app[STORE].list_agents()
+    return web.json_response({"agents": [a.__dict__ for a in agents]})
+
+
+async def list_cameras(request: web.Request) -> web.Response:
+    need(request, Perm.READ)
+    q = request.query
+    flt = camera_filter(q)
+    limit = _int(q, "limit", 50, 1, MAX_PAGE)
+    offset = _int(q, "offset", 0, 0, 10**9)
+    rows, total = await request.app[STORE].query_cameras(
+        flt, limit=limit, offset=offset, order=q.get("order", "camera_id")
+    )
+    return web.json_response(
+        {"total": total, "limit": limit, "offset": offset, "cameras": [camera_json(r) for r in rows]}
+    )
+
+
+async def get_camera(request: web.Request) -> web.Response:
+    need(request, Perm.READ)
+    store = request.app[STORE]
+    row = await store.get_camera(request.match_info["camera_id"])
+    if row is None:
+        return error(404, "no such camera")
+    d = camera_json(row, full=True)
+    d["history"] = await store.camera_history(row.camera_id)
+    return web.json_response(d)
+
+
+async def summary(request: web.Request) -> web.Response:
+    need(request, Perm.READ)
+    store = request.app[STORE]
+    flt = camera_filter(request.query)
+    _, total = await store.query_cameras(flt, limit=1)
+    out = {"total": total}
+    for col in ("origin", "site", "risk_level", "lifecycle", "manufacturer"):
+        out[col] = await store.counts(col, flt)  # type: ignore[assignment]
+    out["cloud_reachable"] = (await store.counts("cloud_reachable", flt)).get("1", 0)
+    out["oem_rebrand"] = (await store.counts("oem_rebrand", flt)).get("1", 0)
+    out["covered"] = (await store.counts("covered", flt)).get("1", 0)
+    return web.json_response(out)
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError("the body must be a JSON object") from exc
+    if not isinstance(body, dict):
+        raise ValueError("the body must be a JSON object")
+    return body
+
+
+async def create_command(request: web.Request) -> web.Response:
+    user = need(request, Perm.COMMAND)
+    body = await _json_body(request)
+    where = body.get("where", {})
+    params = body.get("params", {})
+    if not isinstance(where, dict) or not isinstance(params, dict):
+        raise ValueError("where and params must be JSON objects")
+    req = CommandRequest(
+        action=str(body.get("action", "")), params=params,
+        where=camera_filter({k: str(v) for k, v in where.items()}),
+        dry_run=bool(body.get("dry_run", False)), ttl_s=float(body.get("ttl_s", 900)),
+    )  # fmt: skip
+    rows = await request.app[COMMANDS].create(req, user.username)
+    return web.json_response({"commands": [command_json(r) for r in rows]}, status=201)
+
+
+async def list_commands(request: web.Request) -> web.Response:
+    need(request, Perm.READ)
+    q = request.query
+    rows = await request.app[STORE].list_commands(
+        _int(q, "limit", 50, 1, MAX_PAGE), _int(q, "offset", 0, 0, 10**9)
+    )
+    return web.json_response({"commands": [command_json(r) for r in rows]})
+
+
+async def get_command(request: web.Request) -> web.Response:
+    need(request, Perm.READ)
+    store = request.app[STORE]
+    cmd = await store.get_command(request.match_info["command_id"])
+    if cmd is None:
+        return error(404, "no such command")
+    return web.json_response(command_json(cmd, await store.executions(cmd.command_id)))
+
+
+async def cancel_command(request: web.Request) -> web.Response:
+    user = need(request, Perm.COMMAND)
+    n = await request.app[COMMANDS].cancel(request.match_info["command_id"], user.username)
+    return web.json_response({"canceled": n})
+
+
+EXPORT_FIELDS = ["camera_id", "site", "agent_id", "host", "port", "manufacturer", "model", "firmware", "origin",
+                 "covered", "oem_rebrand", "confidence", "risk_score", "risk_level", "cloud_reachable", "lifecycle"]  # fmt: skip
+
+
+async def export(request: web.Request) -> web.StreamResponse:
+    need(request, Perm.READ)
+    fmt = request.query.get("format", "json")
+    if fmt not in ("json", "csv"):
+        raise ValueError("format: json or csv")
+    rows, _ = await request.app[STORE].query_cameras(camera_filter(request.query), limit=10**7)
+    if fmt == "json":
+        return web.json_response({"cameras": [camera_json(r) for r in rows]})
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(EXPORT_FIELDS)
+    for r in rows:
+        w.writerow([getattr(r, f) for f in EXPORT_FIELDS])
+    return web.Response(
+        text=buf.getvalue(), content_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="camfleet-cameras.csv"'},
+    )  # fmt: skip
+
+
+async def audit(request: web.Request) -> web.Response:
+    need(request, Perm.READ)
+    q = request.query
+    entries = await request.app[STORE].audit_entries(
+        _int(q, "limit", 100, 1, 10_000), _int(q, "offset", 0, 0, 10**9)
+    )
+    return web.json_response({"entries": [e.to_dict() for e in entries]})
+
+
+async def audit_verify(request: web.Request) -> web.Response:
+    need(request, Perm.READ)
+    rep = await request.app[STORE].verify_audit()
+    return web.json_response({"ok": rep.ok, "entries": rep.entries, "problems": rep.problems})
+
+
+def add_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/api/openapi.json", openapi)
+    r.add_get("/healthz", health)
+    r.add_get("/api/v1/agents", list_agents)
+    r.add_get("/api/v1/cameras", list_cameras)
+    r.add_get("/api/v1/cameras/{camera_id}", get_camera)
+    r.add_get("/api/v1/summary", summary)
+    r.add_post("/api/v1/commands", create_command)
+    r.add_get("/api/v1/commands", list_commands)
+    r.add_get("/api/v1/commands/{command_id}", get_command)
+    r.add_post("/api/v1/commands/{command_id}/cancel", cancel_command)
+    r.add_get("/api/v1/export", export)
+    r.add_get("/api/v1/audit", audit)
+    r.add_get("/api/v1/audit/verify", audit_verify)

@@ -1,0 +1,102 @@
+"""The controller's aiohttp application: store, embedded broker and MQTT hub as paired startup/shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from prometheus_client import generate_latest
+
+from controller import __version__
+from controller.api import COMMANDS, STORE, add_routes, api_errors, token_auth
+from controller.commands import CommandService
+from controller.config import ControllerConfig
+from controller.embedded_broker import EmbeddedBroker
+from controller.hub import Hub, HubSettings
+from controller.metrics import METRICS
+from controller.store.base import Store
+from controller.store.sqlite import SqliteStore
+from protos.keys import SigningKey
+
+HUB = web.AppKey("hub", Hub)
+CONFIG = web.AppKey("config", ControllerConfig)
+
+
+def open_store(cfg: ControllerConfig) -> Store:
+    if cfg.store_url.startswith(("postgres://", "postgresql://")):
+        from controller.store.postgres import PostgresStore  # type: ignore[import-not-found,unused-ignore]
+
+        store: Store = PostgresStore(cfg.store_url)
+        return store
+    if cfg.store_url and not cfg.store_url.startswith("sqlite:"):
+        raise ValueError(f"store.url: unsupported {cfg.store_url.split(':', 1)[0]!r}; sqlite or postgresql")
+    path = cfg.store_url.removeprefix("sqlite://") if cfg.store_url else str(cfg.sqlite_path)
+    cfg.state_dir.mkdir(parents=True, exist_ok=True)
+    return SqliteStore(path)
+
+
+def hub_settings(cfg: ControllerConfig) -> HubSettings:
+    if cfg.embedded_broker:
+        # amqtt speaks MQTT 3.1.1 only, and the embedded broker is loopback-only without TLS.
+        return HubSettings(
+            host="127.0.0.1", port=cfg.embedded_port, tls=None, protocol=4, client_id=cfg.client_id
+        )
+    tls = None
+    if cfg.broker_ca is not None:
+        tls = ssl.create_default_context(cafile=str(cfg.broker_ca))
+        if cfg.broker_cert is not None and cfg.broker_key is not None:
+            tls.load_cert_chain(str(cfg.broker_cert), str(cfg.broker_key))
+    return HubSettings(host=cfg.broker_host, port=cfg.broker_port, tls=tls, protocol=cfg.broker_protocol,
+                       share_group=cfg.share_group, client_id=cfg.client_id)  # fmt: skip
+
+
+async def metrics(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    METRICS.agents_online.set(sum(1 for a in await store.list_agents() if a.online))
+    for state, n in (await store.counts("lifecycle")).items():
+        METRICS.cameras_by_lifecycle.labels(state).set(n)
+    return web.Response(body=generate_latest(METRICS.registry), content_type="text/plain", charset="utf-8")
+
+
+def build_app(
+    cfg: ControllerConfig, key: SigningKey, *, store: Store | None = None, mqtt: bool = True
+) -> web.Application:
+    app = web.Application(middlewares=[api_errors, token_auth], client_max_size=4 * 1024 * 1024)
+    st = store or open_store(cfg)
+    app[STORE] = st
+    app[CONFIG] = cfg
+    hub = Hub(st, hub_settings(cfg), [key.key_id])
+    app[HUB] = hub
+    app[COMMANDS] = CommandService(st, key, hub.publish_command)
+
+    async def store_ctx(app: web.Application) -> AsyncIterator[None]:
+        await st.open()
+        await st.append_audit("controller", "controller.start", key.key_id, {"version": __version__})
+        yield
+        await st.close()
+
+    async def broker_ctx(app: web.Application) -> AsyncIterator[None]:
+        broker = EmbeddedBroker(port=cfg.embedded_port) if cfg.embedded_broker else None
+        if broker is not None:
+            await broker.start()
+        yield
+        if broker is not None:
+            await broker.stop()
+
+    async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(hub.run())
+        yield
+        await hub.announce_offline()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    app.cleanup_ctx.append(store_ctx)
+    if mqtt:
+        app.cleanup_ctx.extend([broker_ctx, hub_ctx])
+    add_routes(app)
+    app.router.add_get("/metrics", metrics)
+    return app
