@@ -96,7 +96,8 @@ class HttpPool:
     """Process-wide connection budget: one TCPConnector (limit, limit_per_host=1) plus a semaphore gate.
 
     The gate is taken before a request's timeout starts, so waiting for a free slot behind 1,000 other
-    cameras never counts as a camera timeout; the connector limits are the backstop.
+    cameras never counts as a camera timeout; the connector limits are the backstop. Gate and connector
+    belong to the event loop that created them.
     """
 
     concurrency: int = DEFAULT_CONCURRENCY
@@ -257,7 +258,9 @@ class CameraHttp:
         """
         limit = self.timeout if timeout is None else timeout
         url = self.url(path)
-        async with self.pool.gate, self._lock:
+        # Camera lock first, then a global slot: requests queued behind one slow camera must not sit on
+        # global slots that other cameras could use.
+        async with self._lock, self.pool.gate:
             reply = await self._once(method, url, params, data, headers, limit, authenticate, operation)
             if authenticate and reply.is_stale_challenge():
                 # The middleware already retried once with the fresh nonce; a second stale means the nonce

@@ -481,3 +481,28 @@ async def test_lock_reply_is_locked_out(http_pool: HttpPool) -> None:
         with pytest.raises(LockedOut):
             await s.call("GetHostname")  # remembered: not sent
         await s.close()
+
+
+async def test_slow_camera_does_not_starve_others() -> None:
+    """Calls queued behind one slow camera wait on that camera's lock, not on global slots."""
+    slow, fast = (
+        make_test_camera("generic", address="127.0.3.20"),
+        make_test_camera("generic", address="127.0.3.21"),
+    )
+    slow.faults.latency_ms = 150.0
+    pool = HttpPool(concurrency=2)
+    try:
+        async with run_fleet([slow, fast]) as fleet:
+            t_slow, t_fast = fleet.targets
+            h_slow = CameraHttp(t_slow.host, t_slow.port, t_slow.credentials, pool=pool, timeout=3.0)
+            h_fast = CameraHttp(t_fast.host, t_fast.port, t_fast.credentials, pool=pool, timeout=3.0)
+            queued = [asyncio.create_task(h_slow.request("GET", "/slow")) for _ in range(5)]
+            await asyncio.sleep(0.01)
+            started = time.monotonic()
+            assert (await h_fast.request("GET", "/fast")).status == 404
+            assert time.monotonic() - started < 0.12
+            assert all(r.status == 404 for r in await asyncio.gather(*queued))
+            await h_slow.close()
+            await h_fast.close()
+    finally:
+        await pool.close()
