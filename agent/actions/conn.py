@@ -1,0 +1,122 @@
+"""One camera as the actions see it: its ONVIF session, its HTTP, the vendor APIs that answered, reachability."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from agent.actions import engine
+from agent.drivers import DRIVERS, detect_drivers, value_from_json, value_to_json
+from agent.errors import Unsupported
+from agent.http import CameraHttp
+from agent.onvif_session import OnvifSession
+from agent.onvif_xaddr import DEVICE_PATH
+
+_DATE_ENVELOPE = (
+    b'<?xml version="1.0" encoding="UTF-8"?>'
+    b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"'
+    b' xmlns:tds="http://www.onvif.org/ver10/device/wsdl">'
+    b"<s:Body><tds:GetSystemDateAndTime/></s:Body></s:Envelope>"
+)
+_SOAP = {"Content-Type": 'application/soap+xml; charset="utf-8"'}
+PROBE_TIMEOUT_S = 3.0
+
+
+@dataclass
+class CameraConn:
+    """Per-camera handle (one session per camera, DESIGN §4). `drivers` is None until probed."""
+
+    camera_id: str
+    host: str
+    port: int
+    session: OnvifSession
+    drivers: list[str] | None = None
+    second_source: str | None = None  # a second local address to prove isolation from
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def http(self) -> CameraHttp:
+        return self.session.http
+
+    async def vendor_drivers(self) -> list[str]:
+        """Vendor APIs that answer (probed once per session; evidence, not the Manufacturer string)."""
+        if self.drivers is None:
+            self.drivers = await detect_drivers(self.http)
+        return self.drivers
+
+    def own_address(self) -> str:
+        """The local source address the kernel uses towards this camera (what the camera's filter sees)."""
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_DGRAM) as s:
+            s.connect((self.host, self.port))  # UDP connect sends nothing; it only picks the route
+            return str(s.getsockname()[0])
+
+    async def reachable(self) -> bool:
+        """Pre-auth GetSystemDateAndTime answered with 200 from our own address (no login, no lockout risk)."""
+        reply = await self.http.exchange(
+            "POST",
+            DEVICE_PATH,
+            data=_DATE_ENVELOPE,
+            headers=_SOAP,
+            authenticate=False,
+            timeout=PROBE_TIMEOUT_S,
+            operation="reachability",
+        )
+        return reply.status == 200
+
+
+async def probe_from(source: str, host: str, port: int, *, limit_s: float = PROBE_TIMEOUT_S) -> str:
+    """Try the camera from another local address: 'refused', 'answered' or 'unreachable' (proof of isolation).
+
+    A filtered camera refuses the client outright (403 or a closed connection); a plain socket is used so
+    the probe never shares the agent's connection pool or credentials.
+    """
+    request = (
+        f"POST {DEVICE_PATH} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/soap+xml\r\n"
+        f"Content-Length: {len(_DATE_ENVELOPE)}\r\nConnection: close\r\n\r\n"
+    ).encode() + _DATE_ENVELOPE
+    writer = None
+    try:
+        async with asyncio.timeout(limit_s):
+            reader, writer = await asyncio.open_connection(host, port, local_addr=(source, 0))
+            writer.write(request)
+            await writer.drain()
+            status_line = await reader.readline()
+    except (ConnectionError, OSError):
+        return "refused"
+    except TimeoutError:
+        return "unreachable"
+    finally:
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+    parts = status_line.split()
+    if len(parts) >= 2 and parts[1] == b"200":
+        return "answered"
+    return "refused"
+
+
+def vendor_setting(
+    conn: CameraConn,
+    driver_name: str,
+    name: str,
+    want: Callable[[engine.Json], engine.Json],
+    confirm: Callable[[], Awaitable[bool]] | None = None,
+) -> engine.Setting:
+    """A vendor-driver setting as an engine Setting named '<driver>.<name>' with JSON values."""
+    driver = DRIVERS[driver_name]
+
+    async def read() -> engine.Json:
+        s = await driver.read_setting(conn.http, name)
+        if not s.supported or s.value is None:
+            raise Unsupported(s.reason or "not supported", host=conn.host, operation=f"{driver_name}.{name}")
+        return value_to_json(s.value)
+
+    async def write(value: engine.Json) -> None:
+        await driver.write_setting(conn.http, name, value_from_json(value))
+
+    return engine.Setting(f"{driver_name}.{name}", read, write, want, confirm)
