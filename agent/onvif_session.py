@@ -171,7 +171,6 @@ class OnvifSession:
         )
 
     async def _learn_clock(self) -> None:
-        before = time.time()
         try:
             reply = await self._call_anonymous("GetSystemDateAndTime")
         except (PreAuthRefused, AuthFailed, Unsupported, ProtocolError) as exc:
@@ -184,7 +183,9 @@ class OnvifSession:
         if camera_utc is None:
             self._clock_from_date_header()
             return
-        self.clock_offset_s = camera_utc.timestamp() - (before + after) / 2
+        # Measured against the receipt time, not the send time: the call may have queued behind the global
+        # concurrency cap for a long while. The error is one round trip plus the camera's 1 s resolution.
+        self.clock_offset_s = camera_utc.timestamp() - after
         self.clock_source = "GetSystemDateAndTime"
 
     def _clock_from_date_header(self) -> None:
