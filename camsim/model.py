@@ -55,9 +55,7 @@ class IPFilter:
             ip = ipaddress.ip_address(client_ip)
         except ValueError:
             return False
-        hit = any(
-            ip in ipaddress.ip_network(f"{addr}/{plen}", strict=False) for addr, plen in self.ipv4
-        )
+        hit = any(ip in ipaddress.ip_network(f"{addr}/{plen}", strict=False) for addr, plen in self.ipv4)
         return hit if self.type == "Allow" else not hit
 
     def blocks_wan(self) -> bool:
@@ -219,12 +217,7 @@ class Camera:
         n = self.network
         has_gateway = any(g for g in n.gateway)
         has_dns = n.dns_from_dhcp or any(d for d in n.dns)
-        return (
-            bool(self.cloud_features_on())
-            and has_gateway
-            and has_dns
-            and not n.ip_filter.blocks_wan()
-        )
+        return bool(self.cloud_features_on()) and has_gateway and has_dns and not n.ip_filter.blocks_wan()
 
     def exposed_services(self) -> list[str]:
         out = [f"{p.name.lower()}/{p.port}" for p in self.network.protocols if p.enabled]

@@ -7,7 +7,6 @@ import asyncio
 import collections
 import json
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -18,11 +17,11 @@ import aiohttp
 REPO = Path(__file__).resolve().parents[1]
 
 
-async def wait_ready(url: str, proc: subprocess.Popen[bytes], deadline_s: float) -> None:
+async def wait_ready(url: str, proc: asyncio.subprocess.Process, deadline_s: float) -> None:
     end = time.monotonic() + deadline_s
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as s:
         while time.monotonic() < end:
-            if proc.poll() is not None:
+            if proc.returncode is not None:
                 raise SystemExit(f"camsim exited early with code {proc.returncode}")
             try:
                 async with s.get(f"{url}/health") as r:
@@ -78,7 +77,7 @@ async def main() -> int:
         "--control-port", str(args.control_port), "--export", str(args.state_dir), "--latency", "20ms",
         "--state", str(args.state_dir / "camsim-state.json"),
     ]  # fmt: skip
-    proc = subprocess.Popen(cmd)
+    proc = await asyncio.create_subprocess_exec(*cmd)
     control = f"http://127.0.0.1:{args.control_port}"
     try:
         await wait_ready(control, proc, deadline_s=60)
@@ -101,9 +100,10 @@ async def main() -> int:
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
+            await asyncio.wait_for(proc.wait(), 20)
+        except TimeoutError:
             proc.kill()
+            await proc.wait()
 
 
 if __name__ == "__main__":
