@@ -1,0 +1,393 @@
+"""CameraFleet: targets + credentials, one session per camera, a global cap; the daemon's Executor."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from agent.actions import engine
+from agent.actions.cloud import disable_cloud
+from agent.actions.conn import CameraConn
+from agent.actions.lifecycle import decommission, reboot, rollback
+from agent.actions.network import RestrictSpec, prove_isolation, restrict_network
+from agent.attribution import VendorLookup, load_oui
+from agent.credentials import Credentials
+from agent.daemon import CameraOutcome, SnapshotSink
+from agent.errors import CameraError
+from agent.http import DEFAULT_CONCURRENCY, HttpPool
+from agent.inventory import ERROR_CLASSES, InventoryResult, inventory_camera
+from agent.onvif_session import OnvifSession
+from agent.state import JournalEntry
+from agent.targets import Target
+from protos.camfleet.v1 import camfleet_pb2 as pb
+from protos.envelope import action_name
+
+log = logging.getLogger(__name__)
+
+Json = Any
+#: Looks up a stored snapshot by id -> (camera_id, action, values); the daemon's AgentState.snapshot fits.
+SnapshotLookup = Callable[[str], tuple[str, str, dict[str, Any]] | None]
+ActionName = Literal["disable_cloud", "restrict_network", "decommission", "rollback", "reboot"]
+
+_OUTCOMES = {
+    engine.Outcome.CHANGED: pb.OUTCOME_CHANGED,
+    engine.Outcome.ALREADY: pb.OUTCOME_ALREADY,
+    engine.Outcome.UNSUPPORTED: pb.OUTCOME_UNSUPPORTED,
+    engine.Outcome.FAILED: pb.OUTCOME_FAILED,
+    engine.Outcome.WOULD_CHANGE: pb.OUTCOME_WOULD_CHANGE,
+}
+
+
+def camera_id_of(host: str, port: int) -> str:
+    """Stable id of a target as the operator configured it (what the controller addresses)."""
+    return f"{host}:{port}"
+
+
+@dataclass
+class ActionReport:
+    """One camera's action result, for the CLI (JSON) and the daemon (CameraOutcome)."""
+
+    camera_id: str
+    host: str
+    port: int
+    action: str
+    result: engine.ActionResult | None = None
+    error: CameraError | None = None
+    isolation: dict[str, str] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        if self.error is not None or self.result is None:
+            return False
+        if self.isolation is not None and self.isolation.get("result") not in ("refused", "not_applicable"):
+            return False
+        return self.result.ok
+
+    def to_json(self) -> dict[str, Json]:
+        return {
+            "camera_id": self.camera_id,
+            "host": self.host,
+            "port": self.port,
+            "action": self.action,
+            "ok": self.ok,
+            "dry_run": bool(self.result and self.result.dry_run),
+            "settings": [s.to_dict() for s in self.result.settings] if self.result else [],
+            "snapshot": self.result.snapshot if self.result else {},
+            "isolation": self.isolation,
+            "errors": [self.error.to_dict()] if self.error else [],
+        }
+
+    def outcome(self, snapshot_id: str = "") -> CameraOutcome:
+        state = pb.EXECUTION_STATE_SUCCEEDED if self.ok else pb.EXECUTION_STATE_FAILED
+        out = CameraOutcome(state, snapshot_id=snapshot_id)
+        if self.error is not None:
+            out.error_class = ERROR_CLASSES.get(self.error.error_class, pb.ERROR_CLASS_INTERNAL)
+            out.message = str(self.error)
+        elif self.result is not None and not self.result.ok:
+            out.error_class = pb.ERROR_CLASS_VERIFY_FAILED
+            out.message = "; ".join(f"{s.setting}: {s.reason}" for s in self.result.settings if s.reason)[
+                :500
+            ]
+        elif self.isolation is not None and self.isolation.get("result") not in ("refused", "not_applicable"):
+            out.error_class = pb.ERROR_CLASS_VERIFY_FAILED
+            out.message = f"isolation not proven: {self.isolation}"
+        if self.result is not None:
+            out.snapshot = {k: json.dumps(v, sort_keys=True) for k, v in self.result.snapshot.items()}
+            for s in self.result.settings:
+                out.settings.append(
+                    pb.SettingOutcome(
+                        setting=s.setting,
+                        outcome=_OUTCOMES[s.outcome],
+                        before=json.dumps(s.before, sort_keys=True, default=str),
+                        after=json.dumps(s.after, sort_keys=True, default=str),
+                        reason=s.reason,
+                    )
+                )
+        if self.isolation is not None and not out.message:
+            out.message = f"isolation from {self.isolation['source']}: {self.isolation['result']}"
+        return out
+
+
+class CameraFleet:
+    """Holds targets and their credentials; one OnvifSession per camera over one bounded HttpPool."""
+
+    def __init__(
+        self,
+        targets: Sequence[Target],
+        *,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        timeout: float = 10.0,
+        attempts: int = 3,
+        second_source: str | None = None,
+        snapshots: SnapshotLookup | None = None,
+        agent_id: str = "",
+        site: str = "",
+    ) -> None:
+        self.targets = {camera_id_of(t.host, t.port): t for t in targets}
+        self.concurrency = max(1, concurrency)
+        self.timeout = timeout
+        self.attempts = attempts
+        self.second_source = second_source
+        self.snapshots = snapshots
+        self.agent_id = agent_id
+        self.site = site
+        self._pool: HttpPool | None = None
+        self._conns: dict[str, CameraConn] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._gate: asyncio.Semaphore | None = None
+        self._oui: VendorLookup | None = None
+        self._oui_loaded = False
+
+    # ---- sessions ---------------------------------------------------------------------------------
+    def camera_ids(self) -> list[str]:
+        return list(self.targets)
+
+    def _pool_now(self) -> HttpPool:
+        if self._pool is None or self._pool.loop is not asyncio.get_running_loop():
+            self._pool = HttpPool(concurrency=self.concurrency)
+            self._conns.clear()
+            self._locks.clear()
+            self._gate = asyncio.Semaphore(self.concurrency)
+        return self._pool
+
+    def conn(self, camera_id: str) -> CameraConn:
+        """The camera's one connection (created on first use). KeyError for an unknown camera."""
+        pool = self._pool_now()
+        c = self._conns.get(camera_id)
+        if c is None:
+            t = self.targets[camera_id]
+            session = OnvifSession(t.host, t.port, t.credentials, timeout=self.timeout, attempts=self.attempts,
+                                   pool=pool)  # fmt: skip
+            c = CameraConn(camera_id, t.host, t.port, session, second_source=self.second_source)
+            self._conns[camera_id] = c
+        return c
+
+    async def set_credentials(self, camera_id: str, credentials: Credentials) -> None:
+        """New credentials lift a remembered auth failure (only different ones do, see OnvifSession)."""
+        t = self.targets[camera_id]
+        self.targets[camera_id] = Target(t.host, t.port, credentials)
+        if camera_id in self._conns:
+            await self._conns[camera_id].session.set_credentials(credentials)
+
+    async def close(self) -> None:
+        for c in self._conns.values():
+            await c.session.close()
+        self._conns.clear()
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def __aenter__(self) -> CameraFleet:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _oui_lookup(self) -> VendorLookup | None:
+        if not self._oui_loaded:
+            self._oui_loaded = True
+            try:
+                self._oui = await load_oui()
+            except (OSError, RuntimeError) as exc:  # the OUI table is evidence, not a requirement
+                log.warning("OUI registry unavailable: %s", exc)
+        return self._oui
+
+    async def _exclusive(self, camera_id: str, work: Callable[[CameraConn], Awaitable[Any]]) -> Any:
+        """One operation per camera at a time, and at most `concurrency` cameras in flight."""
+        self._pool_now()
+        assert self._gate is not None
+        lock = self._locks.setdefault(camera_id, asyncio.Lock())
+        async with self._gate, lock:
+            return await work(self.conn(camera_id))
+
+    # ---- inventory ----------------------------------------------------------------------------------
+    async def inventory_results(
+        self,
+        camera_ids: Sequence[str] | None = None,
+        *,
+        vendor_apis: bool = True,
+        progress: Callable[[InventoryResult], None] | None = None,
+    ) -> list[InventoryResult]:
+        oui = await self._oui_lookup()
+        ids = list(camera_ids) if camera_ids is not None else self.camera_ids()
+
+        async def one(cid: str) -> InventoryResult:
+            async def work(c: CameraConn) -> InventoryResult:
+                return await inventory_camera(c, oui=oui, agent_id=self.agent_id, site=self.site,
+                                              vendor_apis=vendor_apis)  # fmt: skip
+
+            r: InventoryResult = await self._exclusive(cid, work)
+            if progress is not None:
+                progress(r)
+            return r
+
+        return list(await asyncio.gather(*(one(c) for c in ids)))
+
+    async def inventory(self) -> list[pb.CameraRecord]:
+        return [r.record for r in await self.inventory_results()]
+
+    # ---- actions ------------------------------------------------------------------------------------
+    async def run_action(
+        self,
+        camera_id: str,
+        action: pb.Action,
+        *,
+        dry_run: bool = False,
+        on_snapshot: Callable[[dict[str, Json]], Awaitable[None]] | None = None,
+        snapshot: Mapping[str, Json] | None = None,
+    ) -> ActionReport:
+        """Run one action on one camera. CameraErrors end in the report (classified), never raised."""
+        name = action_name(action)
+        report = ActionReport(camera_id, *self._where(camera_id), action=name)
+
+        async def work(c: CameraConn) -> None:
+            report.result = await self._dispatch(c, action, name, dry_run, on_snapshot, snapshot, report)
+
+        try:
+            await self._exclusive(camera_id, work)
+        except CameraError as exc:
+            report.error = exc
+        return report
+
+    def _where(self, camera_id: str) -> tuple[str, int]:
+        t = self.targets[camera_id]
+        return t.host, t.port
+
+    async def _dispatch(
+        self,
+        c: CameraConn,
+        action: pb.Action,
+        name: str,
+        dry_run: bool,
+        on_snapshot: Callable[[dict[str, Json]], Awaitable[None]] | None,
+        snapshot: Mapping[str, Json] | None,
+        report: ActionReport,
+    ) -> engine.ActionResult:
+        if name == "disable_cloud":
+            settings = await disable_cloud(c, list(action.disable_cloud.features))
+            return await engine.run(settings, dry_run=dry_run, on_snapshot=on_snapshot)
+        if name == "restrict_network":
+            rn = action.restrict_network
+            spec = RestrictSpec(tuple(rn.allow), rn.ntp_server, tuple(rn.keep_protocols), rn.clear_gateway,
+                                rn.clear_dns)  # fmt: skip
+            result = await engine.run(
+                await restrict_network(c, spec), dry_run=dry_run, on_snapshot=on_snapshot
+            )
+            filtered = any(
+                r.setting.endswith("ip_filter")
+                and r.outcome in (engine.Outcome.CHANGED, engine.Outcome.ALREADY)
+                for r in result.settings
+            )
+            if not dry_run and result.ok and c.second_source:
+                # Without any IP filter on the camera there is nothing to prove (the row says unsupported).
+                proof = await prove_isolation(c) if filtered else None
+                report.isolation = {
+                    "source": c.second_source,
+                    "result": proof.result if proof is not None else "not_applicable",
+                }
+            return result
+        if name == "reboot":
+            return await reboot(c, dry_run=dry_run)
+        if name == "decommission":
+            mode: Literal["soft", "hard"] = (
+                "hard" if action.decommission.mode == pb.FACTORY_RESET_MODE_HARD else "soft"
+            )
+            return await decommission(c, mode, wipe_users=action.decommission.wipe_users, dry_run=dry_run,
+                                      on_snapshot=on_snapshot)  # fmt: skip
+        if name == "rollback":
+            if snapshot is None:
+                snapshot = self._lookup_snapshot(action.rollback.snapshot_id, c.camera_id)
+            return await rollback(c, snapshot, dry_run=dry_run)
+        if name == "inventory":
+            r = await inventory_camera(
+                c, oui=await self._oui_lookup(), agent_id=self.agent_id, site=self.site
+            )
+            return engine.ActionResult(dry_run=dry_run) if r.ok else _failed("inventory", r)
+        raise CameraError(f"unknown action {name!r}", host=c.host, operation=name)
+
+    def _lookup_snapshot(self, snapshot_id: str, camera_id: str) -> dict[str, Json]:
+        if self.snapshots is None:
+            raise CameraError("no snapshot store configured", operation="rollback")
+        # The daemon stores one snapshot per command and camera as '<command_id>:<camera_id>'.
+        for sid in (f"{snapshot_id}:{camera_id}", snapshot_id):
+            found = self.snapshots(sid)
+            if found is not None and found[0] == camera_id:
+                return {k: _decode(v) for k, v in found[2].items()}
+        raise CameraError(f"no snapshot {snapshot_id!r} for this camera", operation="rollback")
+
+    # ---- daemon Executor --------------------------------------------------------------------------
+    async def execute(self, cmd: pb.Command, camera_id: str, on_snapshot: SnapshotSink) -> CameraOutcome:
+        sid = ""
+
+        async def sink(values: dict[str, Json]) -> None:
+            nonlocal sid
+            sid = await on_snapshot({k: json.dumps(v, sort_keys=True) for k, v in values.items()})
+
+        if camera_id not in self.targets:
+            return CameraOutcome(pb.EXECUTION_STATE_FAILED, error_class=pb.ERROR_CLASS_REJECTED,
+                                 message="unknown camera")  # fmt: skip
+        report = await self.run_action(camera_id, cmd.action, dry_run=cmd.dry_run, on_snapshot=sink)
+        return report.outcome(sid)
+
+    async def reconcile(self, entry: JournalEntry, cmd: pb.Command) -> CameraOutcome:
+        """After a restart mid-command: re-read the camera and report what holds; never write anything."""
+        name = action_name(cmd.action)
+        if entry.camera_id not in self.targets:
+            return CameraOutcome(pb.EXECUTION_STATE_FAILED, error_class=pb.ERROR_CLASS_REJECTED,
+                                 message="unknown camera")  # fmt: skip
+        if name not in ("disable_cloud", "restrict_network"):
+            return CameraOutcome(pb.EXECUTION_STATE_FAILED, error_class=pb.ERROR_CLASS_INTERNAL,
+                                 message=f"{name} was interrupted by an agent restart; not re-applied")  # fmt: skip
+        before = {k: _decode(v) for k, v in entry.snapshot.items()}
+        report = ActionReport(entry.camera_id, *self._where(entry.camera_id), action=name)
+
+        async def work(c: CameraConn) -> None:
+            if name == "disable_cloud":
+                settings = await disable_cloud(c, list(cmd.action.disable_cloud.features))
+            else:
+                rn = cmd.action.restrict_network
+                settings = await restrict_network(c, RestrictSpec(tuple(rn.allow), rn.ntp_server,
+                                                                  tuple(rn.keep_protocols), rn.clear_gateway,
+                                                                  rn.clear_dns))  # fmt: skip
+            planned = await engine.plan(settings)
+            for r in planned:
+                if (
+                    r.outcome is engine.Outcome.ALREADY
+                    and r.setting in before
+                    and not engine.same(before[r.setting], r.after)
+                ):
+                    r.outcome, r.before = engine.Outcome.CHANGED, before[r.setting]
+                elif r.outcome is engine.Outcome.WOULD_CHANGE:
+                    r.outcome, r.reason = (
+                        engine.Outcome.FAILED,
+                        "not applied (the agent restarted mid-command)",
+                    )
+            report.result = engine.ActionResult(settings=planned, snapshot=before)
+
+        try:
+            await self._exclusive(entry.camera_id, work)
+        except CameraError as exc:
+            report.error = exc
+        return report.outcome(f"{entry.command_id}:{entry.camera_id}" if before else "")
+
+
+def _decode(value: Json) -> Json:
+    """Snapshot values from the daemon are JSON strings; from the CLI state file they are values already."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _failed(operation: str, r: InventoryResult) -> engine.ActionResult:
+    res = engine.ActionResult()
+    msg = "; ".join(e.message for e in r.record.errors)
+    res.settings.append(engine.SettingResult(operation, engine.Outcome.FAILED, reason=msg))
+    return res
