@@ -56,16 +56,8 @@ class InventoryResult:
 
     @property
     def ok(self) -> bool:
-        return self.record.reachable and not any(
-            e.error_class
-            in (
-                pb.ERROR_CLASS_AUTH,
-                pb.ERROR_CLASS_LOCKED_OUT,
-                pb.ERROR_CLASS_UNREACHABLE,
-                pb.ERROR_CLASS_TIMEOUT,
-            )
-            for e in self.record.errors
-        )
+        """Reached and read without any error (unsupported features are answers, not errors)."""
+        return self.record.reachable and not self.record.errors
 
     def to_json(self) -> dict[str, Any]:
         r = self.record
