@@ -108,7 +108,7 @@ async def test_every_camera_attributed_to_its_true_maker_with_evidence(
 
 
 async def test_wrong_password_costs_at_most_one_failed_login_and_is_never_retried() -> None:
-    cam = make_test_camera("hikvision", address="127.0.6.1")
+    cam = make_test_camera("hikvision", address="127.0.6.1", port=find_free_port())
     wrong = targets_of([cam], password="wrong-password")
     async with run_sim([cam]), CameraFleet(wrong, timeout=3.0) as fleet:
         for _ in range(3):
