@@ -1,9 +1,77 @@
-"""Command line of the camfleet agent (stand-alone use on site, and the daemon)."""
+"""Command line of the camfleet agent: scan, inventory, plan/apply actions, rollback, vault import, run."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import logging
+import os
 import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from agent.config import ConfigError, load_config
+from agent.credentials import Credentials
+from agent.fleet import ActionReport, CameraFleet
+from agent.inventory import InventoryResult
+from agent.targets import RangeAllowList, RangeError, Target, TargetsError, load_targets, resolve_ranges
+from agent.vault import KeyFile, Passphrase, Vault, VaultError
+from protos.camfleet.v1 import camfleet_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_PARTIAL, EXIT_FAILED = 0, 1, 2
+ACTIONS = ("disable_cloud", "restrict_network", "decommission", "reboot")
+DEFAULT_STATE = Path("camfleet-agent-state.json")
+PASSPHRASE_ENV = "CAMFLEET_VAULT_PASSPHRASE"
+USERNAME_ENV, PASSWORD_ENV = "CAMFLEET_USERNAME", "CAMFLEET_PASSWORD"
+
+
+class UsageError(Exception):
+    """Bad arguments or configuration: exit code 2, a message, no traceback."""
+
+
+# ---- argument parsing --------------------------------------------------------------------------------
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--targets", type=Path, help="CSV host,port,username,password (camsim --export writes one)"
+    )
+    p.add_argument("--range", dest="ranges", action="append", default=[],
+                   help="address range to sweep; must lie inside a configured range (--config or --allow-range)")  # fmt: skip
+    p.add_argument("--allow-range", action="append", default=[], help="explicitly allow sweeping this range")
+    p.add_argument("--port", type=int, action="append", default=[], help="ports to sweep with --range")
+    p.add_argument("--config", type=Path, help="agent.toml (ranges, vault, concurrency, timeout)")
+    p.add_argument("--vault", type=Path, help="encrypted credentials vault (for --range targets)")
+    p.add_argument("--vault-key-file", type=Path, help=f"vault key file (else ${PASSPHRASE_ENV})")
+    p.add_argument("--json", action="store_true", help="one JSON object per camera on stdout")
+    p.add_argument("--concurrency", type=int, default=None, help="global cap on requests in flight")
+    p.add_argument("--timeout", type=float, default=None, help="per-request timeout, seconds")
+    p.add_argument(
+        "--state", type=Path, default=DEFAULT_STATE, help="local file holding snapshots for rollback"
+    )
+    p.add_argument(
+        "--second-source", help="a second local address to prove isolation from (restrict_network)"
+    )
+    p.add_argument("-v", "--verbose", action="store_true")
+
+
+def _action_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=ACTIONS)
+    p.add_argument("--features", action="append", default=[], help="disable_cloud: only these features")
+    p.add_argument(
+        "--allow", action="append", default=[], help="restrict_network: address/CIDR still allowed"
+    )
+    p.add_argument("--ntp", default="", help="restrict_network: the local NTP server")
+    p.add_argument("--keep", action="append", default=[], help="restrict_network: protocol kept on (RTSP...)")
+    p.add_argument("--keep-gateway", action="store_true", help="restrict_network: leave the default gateway")
+    p.add_argument("--keep-dns", action="store_true", help="restrict_network: leave the DNS servers")
+    p.add_argument(
+        "--mode", choices=("soft", "hard"), default="soft", help="decommission: factory default mode"
+    )
+    p.add_argument("--wipe-users", action="store_true", help="decommission: delete the other accounts first")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -12,14 +80,327 @@ def build_parser() -> argparse.ArgumentParser:
         description="camfleet site agent: inventory and neutralise the cameras of one site or VLAN.",
     )
     p.add_argument("--version", action="version", version="camfleet-agent 0.1.0")
+    sub = p.add_subparsers(dest="command", required=True)
+    _common(sub.add_parser("scan", help="find cameras: pre-auth GetSystemDateAndTime on targets or ranges"))
+    _common(sub.add_parser("inventory", help="read identity, network, cloud features, origin and risk"))
+    for name, text in (("plan", "dry run: the exact per-setting diff, nothing written"),
+                       ("apply", "plan, snapshot, apply, verify")):  # fmt: skip
+        sp = sub.add_parser(name, help=text)
+        _common(sp)
+        _action_args(sp)
+    rb = sub.add_parser(
+        "rollback", help="restore the state before the first apply recorded in --state (or --snapshot ID)"
+    )
+    _common(rb)
+    rb.add_argument("--snapshot", help="only undo this snapshot id (default: every snapshot in --state)")
+    rb.add_argument("--dry-run", action="store_true")
+    vault = sub.add_parser("vault", help="credentials vault")
+    vsub = vault.add_subparsers(dest="vault_command", required=True)
+    vi = vsub.add_parser("import", help="import a targets CSV into the vault (created when missing)")
+    vi.add_argument("csv", type=Path)
+    vi.add_argument("--vault", type=Path, required=True)
+    vi.add_argument("--vault-key-file", type=Path)
+    run = sub.add_parser("run", help="run the daemon (MQTT to the controller)")
+    run.add_argument("--config", type=Path, required=True)
+    run.add_argument("-v", "--verbose", action="store_true")
     return p
+
+
+# ---- targets ---------------------------------------------------------------------------------------------
+def _key_source(key_file: Path | None) -> KeyFile | Passphrase:
+    if key_file is not None:
+        return KeyFile(key_file)
+    phrase = os.environ.get(PASSPHRASE_ENV)
+    if not phrase:
+        raise UsageError(f"the vault needs --vault-key-file or ${PASSPHRASE_ENV}")
+    return Passphrase(phrase)
+
+
+async def _targets(args: argparse.Namespace) -> list[Target]:
+    cfg = load_config(args.config) if args.config else None
+    if args.targets:
+        return load_targets(args.targets)
+    if not args.ranges:
+        raise UsageError("give --targets FILE or --range RANGE")
+    from agent.sweep import sweep
+
+    allowed = [*args.allow_range, *(cfg.discovery_ranges if cfg else [])]
+    if not allowed:
+        raise UsageError("--range needs the ranges allowed by configuration (--config) or --allow-range")
+    allow = RangeAllowList.from_config(allowed)
+    resolve_ranges(args.ranges, allow)  # refuses before any traffic
+    results = await sweep(args.ranges, allow=allow, **({"ports": args.port} if args.port else {}))
+    vault_path = args.vault or (cfg.vault if cfg else None)
+    vault = Vault.open(vault_path, _key_source(args.vault_key_file or (cfg.vault_key_file if cfg else None))) if (
+        vault_path) else None  # fmt: skip
+    default = None
+    if os.environ.get(USERNAME_ENV) and os.environ.get(PASSWORD_ENV):
+        default = Credentials(os.environ[USERNAME_ENV], os.environ[PASSWORD_ENV])
+    out = []
+    for r in results:
+        for port in r.onvif_ports:
+            creds = (vault.get(r.address, port) if vault else None) or default
+            if creds is not None:
+                out.append(Target(r.address, port, creds))
+            else:
+                log.warning(
+                    "%s:%d has no credentials (vault or $%s/$%s)", r.address, port, USERNAME_ENV, PASSWORD_ENV
+                )
+    return out
+
+
+def _fleet(args: argparse.Namespace, targets: Sequence[Target]) -> CameraFleet:
+    cfg = load_config(args.config) if getattr(args, "config", None) else None
+    return CameraFleet(
+        targets,
+        concurrency=args.concurrency or (cfg.concurrency if cfg else 64),
+        timeout=args.timeout or (cfg.timeout_s if cfg else 10.0),
+        second_source=args.second_source,
+    )
+
+
+# ---- output ------------------------------------------------------------------------------------------
+class Progress:
+    """A one-line progress bar on stderr for humans (nothing in --json mode)."""
+
+    def __init__(self, total: int, enabled: bool, stream: TextIO = sys.stderr) -> None:
+        self.total, self.done, self.enabled, self.stream = total, 0, enabled, stream
+
+    def step(self, _item: object = None) -> None:
+        self.done += 1
+        if not self.enabled:
+            return
+        width = 30
+        filled = int(width * self.done / max(1, self.total))
+        self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}")
+        if self.done >= self.total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = "  ".join(f"{{:{w}}}" for w in widths)
+    return "\n".join([line.format(*header), line.format(*("-" * w for w in widths)),
+                      *(line.format(*map(str, r)) for r in rows)])  # fmt: skip
+
+
+def _exit_code(oks: list[bool]) -> int:
+    if not oks or not any(oks):
+        return EXIT_FAILED
+    return EXIT_OK if all(oks) else EXIT_PARTIAL
+
+
+def _print_inventory(results: list[InventoryResult], as_json: bool) -> None:
+    if as_json:
+        for r in results:
+            print(json.dumps(r.to_json(), sort_keys=True))
+        return
+    rows = []
+    for r in results:
+        j = r.to_json()
+        cloud_on = ",".join(k for k, v in j["cloud"].items() if v == "on") or "-"
+        o = j["origin"]
+        origin = f"{o['manufacturer']}{' (889)' if o['covered'] else ''} {o['confidence']:.2f}"
+        errs = ",".join(sorted({e["error_class"] for e in j["errors"]})) or "-"
+        rows.append([f"{j['host']}:{j['port']}", j["manufacturer"] or "?", j["model"] or "?", j["firmware"] or "?",
+                     origin, cloud_on, j["risk"]["level"] or "-", errs])  # fmt: skip
+    print(_table(rows, ["camera", "brand", "model", "firmware", "origin", "cloud on", "risk", "errors"]))
+
+
+def _print_reports(reports: list[ActionReport], as_json: bool) -> None:
+    if as_json:
+        for rep in reports:
+            print(json.dumps(rep.to_json(), sort_keys=True, default=str))
+        return
+    rows = []
+    for rep in reports:
+        if rep.error is not None:
+            rows.append([f"{rep.host}:{rep.port}", "-", "error", str(rep.error)])
+            continue
+        for s in rep.result.settings if rep.result else []:
+            diff = "" if s.outcome.value in ("already", "unsupported") else f"{s.before!r} -> {s.after!r}"
+            rows.append([f"{rep.host}:{rep.port}", s.setting, s.outcome.value, s.reason or diff])
+        if rep.isolation:
+            rows.append([f"{rep.host}:{rep.port}", "isolation", rep.isolation["result"],
+                         f"probe from {rep.isolation['source']}"])  # fmt: skip
+    print(_table(rows, ["camera", "setting", "outcome", "detail"]))
+
+
+# ---- snapshots (local state file) ---------------------------------------------------------------------
+def _load_state(path: Path) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {"snapshots": []}
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read state file {path}: {exc}") from None
+    data.setdefault("snapshots", [])
+    return data
+
+
+def _save_state(path: Path, state: dict[str, Any]) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
+    os.replace(tmp, path)  # atomic: a crash never leaves half a state file
+
+
+# ---- commands ------------------------------------------------------------------------------------------
+def _action(args: argparse.Namespace) -> pb.Action:
+    if args.action == "disable_cloud":
+        return pb.Action(disable_cloud=pb.DisableCloud(features=args.features))
+    if args.action == "restrict_network":
+        return pb.Action(restrict_network=pb.RestrictNetwork(
+            allow=args.allow, ntp_server=args.ntp, keep_protocols=args.keep,
+            clear_gateway=not args.keep_gateway, clear_dns=not args.keep_dns))  # fmt: skip
+    if args.action == "decommission":
+        mode = pb.FACTORY_RESET_MODE_HARD if args.mode == "hard" else pb.FACTORY_RESET_MODE_SOFT
+        return pb.Action(decommission=pb.Decommission(mode=mode, wipe_users=args.wipe_users))
+    return pb.Action(reboot=pb.Reboot())
+
+
+async def _scan(args: argparse.Namespace) -> int:
+    targets = await _targets(args)
+    progress = Progress(len(targets), not args.json)
+    async with _fleet(args, targets) as fleet:
+
+        async def one(cid: str) -> tuple[str, bool, str]:
+            conn = fleet.conn(cid)
+            try:
+                ok = await conn.reachable()
+                detail = "onvif" if ok else "answers, not ONVIF pre-auth"
+            except Exception as exc:
+                ok, detail = False, str(exc)
+            progress.step()
+            return cid, ok, detail
+
+        found = await asyncio.gather(*(one(c) for c in fleet.camera_ids()))
+    if args.json:
+        for cid, ok, detail in found:
+            host, _, port = cid.rpartition(":")
+            print(json.dumps({"host": host, "port": int(port), "reachable": ok, "detail": detail}))
+    else:
+        print(
+            _table([[c, "yes" if ok else "no", d] for c, ok, d in found], ["camera", "reachable", "detail"])
+        )
+    return _exit_code([ok for _, ok, _ in found])
+
+
+async def _inventory(args: argparse.Namespace) -> int:
+    targets = await _targets(args)
+    progress = Progress(len(targets), not args.json)
+    async with _fleet(args, targets) as fleet:
+        results = await fleet.inventory_results(progress=progress.step)
+    _print_inventory(results, args.json)
+    return _exit_code([r.ok for r in results])
+
+
+async def _apply(args: argparse.Namespace, *, dry_run: bool) -> int:
+    targets = await _targets(args)
+    action = _action(args)
+    state = _load_state(args.state)
+    progress = Progress(len(targets), not args.json)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+
+    async with _fleet(args, targets) as fleet:
+
+        async def one(cid: str) -> ActionReport:
+            async def store(values: dict[str, Any]) -> None:
+                # Written before the first write reaches the camera, so even a crash stays rollback-able.
+                state["snapshots"].append({"id": f"{args.action}-{stamp}", "camera_id": cid, "action": args.action,
+                                           "taken": time.time(), "values": values})  # fmt: skip
+                _save_state(args.state, state)
+
+            rep = await fleet.run_action(cid, action, dry_run=dry_run, on_snapshot=store)
+            progress.step()
+            return rep
+
+        reports = list(await asyncio.gather(*(one(c) for c in fleet.camera_ids())))
+    _print_reports(reports, args.json)
+    return _exit_code([r.ok for r in reports])
+
+
+async def _rollback(args: argparse.Namespace) -> int:
+    targets = await _targets(args)
+    state = _load_state(args.state)
+    latest: dict[str, dict[str, Any]] = {}
+    for snap in state["snapshots"]:
+        if args.snapshot is None or snap["id"] == args.snapshot:
+            # Earliest snapshot per setting wins: undoing two actions restores the state before the first.
+            merged = latest.setdefault(snap["camera_id"], {})
+            for k, v in snap["values"].items():
+                merged.setdefault(k, v)
+    progress = Progress(len(targets), not args.json)
+    async with _fleet(args, targets) as fleet:
+
+        async def one(cid: str) -> ActionReport | None:
+            snap = latest.get(cid)
+            progress.step()
+            if not snap:
+                return None
+            action = pb.Action(rollback=pb.Rollback(snapshot_id=args.snapshot or ""))
+            return await fleet.run_action(cid, action, dry_run=args.dry_run, snapshot=snap)
+
+        reports = [r for r in await asyncio.gather(*(one(c) for c in fleet.camera_ids())) if r is not None]
+    if not reports:
+        print("no snapshot to roll back", file=sys.stderr)
+        return EXIT_FAILED
+    _print_reports(reports, args.json)
+    return _exit_code([r.ok for r in reports])
+
+
+def _vault_import(args: argparse.Namespace) -> int:
+    source = _key_source(args.vault_key_file)
+    vault = Vault.open(args.vault, source) if args.vault.exists() else Vault.create(args.vault, source)
+    n = vault.import_csv(args.csv)
+    vault.save()
+    print(f"imported {n} credentials into {args.vault}")
+    return EXIT_OK
+
+
+async def _run_daemon(args: argparse.Namespace) -> int:
+    from agent.daemon import AgentDaemon
+
+    cfg = load_config(args.config)
+    if cfg.targets is None:
+        raise UsageError("cameras.targets must name the targets file for the daemon")
+    targets = load_targets(cfg.targets)
+    fleet = CameraFleet(targets, concurrency=cfg.concurrency, timeout=cfg.timeout_s, agent_id=cfg.agent_id,
+                        site=cfg.site)  # fmt: skip
+    daemon = AgentDaemon(cfg, fleet)
+    fleet.snapshots = daemon.state.snapshot
+    try:
+        await daemon.run()
+    finally:
+        await fleet.close()
+        daemon.close()
+    return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    parser.parse_args(argv)
-    parser.print_help()
-    return 0
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: 0 for --help/--version, 2 for usage errors
+        return int(exc.code or 0)
+    logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)  # fmt: skip
+    commands: dict[str, Callable[[], int]] = {
+        "scan": lambda: asyncio.run(_scan(args)),
+        "inventory": lambda: asyncio.run(_inventory(args)),
+        "plan": lambda: asyncio.run(_apply(args, dry_run=True)),
+        "apply": lambda: asyncio.run(_apply(args, dry_run=False)),
+        "rollback": lambda: asyncio.run(_rollback(args)),
+        "vault": lambda: _vault_import(args),
+        "run": lambda: asyncio.run(_run_daemon(args)),
+    }
+    try:
+        return commands[args.command]()
+    except (UsageError, ConfigError, TargetsError, RangeError, VaultError) as exc:
+        print(f"camfleet-agent: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":
