@@ -17,7 +17,7 @@ from agent.actions.network import RestrictSpec, prove_isolation, restrict_networ
 from agent.attribution import VendorLookup, load_oui
 from agent.credentials import Credentials
 from agent.daemon import CameraOutcome, SnapshotSink
-from agent.errors import CameraError
+from agent.errors import AuthFailed, CameraError
 from agent.http import DEFAULT_CONCURRENCY, HttpPool
 from agent.inventory import ERROR_CLASSES, InventoryResult, inventory_camera
 from agent.onvif_session import OnvifSession
@@ -246,7 +246,12 @@ class CameraFleet:
         report = ActionReport(camera_id, *self._where(camera_id), action=name)
 
         async def work(c: CameraConn) -> None:
-            report.result = await self._dispatch(c, action, name, dry_run, on_snapshot, snapshot, report)
+            c.check_auth()
+            try:
+                report.result = await self._dispatch(c, action, name, dry_run, on_snapshot, snapshot, report)
+            except AuthFailed as exc:
+                c.remember_auth(exc)
+                raise
 
         try:
             await self._exclusive(camera_id, work)
@@ -347,6 +352,7 @@ class CameraFleet:
         report = ActionReport(entry.camera_id, *self._where(entry.camera_id), action=name)
 
         async def work(c: CameraConn) -> None:
+            c.check_auth()
             if name == "disable_cloud":
                 settings = await disable_cloud(c, list(cmd.action.disable_cloud.features))
             else:

@@ -174,6 +174,11 @@ class Inventory:
     async def _connect(self) -> None:
         s = self.conn.session
         try:
+            self.conn.check_auth()
+        except AuthFailed as exc:
+            self._error(exc, "login")
+            raise Aborted from exc
+        try:
             await s.connect()
         except CameraError as exc:
             self._error(exc, "connect")
@@ -294,6 +299,8 @@ class Inventory:
                 for sname, setting in (await driver.read_settings(self.conn.http)).items():
                     self.result.vendor_settings[f"{name}.{sname}"] = setting
             except (AuthFailed, Unreachable) as exc:
+                if isinstance(exc, AuthFailed):
+                    self.conn.remember_auth(exc)
                 self._error(exc, f"{name} API")
                 raise Aborted from exc
             except CameraError as exc:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from agent.actions import engine
 from agent.drivers import DRIVERS, detect_drivers, value_from_json, value_to_json
-from agent.errors import Unsupported
+from agent.errors import AuthFailed, Unsupported
 from agent.http import CameraHttp
 from agent.onvif_session import OnvifSession
 from agent.onvif_xaddr import DEVICE_PATH
@@ -46,6 +46,22 @@ class CameraConn:
         if self.drivers is None:
             self.drivers = await detect_drivers(self.http)
         return self.drivers
+
+    def check_auth(self) -> None:
+        """Refuse to contact a camera whose credentials already failed (cameras lock after 5-7 failures;
+        a digest client even spends two failed attempts per request once it holds a stale nonce)."""
+        failed = self.session.auth_failed
+        if failed is not None:
+            raise type(failed)(
+                "authentication failed earlier; not contacting the camera until its credentials change",
+                host=self.host,
+                operation=failed.operation,
+            )
+
+    def remember_auth(self, exc: AuthFailed) -> None:
+        """An auth failure seen on a vendor API counts for the whole camera (one login, one credential)."""
+        if self.session.auth_failed is None:
+            self.session.auth_failed = exc
 
     def own_address(self) -> str:
         """The local source address the kernel uses towards this camera (what the camera's filter sees)."""
