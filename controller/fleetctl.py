@@ -115,6 +115,15 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except Exception as exc:
+        # A bug: say so briefly, without a traceback that might carry request details, unless asked.
+        if os.environ.get("FLEETCTL_DEBUG"):
+            raise
+        msg = _scrub(f"internal error: {type(exc).__name__}: {exc}", token)
+        sys.stderr.write(f"fleetctl: {msg} (FLEETCTL_DEBUG=1 shows the traceback)\n")
+        if out.as_json and not out.emitted:
+            out.document({"error": msg, "exit_code": int(Exit.INTERNAL)})
+        return int(Exit.INTERNAL)
 
 
 if __name__ == "__main__":

@@ -65,13 +65,15 @@ async def cameras(ctx: Context, args: argparse.Namespace) -> int:
     flt = _filters(args)
     if args.limit < 1:
         raise usage("--limit: at least 1")
+    if not 1 <= args.page_size <= MAX_PAGE:
+        raise usage(f"--page-size: between 1 and {MAX_PAGE}")
     want = None if args.all else args.limit
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
     offset, total = args.offset, 0
     # Walk the server's pages; a camera that moves between pages while we walk is listed once.
     while True:
-        page = MAX_PAGE if want is None else min(MAX_PAGE, want - len(rows))
+        page = args.page_size if want is None else min(args.page_size, want - len(rows))
         doc = await ctx.client.get_json(
             f"{API}/cameras", {**flt, "limit": str(page), "offset": str(offset), "order": args.order}
         )
@@ -193,6 +195,7 @@ def register(sub: SubParsers, common: Parser) -> None:
     p.add_argument("--offset", type=int, default=0, help="skip the first N matching cameras")
     p.add_argument("--all", action="store_true", help="walk every page (ignores --limit)")
     p.add_argument("--order", default="camera_id", help="sort column, -column for descending")
+    p.add_argument("--page-size", type=int, default=MAX_PAGE, help=f"cameras per request (max {MAX_PAGE})")
     p.set_defaults(handler=cameras)
 
     p = sub.add_parser("agents", parents=[common], help="list agents with online status")

@@ -24,6 +24,7 @@ class Exit(IntEnum):
     AUTH = 3  # 401 / 403: missing, invalid or revoked token, or a role that may not do this
     UNREACHABLE = 4  # connection refused, timed out, or the controller failed (5xx)
     NOT_FOUND = 5  # 404: no such command / camera
+    INTERNAL = 70  # a bug in fleetctl (EX_SOFTWARE)
 
 
 EXIT_HELP = """exit codes:
@@ -32,7 +33,8 @@ EXIT_HELP = """exit codes:
   2  usage error, or the controller refused the request (HTTP 400; its message is printed)
   3  authentication or permission refused (HTTP 401/403)
   4  controller unreachable, timed out, or failed (HTTP 5xx)
-  5  not found (HTTP 404)"""
+  5  not found (HTTP 404)
+  70 internal error in fleetctl (a bug; set FLEETCTL_DEBUG=1 for the traceback)"""
 
 
 class FleetctlError(Exception):
@@ -99,6 +101,11 @@ class Client:
     def __init__(self, url: str, token: str | None, timeout: float) -> None:
         if not url.startswith(("http://", "https://")):
             raise FleetctlError(f"--url: expected http:// or https://, got {redact_url(url)!r}", Exit.USAGE)
+        if redact_url(url) != url:
+            raise FleetctlError(
+                f"--url: no user or password in the URL ({redact_url(url)}); the API takes a token",
+                Exit.USAGE,
+            )
         self.base = url.rstrip("/")
         self.shown = redact_url(self.base)
         self._token = token
