@@ -19,6 +19,7 @@ from controller.hub import Hub, HubSettings
 from controller.metrics import METRICS
 from controller.store.base import Store
 from controller.store.sqlite import SqliteStore
+from controller.web import mount as mount_dashboard
 from protos.keys import SigningKey
 
 HUB = web.AppKey("hub", Hub)
@@ -99,4 +100,5 @@ def build_app(
         app.cleanup_ctx.extend([broker_ctx, hub_ctx])
     add_routes(app)
     app.router.add_get("/metrics", metrics)
+    mount_dashboard(app, secure_cookies=cfg.secure_cookies, hub=hub)
     return app

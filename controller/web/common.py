@@ -1,0 +1,64 @@
+"""Shared helpers of the dashboard pages: rendering with the session context, role checks, formatting."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from controller.api import USER
+from controller.auth import Perm, allowed
+from controller.store.base import UserRow
+from controller.web.sessions import SESSION
+
+
+def user_of(request: web.Request) -> UserRow | None:
+    return request.get(USER)
+
+
+def require(request: web.Request, perm: Perm) -> UserRow:
+    """The page-side twin of api.need: hidden buttons are not enough, every handler checks again."""
+    user = user_of(request)
+    if user is None:
+        raise web.HTTPFound("/login")
+    if not allowed(user.role, perm):
+        raise web.HTTPForbidden(text=f"Your role ({user.role}) may not {perm.value}.")
+    return user
+
+
+def can(request: web.Request, perm: str) -> bool:
+    user = user_of(request)
+    return user is not None and allowed(user.role, Perm(perm))
+
+
+def render(request: web.Request, template: str, context: dict[str, Any], status: int = 200) -> web.Response:
+    session = request.get(SESSION)
+    ctx = {
+        "user": user_of(request),
+        "csrf": session.csrf if session is not None else "",
+        "can": lambda perm: can(request, perm),
+        "path": request.path,
+        **context,
+    }
+    return aiohttp_jinja2.render_template(template, request, ctx, status=status)
+
+
+def fmt_time(ts: float | None) -> str:
+    if not ts:
+        return "—"
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def page_args(query: Any, *, per_default: int = 50) -> tuple[int, int]:
+    """(page, per) from the query string, clamped: a bad value shows page 1 instead of an error page."""
+    try:
+        page = max(1, int(query.get("page", "1")))
+    except ValueError:
+        page = 1
+    try:
+        per = int(query.get("per", str(per_default)))
+    except ValueError:
+        per = per_default
+    return page, per if per in (10, 25, 50, 100, 200) else per_default

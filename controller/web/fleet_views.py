@@ -1,0 +1,170 @@
+"""Read-only fleet pages: overview with charts, cameras table, camera detail, agents."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+from google.protobuf.json_format import MessageToDict
+
+from controller.api import STORE, camera_filter
+from controller.auth import Perm
+from controller.store.base import LIFECYCLE, CameraFilter, Store
+from controller.web.charts import RISK_ORDER, bar_chart
+from controller.web.common import page_args, render, require
+from protos.camfleet.v1 import camfleet_pb2 as pb
+
+FILTER_KEYS = ("origin", "vendor", "site", "risk", "state", "cloud_reachable", "covered", "q")
+SORTS = {
+    "camera_id": "Camera id",
+    "site": "Site",
+    "origin": "Origin",
+    "manufacturer": "Brand",
+    "-risk_score": "Risk (highest first)",
+    "host": "Address",
+}
+FEATURE_STATES = {v: k.removeprefix("FEATURE_STATE_").lower() for k, v in pb.FeatureState.items()}
+ERROR_CLASSES = {v: k.removeprefix("ERROR_CLASS_").lower() for k, v in pb.ErrorClass.items()}
+
+
+async def fleet_summary(store: Store, flt: CameraFilter | None = None) -> dict[str, Any]:
+    """Every count of the overview; also the body of the printable report."""
+    f = flt or CameraFilter()
+    origin = await store.counts("origin", f)
+    # Per origin, the brands on the label: a Hikvision sold as "LTS" shows as hikvision, rebranded LTS.
+    brands: dict[str, dict[str, int]] = {}
+    for o in origin:
+        brands[o] = await store.counts("manufacturer", _with(f, origin=o))
+    rebrand = {o: (await store.counts("oem_rebrand", _with(f, origin=o))).get("1", 0) for o in origin}
+    return {
+        "total": sum(origin.values()),
+        "origin": origin,
+        "brands": brands,
+        "rebrand": rebrand,
+        "oem_rebrand": (await store.counts("oem_rebrand", f)).get("1", 0),
+        "covered": (await store.counts("covered", f)).get("1", 0),
+        "cloud_reachable": (await store.counts("cloud_reachable", f)).get("1", 0),
+        "site": await store.counts("site", f),
+        "risk": await store.counts("risk_level", f),
+        "lifecycle": await store.counts("lifecycle", f),
+    }
+
+
+def _with(flt: CameraFilter, **changes: Any) -> CameraFilter:
+    d = dict(flt.__dict__)
+    d.update(changes)
+    return CameraFilter(**d)
+
+
+async def overview(request: web.Request) -> web.Response:
+    require(request, Perm.READ)
+    store = request.app[STORE]
+    s = await fleet_summary(store)
+    lifecycle = {k: s["lifecycle"].get(k, 0) for k in LIFECYCLE} | s["lifecycle"]
+    charts = [
+        bar_chart("Cameras by manufacturer of origin", s["origin"], param="origin"),
+        bar_chart("Cameras by site", s["site"], param="site"),
+        bar_chart("Cameras by risk", s["risk"], param="risk", order=RISK_ORDER, css_prefix="risk-"),
+        bar_chart("Cameras by lifecycle state", lifecycle, param="state", order=LIFECYCLE),
+    ]
+    agents = await store.list_agents()
+    return render(
+        request, "overview.html", {"s": s, "charts": charts, "agents": agents, "title": "Fleet", "live": True}
+    )
+
+
+def _query_without(query: Any, *drop: str, **set_: Any) -> str:
+    q = {k: v for k, v in query.items() if k not in drop and v}
+    q.update({k: str(v) for k, v in set_.items()})
+    return urlencode(q)
+
+
+async def cameras(request: web.Request) -> web.Response:
+    require(request, Perm.READ)
+    store = request.app[STORE]
+    q = request.query
+    error = ""
+    try:
+        flt = camera_filter(q)
+    except ValueError as exc:
+        error, flt = str(exc), CameraFilter()
+    order = q.get("sort", "camera_id")
+    if order not in SORTS:
+        order = "camera_id"
+    page, per = page_args(q)
+    rows, total = await store.query_cameras(flt, limit=per, offset=(page - 1) * per, order=order)
+    pages = max(1, math.ceil(total / per))
+    options = {
+        "origin": sorted(await store.counts("origin")),
+        "vendor": sorted(await store.counts("manufacturer")),
+        "site": sorted(await store.counts("site")),
+        "risk": [r for r in RISK_ORDER if r in await store.counts("risk_level")],
+        "state": list(LIFECYCLE),
+    }
+    return render(
+        request,
+        "cameras.html",
+        {
+            "title": "Cameras",
+            "rows": rows,
+            "total": total,
+            "page": page,
+            "pages": pages,
+            "per": per,
+            "q": {k: q.get(k, "") for k in (*FILTER_KEYS, "sort", "per")},
+            "options": options,
+            "sorts": SORTS,
+            "error": error,
+            "prev_qs": _query_without(q, "page", page=page - 1) if page > 1 else "",
+            "next_qs": _query_without(q, "page", page=page + 1) if page < pages else "",
+            "export_qs": _query_without(q, "page", "per", "sort"),
+        },
+    )
+
+
+async def camera_audit(store: Store, camera_id: str, limit: int = 50) -> list[Any]:
+    """Audit entries about one camera (subject is the camera or "command/camera"). The store has no index on
+    subject, so this reads the log in pages; fine for the embedded deployment, a candidate for an index."""
+    out: list[Any] = []
+    offset, page = 0, 5000
+    while True:
+        entries = await store.audit_entries(page, offset)
+        out += [e for e in entries if e.subject == camera_id or e.subject.endswith("/" + camera_id)]
+        if len(entries) < page:
+            break
+        offset += page
+    return out[-limit:][::-1]
+
+
+async def camera_detail(request: web.Request) -> web.Response:
+    require(request, Perm.READ)
+    store = request.app[STORE]
+    row = await store.get_camera(request.match_info["camera_id"])
+    if row is None:
+        raise web.HTTPNotFound(text="no such camera")
+    rec = pb.CameraRecord.FromString(row.record)
+    return render(
+        request,
+        "camera.html",
+        {
+            "title": f"Camera {row.camera_id}",
+            "c": row,
+            "rec": rec,
+            "network": MessageToDict(rec.network, preserving_proto_field_name=True),
+            "feature_states": FEATURE_STATES,
+            "error_classes": ERROR_CLASSES,
+            "history": await store.camera_history(row.camera_id, limit=50),
+            "audit": await camera_audit(store, row.camera_id),
+        },
+    )
+
+
+async def agents(request: web.Request) -> web.Response:
+    require(request, Perm.READ)
+    return render(
+        request,
+        "agents.html",
+        {"title": "Agents", "agents": await request.app[STORE].list_agents(), "live": True},
+    )

@@ -1,0 +1,69 @@
+"""Browser test fixtures: one fleet per session, Debian's Chromium via Playwright, screenshots as artifacts."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.browser.harness import Fleet, running_fleet
+
+CHROMIUM = os.environ.get("CAMFLEET_CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+
+pytest.importorskip("playwright.sync_api")
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def fleet() -> Iterator[Fleet]:
+    root = Path(tempfile.mkdtemp(prefix="camfleet-browser-"))
+    try:
+        with running_fleet(root) as f:
+            yield f
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    # Never `playwright install`: the tests drive the distribution's Chromium (apt-get install chromium).
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: scripts/bootstrap installs it (apt-get install chromium)")
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    b = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    ctx.set_default_timeout(15_000)
+    p = ctx.new_page()
+    yield p
+    ctx.close()
+
+
+def login(page: Page, fleet: Fleet, username: str) -> None:
+    page.goto(fleet.controller.url + "/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(fleet.people.password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(fleet.controller.url + "/")
+
+
+def shot(page: Page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
