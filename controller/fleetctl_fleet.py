@@ -112,6 +112,33 @@ async def agents(ctx: Context, args: argparse.Namespace) -> int:
     return Exit.OK
 
 
+def _counts(d: Any) -> str:
+    if not isinstance(d, dict) or not d:
+        return "none"
+    return ", ".join(f"{k} {n}" for k, n in sorted(d.items(), key=lambda kv: (-int(kv[1]), str(kv[0]))))
+
+
+async def summary(ctx: Context, args: argparse.Namespace) -> int:
+    """How many cameras of which real maker, where, how exposed: the ministry's question in one screen."""
+    doc = await ctx.client.get_json(f"{API}/summary", _filters(args))
+    if ctx.out.as_json:
+        ctx.out.document(doc)
+        return Exit.OK
+    lines = [
+        ("cameras", str(doc.get("total", 0))),
+        ("by origin", _counts(doc.get("origin"))),
+        ("covered makers", f"{doc.get('covered', 0)} (NDAA §889), of which OEM rebrands {doc.get('oem_rebrand', 0)}"),
+        ("cloud-reachable", str(doc.get("cloud_reachable", 0))),
+        ("by site", _counts(doc.get("site"))),
+        ("by risk", _counts(doc.get("risk_level"))),
+        ("by lifecycle", _counts(doc.get("lifecycle"))),
+        ("by reported maker", _counts(doc.get("manufacturer"))),
+    ]  # fmt: skip
+    for k, v in lines:
+        ctx.out.text(f"{k + ':':<19}{v}")
+    return Exit.OK
+
+
 def _count_rows(path: Path, fmt: str) -> int:
     if fmt == "json":
         with path.open("rb") as f:
@@ -197,6 +224,12 @@ def register(sub: SubParsers, common: Parser) -> None:
     p.add_argument("--order", default="camera_id", help="sort column, -column for descending")
     p.add_argument("--page-size", type=int, default=MAX_PAGE, help=f"cameras per request (max {MAX_PAGE})")
     p.set_defaults(handler=cameras)
+
+    p = sub.add_parser(
+        "summary", parents=[common], help="fleet counts: origin, OEM rebrands, sites, risk, cloud"
+    )
+    add_filter_flags(p)
+    p.set_defaults(handler=summary)
 
     p = sub.add_parser("agents", parents=[common], help="list agents with online status")
     p.set_defaults(handler=agents)

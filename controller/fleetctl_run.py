@@ -153,6 +153,10 @@ def setting_counts(settings: Sequence[dict[str, Any]]) -> Counter[str]:
     return Counter(str(s.get("outcome", "unspecified")) for s in settings)
 
 
+def _outcome_rank(outcome: str) -> tuple[int, str]:
+    return (OUTCOMES.index(outcome) if outcome in OUTCOMES else len(OUTCOMES), outcome)
+
+
 def totals(docs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     execs = executions(docs)
     settings: Counter[str] = Counter()
@@ -161,7 +165,7 @@ def totals(docs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {
         "cameras": len(execs),
         "states": dict(sorted(Counter(str(e.get("state")) for e in execs).items())),
-        "settings": dict(sorted(settings.items())),
+        "settings": {o: settings[o] for o in sorted(settings, key=_outcome_rank)},
     }
 
 

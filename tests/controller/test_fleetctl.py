@@ -224,7 +224,7 @@ async def test_run_waits_with_progress_and_summarises(fleet: Fleet) -> None:
     assert sorted(rows) == cams
     assert all(r[1:7] == ["agent-north", "SUCCEEDED", "1", "1", "0", "0"] for r in rows.values())
     assert f"{len(cams)} cameras: {len(cams)} succeeded" in res.out
-    assert f"settings: {len(cams)} already, {len(cams)} changed" in res.out
+    assert f"settings: {len(cams)} changed, {len(cams)} already" in res.out
 
 
 async def test_dry_run_shows_the_per_setting_diff(fleet: Fleet) -> None:
@@ -322,6 +322,21 @@ async def test_cancel_and_commands_list(fleet: Fleet) -> None:
 
 
 # ---- agents, export, audit -----------------------------------------------------------------------
+async def test_summary_answers_how_many_where_how_exposed(fleet: Fleet) -> None:
+    res = await fleet.run("summary", role="viewer")
+    assert res.rc == 0, res.err
+    lines = dict(ln.split(":", 1) for ln in res.out.splitlines())
+    oem = len(fleet.select(lambda c: c.oem_rebrand))
+    assert (
+        lines["cameras"].strip() == "60" and lines["by origin"].strip() == "axis 20, dahua 20, hikvision 20"
+    )
+    assert lines["covered makers"].strip() == f"40 (NDAA §889), of which OEM rebrands {oem}"
+    assert lines["cloud-reachable"].strip() == str(len(fleet.select(lambda c: c.cloud_reachable)))
+    res = await fleet.run("summary", "--site", "north", "--json", role="viewer")
+    doc = res.json()
+    assert doc["total"] == 30 and doc["site"] == {"north": 30}
+
+
 async def test_agents(fleet: Fleet) -> None:
     now = time.time()
     await fleet.store.upsert_agent(AgentRow("agent-north", "north", "0.1.0", 3, True, now, [], 30))
