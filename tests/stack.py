@@ -1,0 +1,321 @@
+"""The whole system on one machine, as real processes: camsim, Mosquitto (or the embedded broker), the controller
+and one agent per site. Used by the end-to-end tests and by scripts/demo."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from controller.broker_config import BrokerSettings, write_broker_config
+from controller.pki import Pki
+
+BIN = Path(sys.executable).parent
+PASSPHRASE = "camfleet-demo-passphrase"
+ADMIN_PASSWORD = "camfleet-admin-pw"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Proc:
+    name: str
+    argv: list[str]
+    log: Path
+    popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        out = self.log.open("ab")
+        self.popen = subprocess.Popen(self.argv, stdout=out, stderr=out, start_new_session=True)
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
+        if self.popen is None or self.popen.poll() is not None:
+            return
+        self.popen.send_signal(sig)
+        try:
+            self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait(timeout=10)
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    def tail(self, n: int = 3000) -> str:
+        try:
+            return self.log.read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+
+@dataclass
+class Stack:
+    """Everything under `root`; traffic stays on loopback (camsim on 127.0.x.y, services on 127.0.0.1)."""
+
+    cameras: int = 30
+    sites: tuple[str, ...] = ("north", "south", "east")
+    seed: int = 7
+    broker: str = "mosquitto"  # or "embedded"
+    latency: str = "5ms"
+    base_address: str = "127.0.1.1"
+    camsim_args: tuple[str, ...] = ()
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="camfleet-stack-")))
+    http_port: int = field(default_factory=free_port)
+    mqtt_port: int = field(default_factory=free_port)
+    cam_port: int = field(default_factory=free_port)
+    control_port: int = field(default_factory=free_port)
+    procs: dict[str, Proc] = field(default_factory=dict)
+    token: str = ""
+    approver_keys: list[Path] = field(default_factory=list)
+
+    # ---- paths --------------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def camsim_url(self) -> str:
+        return f"http://127.0.0.1:{self.control_port}"
+
+    def agent_id(self, site: str) -> str:
+        return f"agent-{site}"
+
+    def truth(self) -> list[dict[str, Any]]:
+        data: list[dict[str, Any]] = json.loads((self.root / "camsim" / "truth.json").read_text())
+        return data
+
+    # ---- pieces -------------------------------------------------------------------------------
+    def _run(self, *argv: str) -> str:
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=self._env())
+        if res.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv[:3])} failed: {res.stderr.strip()[-2000:]}")
+        return res.stdout
+
+    def _env(self) -> dict[str, str]:
+        return {**os.environ, "CAMFLEET_KEY_PASSPHRASE": PASSPHRASE}
+
+    def _proc(self, name: str, *argv: str) -> Proc:
+        p = Proc(name, list(argv), self.root / "logs" / f"{name}.log")
+        self.procs[name] = p
+        p.start()
+        return p
+
+    def start_camsim(self) -> None:
+        self._proc(
+            "camsim", str(BIN / "camsim"), "--cameras", str(self.cameras), "--seed", str(self.seed),
+            "--port", str(self.cam_port), "--control-port", str(self.control_port), "--latency", self.latency,
+            "--base-address", self.base_address, "--export", str(self.root / "camsim"), "--no-discovery",
+            "--state", str(self.root / "camsim" / "state.json"), *self.camsim_args,
+        )  # fmt: skip
+
+    def split_targets(self) -> None:
+        with (self.root / "camsim" / "targets.csv").open() as f:
+            rows = list(csv.DictReader(f))
+        for i, site in enumerate(self.sites):
+            d = self.root / "agents" / site
+            d.mkdir(parents=True, exist_ok=True)
+            with (d / "targets.csv").open("w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=["host", "port", "username", "password"])
+                w.writeheader()
+                w.writerows(rows[i :: len(self.sites)])
+
+    def setup_pki(self) -> None:
+        # World-traversable: Mosquitto started as root drops to the mosquitto user and must read its files.
+        os.chmod(self.root, 0o755)
+        pki = Pki(self.root / "pki")
+        pki.init()
+        os.chmod(pki.root, 0o755)
+        for site in self.sites:
+            pki.issue_agent(self.agent_id(site))
+        os.chmod(pki.root / "agents", 0o755)
+        data = self.root / "mqtt-data"
+        data.mkdir(exist_ok=True)
+        if os.geteuid() == 0:
+            with contextlib.suppress(KeyError):
+                pw = pwd.getpwnam("mosquitto")
+                os.chown(data, pw.pw_uid, pw.pw_gid)
+        write_broker_config(
+            pki, self.root / "broker", BrokerSettings(port=self.mqtt_port, persistence_dir=data)
+        )
+        os.chmod(self.root / "broker", 0o755)
+
+    def start_mosquitto(self) -> None:
+        exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self._proc("mosquitto", exe, "-c", str(self.root / "broker" / "mosquitto.conf"))
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.mqtt_port), 0.2):
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"mosquitto did not start: {self.procs['mosquitto'].tail()}")
+
+    def write_controller_config(self) -> Path:
+        d = self.root / "controller"
+        d.mkdir(parents=True, exist_ok=True)
+        pki = self.root / "pki"
+        broker = (
+            f'[broker]\nhost = "127.0.0.1"\nport = {self.mqtt_port}\nca = "{pki}/ca.crt"\n'
+            f'cert = "{pki}/controller.crt"\nkey = "{pki}/controller.key"\n'
+            if self.broker == "mosquitto"
+            else f"[broker]\nembedded_port = {self.mqtt_port}\n"
+        )
+        approvers = self.root / "approvers.json"
+        secret = d / "passphrase"
+        secret.write_text(PASSPHRASE)
+        secret.chmod(0o600)
+        (d / "controller.toml").write_text(
+            f'[controller]\nstate_dir = "{d / "state"}"\n\n[http]\nhost = "127.0.0.1"\nport = {self.http_port}\n'
+            f'secure_cookies = false\n\n{broker}\n[keys]\npassphrase_file = "{secret}"\n'
+            + (f'approver_keyring = "{approvers}"\n' if approvers.exists() else "")
+        )
+        return d / "controller.toml"
+
+    def start_controller(self) -> None:
+        cfg = self.write_controller_config()
+        self._run(str(BIN / "camfleet-controller"), "keyring", "--config", str(cfg), "--out",
+                  str(self.root / "controller-keyring.json"))  # fmt: skip
+        pw = self.root / "controller" / "admin.pw"
+        pw.write_text(ADMIN_PASSWORD)
+        self._run(str(BIN / "camfleet-controller"), "user", "--config", str(cfg), "admin", "--role", "admin",
+                  "--password-file", str(pw))  # fmt: skip
+        self.token = self._run(
+            str(BIN / "camfleet-controller"), "token", "--config", str(cfg), "admin"
+        ).strip()
+        self._proc("controller", str(BIN / "camfleet-controller"), "serve", "--config", str(cfg))
+
+    def write_agent_config(self, site: str) -> Path:
+        d = self.root / "agents" / site
+        pki = self.root / "pki"
+        aid = self.agent_id(site)
+        tls = (
+            f'ca = "{pki}/ca.crt"\ncert = "{pki}/agents/{aid}.crt"\nkey = "{pki}/agents/{aid}.key"\nprotocol = 5\n'
+            if self.broker == "mosquitto"
+            else "protocol = 4\n"
+        )
+        approvers = self.root / "approvers.json"
+        (d / "agent.toml").write_text(
+            f'[agent]\nid = "{aid}"\nsite = "{site}"\nstate_dir = "{d / "state"}"\n\n'
+            f'[broker]\nhost = "127.0.0.1"\nport = {self.mqtt_port}\n{tls}\n'
+            f'[keys]\ncontroller_keyring = "{self.root / "controller-keyring.json"}"\n'
+            + (f'approver_keyring = "{approvers}"\n' if approvers.exists() else "")
+            + f'\n[cameras]\ntargets = "{d / "targets.csv"}"\nconcurrency = 32\ntimeout_s = 5\n'
+            "inventory_interval_s = 30\n"
+        )
+        return d / "agent.toml"
+
+    def start_agent(self, site: str) -> None:
+        cfg = self.write_agent_config(site)
+        self._proc(f"agent-{site}", str(BIN / "camfleet-agent"), "run", "--config", str(cfg))
+
+    # ---- whole ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        (self.root / "logs").mkdir(parents=True, exist_ok=True)
+        self.start_camsim()
+        _wait_file(self.root / "camsim" / "targets.csv", 30, self.procs["camsim"])
+        self.split_targets()
+        if self.broker == "mosquitto":
+            self.setup_pki()
+            self.start_mosquitto()
+        self.start_controller()
+        asyncio.run(self.wait_http(f"{self.url}/healthz", 30, "controller"))
+        for site in self.sites:
+            self.start_agent(site)
+
+    def stop(self) -> None:
+        for name in reversed(list(self.procs)):
+            self.procs[name].stop()
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    # ---- waiting and asking -------------------------------------------------------------------
+    async def wait_http(self, url: str, seconds: float, name: str) -> None:
+        deadline = time.monotonic() + seconds
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as s:
+            while time.monotonic() < deadline:
+                p = self.procs.get(name)
+                if p is not None and not p.alive():
+                    raise RuntimeError(f"{name} exited: {p.tail()}")
+                with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                    async with s.get(url) as r:
+                        if r.status == 200:
+                            return
+                await asyncio.sleep(0.2)
+        raise RuntimeError(f"{name} not ready at {url}")
+
+    async def api(self, method: str, path: str, **kw: Any) -> Any:
+        async with (
+            aiohttp.ClientSession(
+                headers={"Authorization": f"Bearer {self.token}"}, timeout=aiohttp.ClientTimeout(total=30)
+            ) as s,
+            s.request(method, f"{self.url}{path}", **kw) as r,
+        ):
+            if r.content_type == "application/json":
+                return await r.json()
+            return await r.text()
+
+    async def wait_inventory(self, seconds: float = 120) -> dict[str, Any]:
+        deadline = time.monotonic() + seconds
+        summary: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            for name, p in self.procs.items():
+                if not p.alive():
+                    raise RuntimeError(f"{name} exited: {p.tail()}")
+            summary = await self.api("GET", "/api/v1/summary")
+            if summary.get("total") == self.cameras:
+                return summary
+            await asyncio.sleep(0.5)
+        raise RuntimeError(f"inventory incomplete after {seconds} s: {summary}")
+
+    async def wait_command(self, command_id: str, seconds: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + seconds
+        final = {"SUCCEEDED", "FAILED", "REJECTED", "TIMED_OUT", "CANCELED"}
+        detail: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            detail = await self.api("GET", f"/api/v1/commands/{command_id}")
+            if detail.get("executions") and all(e["state"] in final for e in detail["executions"]):
+                return detail
+            await asyncio.sleep(0.3)
+        raise RuntimeError(f"command {command_id} not final after {seconds} s: {detail.get('counts')}")
+
+    async def camsim(self, method: str, path: str, **kw: Any) -> Any:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as s,
+            s.request(method, f"{self.camsim_url}{path}", **kw) as r,
+        ):
+            return await r.json()
+
+
+def _wait_file(path: Path, seconds: float, proc: Proc) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if path.exists() and path.stat().st_size > 0:
+            return
+        if not proc.alive():
+            raise RuntimeError(f"{proc.name} exited: {proc.tail()}")
+        time.sleep(0.1)
+    raise RuntimeError(f"{path} did not appear")
