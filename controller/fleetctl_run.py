@@ -244,7 +244,10 @@ async def _confirm(ctx: Context, action: str, where: dict[str, str]) -> None:
     doc = await ctx.client.get_json(f"{API}/cameras", {**where, "limit": "1"})
     n = int(doc.get("total", 0))
     sel = ",".join(f"{k}={v}" for k, v in where.items()) or "the whole fleet"
-    answer = await asyncio.to_thread(input, f"{action} on {n} cameras ({sel})? [y/N] ")
+    # The question goes to stderr, so a redirected stdout holds only the results.
+    ctx.out.err.write(f"{action} on {n} cameras ({sel})? [y/N] ")
+    ctx.out.err.flush()
+    answer = await asyncio.to_thread(sys.stdin.readline)
     if answer.strip().lower() not in ("y", "yes"):
         raise FleetctlError("aborted; nothing was sent", Exit.USAGE)
 

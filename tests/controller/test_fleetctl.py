@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import io
 import json
 import os
+import pty
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,6 +22,8 @@ from controller.api import STORE
 from controller.app import build_app
 from controller.auth import new_token, token_hash
 from controller.config import ControllerConfig
+from controller.fleetctl_output import ProgressBar, table
+from controller.fleetctl_where import WhereError, parse_where
 from controller.store.base import FINAL_STATES, AgentRow, CameraRow, ExecutionRow, Store, UserRow
 from protos.camfleet.v1 import camfleet_pb2 as pb
 from protos.keys import SigningKey
@@ -72,10 +76,12 @@ class Fleet:
             env["CAMFLEET_TOKEN"] = self.tokens[role]
         return env
 
-    def spawn(self, *args: str, role: str | None = "operator") -> Awaitable[asyncio.subprocess.Process]:
+    def spawn(
+        self, *args: str, role: str | None = "operator", stdin: int = asyncio.subprocess.DEVNULL
+    ) -> Awaitable[asyncio.subprocess.Process]:
         # A subprocess driven from the test's event loop, so the in-process controller keeps serving.
         return asyncio.create_subprocess_exec(
-            FLEETCTL, *args, env=self.env(role), stdin=asyncio.subprocess.DEVNULL,
+            FLEETCTL, *args, env=self.env(role), stdin=stdin,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
 
@@ -277,6 +283,24 @@ async def test_no_wait_creates_commands_with_params(fleet: Fleet) -> None:
     assert res.rc == 0 and "agent-south" in res.out and "fleetctl status --wait" in res.out
 
 
+async def test_a_person_at_a_terminal_is_asked_first(fleet: Fleet) -> None:
+    for answer, created in ((b"n\n", 0), (b"y\n", 1)):
+        master, slave = pty.openpty()
+        try:
+            proc = await fleet.spawn(
+                "run", "reboot", "--where", "origin=axis,site=north", "--no-wait", stdin=slave
+            )
+            os.write(master, answer)  # held by the terminal until fleetctl reads its answer
+            res = await fleet.finish(proc)
+        finally:
+            os.close(slave)
+            os.close(master)
+        n = len(fleet.select(lambda c: c.origin == "axis" and c.site == "north"))
+        assert f"reboot on {n} cameras (origin=axis,site=north)? [y/N]" in res.err
+        assert len(await fleet.store.list_commands()) == created
+        assert res.rc == (0 if created else 2), res.err
+
+
 async def test_status_of_finished_and_pending_commands(fleet: Fleet) -> None:
     res = await fleet.run("run", "inventory", "--where", "origin=axis", "--no-wait", "--json")
     ids = [c["command_id"] for c in res.json()["commands"]]
@@ -452,3 +476,39 @@ async def test_token_from_a_file_and_url_credentials_are_hidden(fleet: Fleet, tm
     port = find_free_port()
     res = await fleet.run("--url", f"http://admin:hunter2pass@127.0.0.1:{port}", "agents")
     assert res.rc == 2 and f"no user or password in the URL (http://127.0.0.1:{port})" in res.err
+
+
+# ---- pure parts ----------------------------------------------------------------------------------
+def test_where_parsing() -> None:
+    assert parse_where(["origin=hikvision,site=north", "cloud-reachable=yes"]) == {
+        "origin": "hikvision", "site": "north", "cloud_reachable": "true"
+    }  # fmt: skip
+    assert parse_where(["ids=cam-1,cam-2", "ids=cam-3,vendor=ANNKE"]) == {
+        "ids": "cam-1,cam-2,cam-3", "manufacturer": "ANNKE"
+    }  # fmt: skip
+    for bad, why in ((["orign=x"], "unknown key"), (["site=a,b"], "not KEY=VALUE"), (["site="], "needs a value"),
+                     (["site=a,site=b"], "twice"), (["covered=maybe"], "true or false")):  # fmt: skip
+        with pytest.raises(WhereError, match=why):
+            parse_where(bad)
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_redraws_in_place_on_a_terminal() -> None:
+    tty = _Tty()
+    bar = ProgressBar(tty)
+    bar.update(1, 4, "ok 1")
+    bar.update(1, 4, "ok 1")  # unchanged: not redrawn
+    bar.update(4, 4, "ok 4")
+    bar.close()
+    text = tty.getvalue()
+    assert text.count("\r\x1b[2K") == 2 and "[#######" in text and "4/4 100%  ok 4" in text
+    assert text.endswith("\n") and text.count("\n") == 1
+
+
+def test_table_cuts_long_cells_and_flattens_newlines() -> None:
+    out = table(["a", "b"], [["x" * 60, "line1\nline2"]], max_width=11).splitlines()
+    assert out[0].split() == ["A", "B"] and out[1].split() == ["x" * 10 + "…", "line1", "line2"]
