@@ -395,6 +395,17 @@ async def test_export_csv_to_a_file_and_json(fleet: Fleet, tmp_path: Path) -> No
     assert res.rc == 0 and res.json()["rows"] == 60
 
 
+async def test_json_is_one_document_everywhere_and_csv_goes_to_stdout(fleet: Fleet) -> None:
+    for args in (["cameras"], ["summary"], ["agents"], ["commands"], ["audit"], ["audit", "--verify"],
+                 ["export"], ["status", "nope"], ["cancel", "nope"]):  # fmt: skip
+        res = await fleet.run(*args, "--json", "--quiet", role="viewer")
+        doc = res.json()  # raises on anything but exactly one JSON document
+        assert isinstance(doc, dict) and res.rc in (0, 5), (args, res.err)
+    res = await fleet.run("export", "--origin", "dahua", role="viewer")
+    rows = list(csv.DictReader(io.StringIO(res.out)))
+    assert res.rc == 0 and [r["camera_id"] for r in rows] == fleet.select(lambda c: c.origin == "dahua")
+
+
 async def test_audit_and_verify(fleet: Fleet) -> None:
     res = await fleet.run("run", "reboot", "--where", "ids=cam-0001", "--no-wait", "--json")
     cid = res.json()["commands"][0]["command_id"]
