@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from controller import fleetctl_fleet, fleetctl_run
+from controller import __version__, fleetctl_fleet, fleetctl_run
 from controller.fleetctl_base import Context, Handler, Parser, Registrar
 from controller.fleetctl_http import EXIT_HELP, Client, Exit, FleetctlError, plain_http_to_remote
 from controller.fleetctl_output import Output
@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--version", action="version", version="fleetctl 0.1.0")
+    p.add_argument("--version", action="version", version=f"fleetctl {__version__}")
     _global_options(p, defaults=True)
     common = Parser(add_help=False)
     _global_options(common, defaults=False)
