@@ -14,6 +14,8 @@ from typing import Any
 
 import aiomqtt
 from google.protobuf.message import DecodeError
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from controller import __version__
 from controller.ingest import agent_row, camera_row, execution_row
@@ -184,10 +186,20 @@ class Hub:
     # ---- connection ------------------------------------------------------------------------------
     def _client(self) -> aiomqtt.Client:
         will = aiomqtt.Will(topics.controller_status(), _status(False, self.key_ids), qos=1, retain=True)
-        proto = aiomqtt.ProtocolVersion.V5 if self.s.protocol == 5 else aiomqtt.ProtocolVersion.V311
+        # A persistent session: while the controller restarts, the broker queues the agents' results for it,
+        # so an execution finished during the outage is not stuck IN_PROGRESS until it times out.
+        if self.s.protocol == 5:
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = 24 * 3600
+            return aiomqtt.Client(
+                self.s.host, self.s.port, identifier=self.s.client_id, tls_context=self.s.tls, will=will,
+                protocol=aiomqtt.ProtocolVersion.V5, clean_start=False, properties=props, timeout=15, keepalive=30,
+                max_queued_incoming_messages=100_000,
+            )  # fmt: skip
         return aiomqtt.Client(
             self.s.host, self.s.port, identifier=self.s.client_id, tls_context=self.s.tls, will=will,
-            protocol=proto, timeout=15, keepalive=30, max_queued_incoming_messages=100_000,
+            protocol=aiomqtt.ProtocolVersion.V311, clean_session=False, timeout=15, keepalive=30,
+            max_queued_incoming_messages=100_000,
         )  # fmt: skip
 
     async def _session(self) -> None:
