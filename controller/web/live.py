@@ -58,9 +58,9 @@ async def events(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     )
-    await resp.prepare(request)
     q = feed.subscribe()
     try:
+        await resp.prepare(request)
         await resp.write(b"retry: 3000\n\n")
         while not feed.closing.is_set():
             get = asyncio.ensure_future(q.get())

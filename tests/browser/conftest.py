@@ -19,7 +19,7 @@ pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright  # noqa: E402
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def fleet() -> Iterator[Fleet]:
     root = Path(tempfile.mkdtemp(prefix="camfleet-browser-"))
     try:

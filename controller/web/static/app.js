@@ -51,6 +51,9 @@
   ["agent", "inventory", "execution", "event", "campaign", "batch"].forEach(function (kind) {
     es.addEventListener(kind, function () { if (!timer) { timer = setTimeout(refresh, 400); } });
   });
+  // Some state changes (a gate pausing a batch) happen between events: pages that show them also poll.
+  var poll = parseInt(body.getAttribute("data-poll") || "0", 10);
+  if (poll > 0) { setInterval(function () { if (!timer && !document.hidden) { timer = setTimeout(refresh, 0); } }, poll); }
   es.onopen = function () { if (status) { status.textContent = "Live"; } };
   es.onerror = function () { if (status) { status.textContent = "Reconnecting…"; } };
 })();
