@@ -156,13 +156,39 @@ async def _settle_challenge(request: ClientRequest, handler: ClientHandlerType) 
     broken body, closing) the 401 frees the connection; a broken body surfaces as a transient error.
     """
     response = await handler(request)
-    if response.status == 401:
-        try:
-            await response.read()
-        except aiohttp.ClientError:
-            response.close()
-            raise
+    if response.status != 401:
+        return response
+    try:
+        body = await response.read()
+    except aiohttp.ClientError as exc:
+        response.close()
+        if _failed_login(request, response):
+            # A 401 to a request that carried credentials is a failed login, whole body or not: retrying
+            # it as a transient "truncated reply" would spend a second login (camsim truncation fault).
+            raise AuthFailed(
+                "credentials rejected (HTTP 401 after digest, reply cut short)",
+                host=request.url.host or "",
+                operation=request.url.path,
+            ) from exc
+        raise
+    if _failed_login(request, response) and not _TOO_MANY_RE.search(body):
+        # Stop here instead of letting DigestAuthMiddleware re-send: with a cached (preemptive) nonce it would
+        # try the same wrong password twice per request, and cameras lock after 5-7 failures (DESIGN §4).
+        if _LOCK_RE.search(body):
+            raise LockedOut("camera reports this client/account locked", host=request.url.host or "",
+                            operation=request.url.path)  # fmt: skip
+        raise AuthFailed("credentials rejected (HTTP 401 after digest)", host=request.url.host or "",
+                         operation=request.url.path)  # fmt: skip
     return response
+
+
+def _failed_login(request: ClientRequest, response: ClientResponse) -> bool:
+    """401 to a request that carried digest credentials, without stale=true (RFC 7616 §3.3: a stale nonce is
+    not a wrong password and gets one more round)."""
+    if "Authorization" not in request.headers:
+        return False
+    challenge = " ".join(response.headers.getall("WWW-Authenticate", []))
+    return not re.search(r"\bstale\s*=\s*\"?true\"?", challenge, re.IGNORECASE)
 
 
 class CameraHttp:
