@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from agent.actions import engine
 from agent.drivers import DRIVERS, detect_drivers, value_from_json, value_to_json
 from agent.errors import AuthFailed, Unsupported
-from agent.http import CameraHttp
+from agent.http import CameraHttp, HttpReply
 from agent.onvif_session import OnvifSession
 from agent.onvif_xaddr import DEVICE_PATH
 
@@ -116,6 +116,34 @@ async def probe_from(source: str, host: str, port: int, *, limit_s: float = PROB
     return "refused"
 
 
+class WriteOnceHttp:
+    """CameraHttp for vendor writes: never re-sent after it may have reached the camera (Dahua's setConfig is
+    a GET, which CameraHttp would otherwise retry after a lost reply: a duplicate write)."""
+
+    def __init__(self, http: CameraHttp) -> None:
+        self._http = http
+
+    @property
+    def base_url(self) -> str:
+        return self._http.base_url
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        data: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 -- the CameraHttpLike signature
+    ) -> HttpReply:
+        # Reads inside write_setting (the GET-before-PUT) stay retryable; only the write itself is send-once.
+        writes = method.upper() != "GET" or (params or {}).get("action") == "setConfig"
+        return await self._http.request(
+            method, path, params=params, data=data, headers=headers, timeout=timeout, idempotent=not writes
+        )
+
+
 def vendor_setting(
     conn: CameraConn,
     driver_name: str,
@@ -133,6 +161,6 @@ def vendor_setting(
         return value_to_json(s.value)
 
     async def write(value: engine.Json) -> None:
-        await driver.write_setting(conn.http, name, value_from_json(value))
+        await driver.write_setting(WriteOnceHttp(conn.http), name, value_from_json(value))
 
     return engine.Setting(f"{driver_name}.{name}", read, write, want, confirm)

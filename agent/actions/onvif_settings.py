@@ -41,6 +41,10 @@ def flag(obj: Any) -> bool:
     return text(obj).lower() in ("true", "1")
 
 
+# Writes pass idempotent=False: a Set* whose reply was lost may still have reached the camera, so it is only
+# retried when the connection never opened (never a duplicate write; the engine's verify reads it back).
+
+
 async def gate(session: OnvifSession, capability: str) -> None:
     """Raise Unsupported when GetServiceCapabilities said the camera lacks `capability` (Network.IPFilter...).
 
@@ -63,7 +67,7 @@ async def write_dyndns(s: OnvifSession, v: Json) -> None:
     if v.get("name"):
         # Send the name even for NoUpdate: cameras clear an omitted Name, and a rollback must restore it.
         params["Name"] = v["name"]
-    await s.call("SetDynamicDNS", optional=True, **params)
+    await s.call("SetDynamicDNS", optional=True, idempotent=False, **params)
 
 
 async def read_zero_configuration(s: OnvifSession) -> Json:
@@ -74,7 +78,11 @@ async def read_zero_configuration(s: OnvifSession) -> Json:
 
 async def write_zero_configuration(s: OnvifSession, v: Json) -> None:
     await s.call(
-        "SetZeroConfiguration", optional=True, InterfaceToken=v["interface"], Enabled=bool(v["enabled"])
+        "SetZeroConfiguration",
+        optional=True,
+        idempotent=False,
+        InterfaceToken=v["interface"],
+        Enabled=bool(v["enabled"]),
     )
 
 
@@ -83,7 +91,7 @@ async def read_discovery_mode(s: OnvifSession) -> Json:
 
 
 async def write_discovery_mode(s: OnvifSession, v: Json) -> None:
-    await s.call("SetDiscoveryMode", optional=True, DiscoveryMode=str(v))
+    await s.call("SetDiscoveryMode", optional=True, idempotent=False, DiscoveryMode=str(v))
 
 
 def canonical_networks(addresses: list[str]) -> list[str]:
@@ -108,7 +116,10 @@ async def write_ip_filter(s: OnvifSession, v: Json) -> None:
         n = ipaddress.ip_network(net, strict=False)
         entries.append({"Address": str(n.network_address), "PrefixLength": n.prefixlen})
     await s.call(
-        "SetIPAddressFilter", optional=True, IPAddressFilter={"Type": v["type"], "IPv4Address": entries}
+        "SetIPAddressFilter",
+        optional=True,
+        idempotent=False,
+        IPAddressFilter={"Type": v["type"], "IPv4Address": entries},
     )
 
 
@@ -118,7 +129,7 @@ async def read_gateway(s: OnvifSession) -> Json:
 
 
 async def write_gateway(s: OnvifSession, v: Json) -> None:
-    await s.call("SetNetworkDefaultGateway", optional=True, IPv4Address=list(v))
+    await s.call("SetNetworkDefaultGateway", optional=True, idempotent=False, IPv4Address=list(v))
 
 
 def _host_entry(value: str) -> dict[str, str]:
@@ -147,7 +158,7 @@ async def read_dns(s: OnvifSession) -> Json:
 
 async def write_dns(s: OnvifSession, v: Json) -> None:
     manual = [_host_entry(x) for x in v["servers"] if _is_ip(x)]  # DNSManual holds addresses only
-    await s.call("SetDNS", optional=True, FromDHCP=bool(v["from_dhcp"]), DNSManual=manual)
+    await s.call("SetDNS", optional=True, idempotent=False, FromDHCP=bool(v["from_dhcp"]), DNSManual=manual)
 
 
 def _is_ip(value: str) -> bool:
@@ -167,7 +178,7 @@ async def read_ntp(s: OnvifSession) -> Json:
 
 async def write_ntp(s: OnvifSession, v: Json) -> None:
     manual = [_host_entry(x) for x in v["servers"]]
-    await s.call("SetNTP", optional=True, FromDHCP=bool(v["from_dhcp"]), NTPManual=manual)
+    await s.call("SetNTP", optional=True, idempotent=False, FromDHCP=bool(v["from_dhcp"]), NTPManual=manual)
 
 
 async def read_protocols(s: OnvifSession) -> Json:
@@ -189,7 +200,7 @@ async def write_protocols(s: OnvifSession, v: Json) -> None:
         if current.get(name) != want
     ]
     if changed:
-        await s.call("SetNetworkProtocols", optional=True, NetworkProtocols=changed)
+        await s.call("SetNetworkProtocols", optional=True, idempotent=False, NetworkProtocols=changed)
 
 
 @dataclass(frozen=True)
