@@ -117,6 +117,100 @@ class UserRow:
     created: float = 0.0
 
 
+# ---- campaigns (controller/campaigns) -------------------------------------------------------------------
+@dataclass
+class CampaignRow:
+    campaign_id: str
+    name: str
+    spec: dict[str, Any]
+    state: str
+    created_by: str
+    created_at: float
+    updated_at: float
+    reason: str = ""
+
+
+@dataclass
+class BatchRow:
+    campaign_id: str
+    batch_id: str
+    idx: int
+    state: str
+    stage_idx: int = 0
+    attempt: int = 0
+    rollback_idx: int = -1
+    manifest: bytes = b""
+    manifest_digest: str = ""
+    manifest_not_after: float = 0.0
+    reason: str = ""
+    updated_at: float = 0.0
+
+
+@dataclass
+class MemberRow:
+    campaign_id: str
+    batch_id: str
+    camera_id: str
+    agent_id: str
+    lifecycle_before: str
+    status: str = "active"  # active | failed | rolled_back
+    stages_done: int = 0
+
+
+@dataclass
+class StepRow:
+    """One command sent for a campaign; step_key (batch+kind+stage+attempt+agent) is written before publishing."""
+
+    step_key: str
+    campaign_id: str
+    batch_id: str
+    kind: str  # run | rollback | preview
+    stage_idx: int
+    attempt: int
+    agent_id: str
+    command_id: str
+    camera_ids: list[str]
+    created_at: float
+
+
+@dataclass
+class ApprovalRow:
+    campaign_id: str
+    batch_id: str
+    username: str
+    key_id: str
+    signature: bytes
+    manifest_digest: str
+    at: float
+
+
+@dataclass
+class RetiredRow:
+    """Identity of a camera that reached DECOMMISSIONED or REMOVED, to recognise it if it comes back."""
+
+    camera_id: str
+    lifecycle: str
+    fingerprint: str
+    serial: str
+    macs: list[str]
+    retired_at: float
+    seen_gone: bool = False
+    alerted_at: float = 0.0  # observed_at of the last alert raised for it (one alert per sighting)
+
+
+@dataclass
+class AlertRow:
+    alert_id: int
+    at: float
+    kind: str
+    camera_id: str
+    matched_camera_id: str
+    message: str
+    details: dict[str, Any]
+    acknowledged_by: str = ""
+    acknowledged_at: float = 0.0
+
+
 class Store(Protocol):
     """What the controller needs from its database. Every method is safe to call with duplicates and
     out-of-order input (MQTT QoS 1 redelivers, and updates from one agent may interleave)."""
@@ -162,6 +256,30 @@ class Store(Protocol):
     async def add_token(self, token_hash: str, username: str, name: str) -> None: ...
     async def user_for_token(self, token_hash: str) -> UserRow | None: ...
     async def revoke_token(self, token_hash: str) -> bool: ...
+
+    # campaigns (controller/campaigns)
+    async def campaign_create(
+        self, c: CampaignRow, batches: Sequence[BatchRow], members: Sequence[MemberRow]
+    ) -> None: ...
+    async def campaign_get(self, campaign_id: str) -> CampaignRow | None: ...
+    async def campaign_list(self, limit: int = 100, offset: int = 0) -> list[CampaignRow]: ...
+    async def campaign_update(self, c: CampaignRow) -> None: ...
+    async def campaign_batches(self, campaign_id: str) -> list[BatchRow]: ...
+    async def campaign_batch_update(self, b: BatchRow) -> None: ...
+    async def campaign_members(self, campaign_id: str, batch_id: str | None = None) -> list[MemberRow]: ...
+    async def campaign_member_update(self, m: MemberRow) -> None: ...
+    async def campaign_step_add(self, step: StepRow) -> bool: ...
+    async def campaign_steps(self, campaign_id: str, batch_id: str | None = None) -> list[StepRow]: ...
+    async def campaign_approval_add(self, a: ApprovalRow) -> bool: ...
+    async def campaign_approvals(self, campaign_id: str, batch_id: str) -> list[ApprovalRow]: ...
+    async def retired_put(self, r: RetiredRow) -> None: ...
+    async def retired_list(self) -> list[RetiredRow]: ...
+    async def cameras_changed_since(self, since: float) -> list[tuple[CameraRow, bool]]: ...
+    async def alert_add(self, a: AlertRow) -> AlertRow: ...
+    async def alerts(
+        self, *, open_only: bool = False, limit: int = 100, offset: int = 0
+    ) -> list[AlertRow]: ...
+    async def alert_ack(self, alert_id: int, by: str, at: float) -> bool: ...
 
     # audit
     async def append_audit(

@@ -119,6 +119,93 @@ MIGRATIONS: list[str] = [
         revoked INTEGER NOT NULL DEFAULT 0
     );
     """,
+    # 3: staged decommission campaigns (controller/campaigns): batches, their cameras, the commands sent for
+    # them (one row per batch+stage+attempt+agent, written before publishing: the idempotency key that keeps
+    # a restarted engine from sending twice), approver signatures, retired-camera identities and alerts.
+    """
+    CREATE TABLE campaigns (
+        campaign_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        state TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL,
+        reason TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE campaign_batches (
+        campaign_id TEXT NOT NULL,
+        batch_id TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        stage_idx INTEGER NOT NULL DEFAULT 0,
+        attempt INTEGER NOT NULL DEFAULT 0,
+        rollback_idx INTEGER NOT NULL DEFAULT -1,
+        manifest BYTEA NOT NULL,
+        manifest_digest TEXT NOT NULL DEFAULT '',
+        manifest_not_after DOUBLE PRECISION NOT NULL DEFAULT 0,
+        reason TEXT NOT NULL DEFAULT '',
+        updated_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (campaign_id, batch_id)
+    );
+    CREATE TABLE campaign_members (
+        campaign_id TEXT NOT NULL,
+        batch_id TEXT NOT NULL,
+        camera_id TEXT NOT NULL,
+        agent_id TEXT NOT NULL,
+        lifecycle_before TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'active',
+        stages_done INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (campaign_id, camera_id)
+    );
+    CREATE INDEX campaign_members_batch ON campaign_members (campaign_id, batch_id);
+    CREATE TABLE campaign_steps (
+        step_key TEXT PRIMARY KEY,
+        campaign_id TEXT NOT NULL,
+        batch_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        stage_idx INTEGER NOT NULL,
+        attempt INTEGER NOT NULL,
+        agent_id TEXT NOT NULL,
+        command_id TEXT NOT NULL,
+        camera_ids TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX campaign_steps_batch ON campaign_steps (campaign_id, batch_id);
+    CREATE TABLE campaign_approvals (
+        campaign_id TEXT NOT NULL,
+        batch_id TEXT NOT NULL,
+        username TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        signature BYTEA NOT NULL,
+        manifest_digest TEXT NOT NULL,
+        at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (campaign_id, batch_id, username),
+        UNIQUE (campaign_id, batch_id, key_id)
+    );
+    CREATE TABLE retired_cameras (
+        camera_id TEXT PRIMARY KEY,
+        lifecycle TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        serial TEXT NOT NULL,
+        macs TEXT NOT NULL,
+        retired_at DOUBLE PRECISION NOT NULL,
+        seen_gone INTEGER NOT NULL DEFAULT 0,
+        alerted_at DOUBLE PRECISION NOT NULL DEFAULT 0
+    );
+    CREATE TABLE alerts (
+        alert_id BIGSERIAL PRIMARY KEY,
+        at DOUBLE PRECISION NOT NULL,
+        kind TEXT NOT NULL,
+        camera_id TEXT NOT NULL,
+        matched_camera_id TEXT NOT NULL,
+        message TEXT NOT NULL,
+        details TEXT NOT NULL,
+        acknowledged_by TEXT NOT NULL DEFAULT '',
+        acknowledged_at DOUBLE PRECISION NOT NULL DEFAULT 0
+    );
+    CREATE INDEX alerts_open ON alerts (acknowledged_at, camera_id);
+    """,
 ]
 
 

@@ -17,10 +17,17 @@ from controller.store.base import (
     EXECUTION_ORDER,
     FINAL_STATES,
     AgentRow,
+    AlertRow,
+    ApprovalRow,
+    BatchRow,
     CameraFilter,
     CameraRow,
+    CampaignRow,
     CommandRow,
     ExecutionRow,
+    MemberRow,
+    RetiredRow,
+    StepRow,
     UserRow,
 )
 from controller.store.migrations import MIGRATIONS, SQLITE_AUDIT_GUARDS, for_sqlite
@@ -546,3 +553,200 @@ class SqliteStore:
         async with self.db.execute("SELECT seq, hash FROM audit_head WHERE id = 1") as cur:
             head = await cur.fetchone()
         return verify_chain(await self.audit_entries(), (int(head[0]), str(head[1])) if head else None)
+
+    # ==== campaigns (owned by controller/campaigns; additive section) =========================================
+    async def campaign_create(
+        self, c: CampaignRow, batches: Sequence[BatchRow], members: Sequence[MemberRow]
+    ) -> None:
+        """The campaign, its batches and their cameras in one transaction: a plan is stored whole or not at all."""
+        async with self._lock:
+            try:
+                await self.db.execute(
+                    """INSERT INTO campaigns (campaign_id, name, spec, state, created_by, created_at, updated_at,
+                         reason) VALUES (?,?,?,?,?,?,?,?)""",
+                    (c.campaign_id, c.name, json.dumps(c.spec), c.state, c.created_by, c.created_at, c.updated_at,
+                     c.reason),
+                )  # fmt: skip
+                await self.db.executemany(
+                    """INSERT INTO campaign_batches (campaign_id, batch_id, idx, state, stage_idx, attempt, rollback_idx,
+                         manifest, manifest_digest, manifest_not_after, reason, updated_at)
+                       VALUES (?,?,?,?,?,?,?,?,?,?,?,?)""",
+                    [(b.campaign_id, b.batch_id, b.idx, b.state, b.stage_idx, b.attempt, b.rollback_idx, b.manifest,
+                      b.manifest_digest, b.manifest_not_after, b.reason, b.updated_at) for b in batches],
+                )  # fmt: skip
+                await self.db.executemany(
+                    """INSERT INTO campaign_members (campaign_id, batch_id, camera_id, agent_id, lifecycle_before,
+                         status, stages_done) VALUES (?,?,?,?,?,?,?)""",
+                    [(m.campaign_id, m.batch_id, m.camera_id, m.agent_id, m.lifecycle_before, m.status,
+                      m.stages_done) for m in members],
+                )  # fmt: skip
+                await self.db.commit()
+            except Exception:
+                await self.db.rollback()
+                raise
+
+    def _campaign(self, r: aiosqlite.Row) -> CampaignRow:
+        d = dict(r)
+        d["spec"] = json.loads(d["spec"])
+        return CampaignRow(**d)
+
+    async def campaign_get(self, campaign_id: str) -> CampaignRow | None:
+        async with self.db.execute("SELECT * FROM campaigns WHERE campaign_id = ?", (campaign_id,)) as cur:
+            row = await cur.fetchone()
+        return self._campaign(row) if row is not None else None
+
+    async def campaign_list(self, limit: int = 100, offset: int = 0) -> list[CampaignRow]:
+        async with self.db.execute(
+            "SELECT * FROM campaigns ORDER BY created_at DESC LIMIT ? OFFSET ?", (limit, offset)
+        ) as cur:
+            return [self._campaign(r) for r in await cur.fetchall()]
+
+    async def campaign_update(self, c: CampaignRow) -> None:
+        async with self._lock:
+            await self.db.execute(
+                "UPDATE campaigns SET state = ?, reason = ?, updated_at = ? WHERE campaign_id = ?",
+                (c.state, c.reason, c.updated_at, c.campaign_id),
+            )
+            await self.db.commit()
+
+    async def campaign_batches(self, campaign_id: str) -> list[BatchRow]:
+        async with self.db.execute(
+            "SELECT * FROM campaign_batches WHERE campaign_id = ? ORDER BY idx", (campaign_id,)
+        ) as cur:
+            return [BatchRow(**dict(r)) for r in await cur.fetchall()]
+
+    async def campaign_batch_update(self, b: BatchRow) -> None:
+        async with self._lock:
+            await self.db.execute(
+                """UPDATE campaign_batches SET state=?, stage_idx=?, attempt=?, rollback_idx=?, manifest=?,
+                     manifest_digest=?, manifest_not_after=?, reason=?, updated_at=? WHERE campaign_id=? AND batch_id=?""",
+                (b.state, b.stage_idx, b.attempt, b.rollback_idx, b.manifest, b.manifest_digest, b.manifest_not_after,
+                 b.reason, b.updated_at, b.campaign_id, b.batch_id),
+            )  # fmt: skip
+            await self.db.commit()
+
+    async def campaign_members(self, campaign_id: str, batch_id: str | None = None) -> list[MemberRow]:
+        sql, args = "SELECT * FROM campaign_members WHERE campaign_id = ?", [campaign_id]
+        if batch_id is not None:
+            sql += " AND batch_id = ?"
+            args.append(batch_id)
+        async with self.db.execute(sql + " ORDER BY camera_id", args) as cur:
+            return [MemberRow(**dict(r)) for r in await cur.fetchall()]
+
+    async def campaign_member_update(self, m: MemberRow) -> None:
+        async with self._lock:
+            await self.db.execute(
+                """UPDATE campaign_members SET agent_id=?, status=?, stages_done=? WHERE campaign_id=? AND camera_id=?""",
+                (m.agent_id, m.status, m.stages_done, m.campaign_id, m.camera_id),
+            )
+            await self.db.commit()
+
+    async def campaign_step_add(self, step: StepRow) -> bool:
+        """Record a step before its command is published; False if the key exists (it was already sent)."""
+        async with self._lock:
+            cur = await self.db.execute(
+                """INSERT INTO campaign_steps (step_key, campaign_id, batch_id, kind, stage_idx, attempt, agent_id,
+                     command_id, camera_ids, created_at) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (step_key) DO NOTHING""",
+                (step.step_key, step.campaign_id, step.batch_id, step.kind, step.stage_idx, step.attempt, step.agent_id,
+                 step.command_id, json.dumps(step.camera_ids), step.created_at),
+            )  # fmt: skip
+            await self.db.commit()
+            return (cur.rowcount or 0) > 0
+
+    async def campaign_steps(self, campaign_id: str, batch_id: str | None = None) -> list[StepRow]:
+        sql, args = "SELECT * FROM campaign_steps WHERE campaign_id = ?", [campaign_id]
+        if batch_id is not None:
+            sql += " AND batch_id = ?"
+            args.append(batch_id)
+        async with self.db.execute(sql + " ORDER BY created_at, step_key", args) as cur:
+            out = []
+            for r in await cur.fetchall():
+                d = dict(r)
+                d["camera_ids"] = json.loads(d["camera_ids"])
+                out.append(StepRow(**d))
+            return out
+
+    async def campaign_approval_add(self, a: ApprovalRow) -> bool:
+        """False when this person or this key already approved the batch (each counts once)."""
+        async with self._lock:
+            cur = await self.db.execute(
+                """INSERT INTO campaign_approvals (campaign_id, batch_id, username, key_id, signature, manifest_digest, at)
+                   VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING""",
+                (a.campaign_id, a.batch_id, a.username, a.key_id, a.signature, a.manifest_digest, a.at),
+            )
+            await self.db.commit()
+            return (cur.rowcount or 0) > 0
+
+    async def campaign_approvals(self, campaign_id: str, batch_id: str) -> list[ApprovalRow]:
+        async with self.db.execute(
+            "SELECT * FROM campaign_approvals WHERE campaign_id = ? AND batch_id = ? ORDER BY at",
+            (campaign_id, batch_id),
+        ) as cur:
+            return [ApprovalRow(**dict(r)) for r in await cur.fetchall()]
+
+    async def retired_put(self, r: RetiredRow) -> None:
+        async with self._lock:
+            await self.db.execute(
+                """INSERT INTO retired_cameras (camera_id, lifecycle, fingerprint, serial, macs, retired_at, seen_gone,
+                     alerted_at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (camera_id) DO UPDATE SET lifecycle=excluded.lifecycle,
+                   fingerprint=excluded.fingerprint, serial=excluded.serial, macs=excluded.macs,
+                   retired_at=excluded.retired_at, seen_gone=excluded.seen_gone, alerted_at=excluded.alerted_at""",
+                (r.camera_id, r.lifecycle, r.fingerprint, r.serial, json.dumps(r.macs), r.retired_at, int(r.seen_gone),
+                 r.alerted_at),
+            )  # fmt: skip
+            await self.db.commit()
+
+    async def retired_list(self) -> list[RetiredRow]:
+        async with self.db.execute("SELECT * FROM retired_cameras ORDER BY camera_id") as cur:
+            out = []
+            for r in await cur.fetchall():
+                d = dict(r)
+                d["macs"] = json.loads(d["macs"])
+                d["seen_gone"] = bool(d["seen_gone"])
+                out.append(RetiredRow(**d))
+            return out
+
+    async def cameras_changed_since(self, since: float) -> list[tuple[CameraRow, bool]]:
+        """Cameras written (inventoried or marked vanished) at or after `since`, with their vanished flag."""
+        async with self.db.execute(
+            "SELECT * FROM cameras WHERE updated_at >= ? ORDER BY updated_at", (since,)
+        ) as cur:
+            return [(_camera(r), bool(r["vanished"])) for r in await cur.fetchall()]
+
+    def _alert(self, r: aiosqlite.Row) -> AlertRow:
+        d = dict(r)
+        d["details"] = json.loads(d["details"])
+        return AlertRow(**d)
+
+    async def alert_add(self, a: AlertRow) -> AlertRow:
+        async with self._lock:
+            cur = await self.db.execute(
+                """INSERT INTO alerts (at, kind, camera_id, matched_camera_id, message, details) VALUES (?,?,?,?,?,?)""",
+                (
+                    a.at,
+                    a.kind,
+                    a.camera_id,
+                    a.matched_camera_id,
+                    a.message,
+                    json.dumps(a.details, default=str),
+                ),
+            )
+            await self.db.commit()
+            a.alert_id = int(cur.lastrowid or 0)
+            return a
+
+    async def alerts(self, *, open_only: bool = False, limit: int = 100, offset: int = 0) -> list[AlertRow]:
+        where = "WHERE acknowledged_at = 0" if open_only else ""
+        async with self.db.execute(
+            f"SELECT * FROM alerts {where} ORDER BY alert_id DESC LIMIT ? OFFSET ?", (limit, offset)
+        ) as cur:
+            return [self._alert(r) for r in await cur.fetchall()]
+
+    async def alert_ack(self, alert_id: int, by: str, at: float) -> bool:
+        async with self._lock:
+            cur = await self.db.execute(
+                "UPDATE alerts SET acknowledged_by = ?, acknowledged_at = ? WHERE alert_id = ? AND acknowledged_at = 0",
+                (by, at, alert_id),
+            )
+            await self.db.commit()
+            return (cur.rowcount or 0) > 0

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from controller.store.base import AgentRow, CameraFilter, CameraRow, CommandRow, ExecutionRow
+from controller.store.migrations import MIGRATIONS
 from controller.store.sqlite import SqliteStore
 
 
@@ -39,7 +40,7 @@ async def test_reopen_keeps_state_and_schema(tmp_path: Path) -> None:
     await s.close()
     s2 = SqliteStore(tmp_path / "f.db")
     await s2.open()
-    assert await s2.schema_version() == 2
+    assert await s2.schema_version() == len(MIGRATIONS)
     assert (await s2.get_camera("cam-001")) is not None
     await s2.close()
 

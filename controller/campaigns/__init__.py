@@ -1,0 +1,1 @@
+"""Staged decommission campaigns: a pure planner, approvals, and the engine that runs batches."""
