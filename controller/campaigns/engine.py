@@ -335,21 +335,31 @@ class CampaignEngine:
     async def _drive_running(
         self, c: CampaignRow, spec: planner.CampaignSpec, batches: list[BatchRow]
     ) -> None:
+        # A batch that finishes hands over to the next one within the same tick.
+        for _ in range(len(batches) + 1):
+            if c.state != "RUNNING" or not await self._drive_current(c, spec, batches):
+                return
+
+    async def _drive_current(
+        self, c: CampaignRow, spec: planner.CampaignSpec, batches: list[BatchRow]
+    ) -> bool:
+        """Drive the first unfinished batch; True when it finished (so the next one may start now)."""
         current = next((b for b in batches if b.state not in planner.FINAL_BATCH), None)
         if current is None:
             await self._campaign_to("controller", c, "COMPLETED", "every batch finished")
-            return
+            return False
         if current.state == "PLANNED":
             await self._prepare("controller", c, spec, current)
         if current.state == "AWAITING_APPROVAL":
             await self._renew_expired_manifest(c, spec, current)
-            return
+            return False
         if current.state == "READY":
             if not planner.in_windows(self.clock(), spec.windows):
-                return  # batches start only inside a maintenance window
+                return False  # batches start only inside a maintenance window
             await self._batch_to("controller", current, "RUNNING")
         if current.state == "RUNNING":
             await self._drive_batch(c, spec, current)
+        return current.state in planner.FINAL_BATCH
 
     async def _stage_states(self, c: CampaignRow, b: BatchRow, stage_idx: int) -> dict[str, str]:
         """camera -> latest execution state of the batch's run steps for one stage."""
@@ -639,7 +649,9 @@ class CampaignEngine:
     async def _scan_reappearances(self) -> None:
         """A retired camera that shows up again raises one alert per sighting: under its own id (after it had
         vanished, or at all once REMOVED), or under another id with the same fingerprint, serial or MAC."""
-        started = self.clock()
+        # The watermark is in the store's clock (cameras.updated_at is wall time), with a second of overlap
+        # for writes racing the scan; alerted_at keeps a sighting from alerting twice.
+        started = time.time() - 1.0
         changed = await self.store.cameras_changed_since(self._scan_since)
         self._scan_since = started
         if not changed:

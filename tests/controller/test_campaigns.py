@@ -1,0 +1,436 @@
+"""The campaign engine over the real SqliteStore, with a recording publisher and a test-side agent that
+verifies every envelope with protos.verify.Verifier (k-of-n approvals included) and reports into the store."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.campaigns.approvals import describe, sign_manifest
+from controller.campaigns.engine import CampaignEngine, CampaignError
+from controller.ingest import execution_row
+from controller.store.base import CameraFilter, CameraRow, UserRow
+from controller.store.sqlite import SqliteStore
+from protos.camfleet.v1 import camfleet_pb2 as pb
+from protos.envelope import approve
+from protos.keys import Keyring, SigningKey
+from protos.verify import MemorySeenStore, VerificationError, Verifier
+
+AGENTS = ("agent-a", "agent-b")
+
+
+def camera(i: int, agent: str, *, fp: str = "", serial: str = "", mac: str = "") -> CameraRow:
+    rec = pb.CameraRecord(camera_id=f"cam-{i:03d}", host=f"127.0.1.{i + 1}", port=80)
+    rec.identity.serial = serial or f"SN{i:05d}"
+    rec.identity.macs.append(mac or f"00:11:22:33:44:{i:02x}")
+    return CameraRow(
+        camera_id=f"cam-{i:03d}", agent_id=agent, site="north", host=rec.host, port=80, manufacturer="HIKVISION",
+        model="DS-2CD", firmware="V5", origin="hikvision", covered=True, oem_rebrand=False, confidence=0.9,
+        risk_score=80, risk_level="high", cloud_reachable=True, fingerprint=fp or f"fp{i}", reachable=True,
+        observed_at=time.time(), record=rec.SerializeToString(),
+    )  # fmt: skip
+
+
+class FakeAgents:
+    """Stands in for the fleet's agents: verifies each envelope exactly as a real agent does, then reports
+    a per-camera outcome into the store. `fail` decides which cameras fail which action."""
+
+    def __init__(self, store: SqliteStore, controller: SigningKey, approvers: Keyring) -> None:
+        self.store = store
+        self.sent: list[tuple[str, bytes]] = []
+        self.seen = {a: MemorySeenStore() for a in AGENTS}
+        self.verifiers = {
+            a: Verifier(a, Keyring.of(controller.public_key), self.seen[a], approver_keys=approvers)
+            for a in AGENTS
+        }
+        self.fail: Callable[[str, str], bool] = lambda action, cam: False
+        self.rejected: list[str] = []
+        self.executed: list[tuple[str, str, str]] = []  # (command_id, action, camera)
+        self.pending: list[tuple[str, bytes]] = []
+        self.seq = 0
+
+    async def publish(self, agent_id: str, envelope: bytes) -> bool:
+        self.sent.append((agent_id, envelope))
+        self.pending.append((agent_id, envelope))
+        return True
+
+    async def run(self) -> None:
+        """Process everything published so far (the engine is driven by tick(), so this is deterministic)."""
+        todo, self.pending = self.pending, []
+        for agent_id, env in todo:
+            try:
+                v = self.verifiers[agent_id].verify(env)
+            except VerificationError as exc:
+                self.rejected.append(exc.reason)
+                await self.store.reject_pending(exc.command_id, agent_id, exc.reason)
+                continue
+            cmd = v.command
+            action = cmd.action.WhichOneof("kind") or ""
+            for cam in cmd.camera_ids:
+                self.seq += 1
+                failed = self.fail(action, cam)
+                upd = pb.ExecutionUpdate(command_id=cmd.command_id, camera_id=cam, agent_id=agent_id, seq=self.seq,
+                                         state=pb.EXECUTION_STATE_FAILED if failed else pb.EXECUTION_STATE_SUCCEEDED)  # fmt: skip
+                outcome = pb.OUTCOME_WOULD_CHANGE if cmd.dry_run else pb.OUTCOME_CHANGED
+                upd.settings.add(setting=f"{action}.x", outcome=pb.OUTCOME_FAILED if failed else outcome)
+                if not cmd.dry_run and not failed and action != "rollback":
+                    upd.snapshot.snapshot_id = f"{cmd.command_id}:{cam}"
+                    upd.snapshot.values["x"] = '"on"'
+                await self.store.apply_update(execution_row(upd))
+                if not cmd.dry_run:
+                    self.executed.append((cmd.command_id, action, cam))
+
+
+class World:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.key = SigningKey.generate()
+        self.approver_keys = {n: SigningKey.generate() for n in ("alice", "bob", "carol")}
+        self.store = SqliteStore(path)
+        self.agents: FakeAgents
+        self.engine: CampaignEngine
+        self.now = time.time()
+
+    def clock(self) -> float:
+        return self.now
+
+    async def open(self) -> None:
+        await self.store.open()
+        ring = Keyring.of(*(k.public_key for k in self.approver_keys.values()))
+        self.agents = FakeAgents(self.store, self.key, ring)
+        self.engine = CampaignEngine(self.store, self.key, self.agents.publish, clock=self.clock)
+
+    async def restart(self) -> None:
+        """A controller restart: a new store connection and a new engine over the same database file."""
+        await self.store.close()
+        pending = self.agents
+        self.store = SqliteStore(self.path)
+        await self.store.open()
+        self.engine = CampaignEngine(self.store, self.key, pending.publish, clock=self.clock)
+        pending.store = self.store
+
+    async def settle(self, rounds: int = 12) -> None:
+        for _ in range(rounds):
+            await self.engine.tick()
+            await self.agents.run()
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    w = World(tmp_path / "c.db")
+    await w.open()
+    for i, agent in enumerate(AGENTS):
+        rows = [camera(n, agent) for n in range(i * 10, i * 10 + 10)]
+        await w.store.ingest_cameras(agent, rows, full=True, removed=[], seq=1)
+    for name, k in w.approver_keys.items():
+        entry = Keyring.of(k.public_key).to_json()
+        await w.store.put_user(UserRow(name, "x", "approver", entry))
+    w.now = time.time() + 1  # the engine's clock: just after the inventory above was observed
+    yield w
+    await w.store.close()
+
+
+def spec(**over: Any) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "name": "north", "where": {"site": "north"}, "stages": ["disable_cloud"],
+        "plan": {"canary": 2, "growth": 2, "max_batch": 8}, "ttl_s": 600, "preview": "none",
+        "gate": {"success_threshold": 1.0, "failure_threshold": 0.5, "min_executed": 2, "action": "pause"},
+    }  # fmt: skip
+    d.update(over)
+    return d
+
+
+async def lifecycles(w: World) -> dict[str, str]:
+    rows, _ = await w.store.query_cameras(CameraFilter(), limit=100)
+    return {r.camera_id: r.lifecycle for r in rows}
+
+
+async def test_campaign_runs_canary_then_growing_batches_and_advances_lifecycle(world: World) -> None:
+    c = await world.engine.create(spec(), "olga")
+    st = await world.engine.status(c.campaign_id)
+    assert [b["size"] for b in st["batches"]] == [2, 4, 8, 6]
+    assert [b["state"] for b in st["batches"]] == ["READY", "PLANNED", "PLANNED", "PLANNED"]
+    await world.engine.tick()
+    assert world.agents.sent == []  # CREATED: nothing is sent before start
+    await world.engine.start(c.campaign_id, "olga")
+    await world.engine.tick()
+    # Only the canary went out (its two cameras are on agent-a).
+    assert len(world.agents.sent) == 1
+    await world.agents.run()
+    await world.engine.tick()
+    st = await world.engine.status(c.campaign_id)
+    assert st["batches"][0]["state"] == "SUCCEEDED" and st["batches"][1]["state"] == "RUNNING"
+    await world.settle()
+    st = await world.engine.status(c.campaign_id)
+    assert st["state"] == "COMPLETED"
+    assert {b["state"] for b in st["batches"]} == {"SUCCEEDED"}
+    assert set((await lifecycles(world)).values()) == {"CLOUD_OFF"}
+    # each camera executed exactly once
+    cams = [cam for _, _, cam in world.agents.executed]
+    assert sorted(cams) == sorted(set(cams)) and len(cams) == 20
+    assert (await world.store.verify_audit()).ok
+
+
+async def test_failure_threshold_auto_pauses_then_resume_retries_failed_only(world: World) -> None:
+    broken = {"cam-002", "cam-003", "cam-004"}
+    world.agents.fail = lambda action, cam: cam in broken
+    c = await world.engine.create(spec(), "olga")
+    await world.engine.start(c.campaign_id, "olga")
+    await world.settle()
+    st = await world.engine.status(c.campaign_id)
+    # canary (cam-000, cam-001) passed; batch 2 (cam-002..005) tripped at 2 failures of 2+ executed
+    assert st["state"] == "PAUSED" and st["batches"][1]["state"] == "PAUSED"
+    assert "failed" in st["batches"][1]["reason"]
+    assert st["batches"][2]["state"] == "PLANNED"
+    sent_before = len(world.agents.sent)
+    await world.settle()
+    assert len(world.agents.sent) == sent_before  # paused: nothing new goes out
+    world.agents.fail = lambda action, cam: False  # the cameras were fixed
+    await world.engine.resume(c.campaign_id, "olga")
+    await world.settle()
+    st = await world.engine.status(c.campaign_id)
+    assert st["state"] == "COMPLETED"
+    retried = [cam for cid, _, cam in world.agents.executed if cam in broken]
+    assert len(retried) == 6 and set(retried) == broken  # each once failed, once ok
+    assert [cam for _, _, cam in world.agents.executed].count(
+        "cam-005"
+    ) == 1  # the one that worked is not re-run
+    actions = [e.action for e in await world.store.audit_entries()]
+    assert "campaign.gate" in actions and (await world.store.verify_audit()).ok
+
+
+async def test_gate_abort_action_and_manual_abort(world: World) -> None:
+    world.agents.fail = lambda action, cam: True
+    c = await world.engine.create(
+        spec(gate={"failure_threshold": 0.5, "min_executed": 1, "action": "abort"}), "o"
+    )
+    await world.engine.start(c.campaign_id, "o")
+    await world.settle()
+    st = await world.engine.status(c.campaign_id)
+    assert st["state"] == "ABORTED" and {b["state"] for b in st["batches"]} == {"ABORTED"}
+    with pytest.raises(CampaignError):
+        await world.engine.resume(c.campaign_id, "o")
+    world.agents.fail = lambda action, cam: False
+    c2 = await world.engine.create(spec(name="two"), "o")
+    await world.engine.start(c2.campaign_id, "o")
+    await world.engine.tick()  # canary sent, not yet executed
+    await world.engine.abort(c2.campaign_id, "o", "change freeze")
+    await world.agents.run()
+    st = await world.engine.status(c2.campaign_id)
+    assert st["state"] == "ABORTED" and st["reason"] == "change freeze"
+    # canceled before the agent reported: the store keeps CANCELED (a final state is written once)
+    assert st["batches"][0]["stages"][0]["counts"]["canceled"] == 2
+
+
+async def test_restart_resumes_without_sending_anything_twice(world: World) -> None:
+    c = await world.engine.create(spec(), "olga")
+    await world.engine.start(c.campaign_id, "olga")
+    await world.settle(rounds=2)
+    before = list(world.agents.sent)
+    assert before
+    await world.restart()
+    await world.engine.tick()  # the new engine re-derives progress from the store
+    await world.settle()
+    st = await world.engine.status(c.campaign_id)
+    assert st["state"] == "COMPLETED"
+    ids = [pb.Command.FromString(_envelope(e).payload).command_id for _, e in world.agents.sent]
+    assert len(ids) == len(set(ids))
+    assert "replayed" not in world.agents.rejected
+    cams = [cam for _, _, cam in world.agents.executed]
+    assert len(cams) == len(set(cams)) == 20
+
+
+async def test_restart_between_step_record_and_publish_creates_the_command_once(world: World) -> None:
+    c = await world.engine.create(spec(), "olga")
+    await world.engine.start(c.campaign_id, "olga")
+
+    async def crash(agent_id: str, env: bytes) -> bool:
+        raise RuntimeError("controller died while publishing")
+
+    world.engine.publish = crash
+    await world.engine.tick()  # the step and the command exist; the publish failed -> QUEUED for the hub
+    cmds = await world.store.list_commands()
+    assert [x.state for x in cmds] == ["QUEUED"]
+    await world.restart()
+    await world.settle()
+    assert world.agents.sent == []  # the engine does not resend a QUEUED command: the hub's dispatcher does
+    assert len(await world.store.list_commands()) == 1
+
+
+def _envelope(raw: bytes) -> pb.Envelope:
+    return pb.Envelope.FromString(raw[4:])
+
+
+async def _manifest(w: World, cid: str, bid: str) -> tuple[bytes, str]:
+    st = await w.engine.status(cid)
+    b = next(x for x in st["batches"] if x["batch_id"] == bid)
+    batch = next(x for x in await w.store.campaign_batches(cid) if x.batch_id == bid)
+    assert describe(batch.manifest)["digest"] == b["approval"]["digest"]
+    return batch.manifest, b["approval"]["digest"]
+
+
+async def test_decommission_needs_two_distinct_approvers(world: World) -> None:
+    c = await world.engine.create(spec(stages=["disable_cloud", "decommission"], plan={"canary": 2}), "olga")
+    cid = c.campaign_id
+    await world.engine.start(cid, "olga")
+    await world.settle()
+    st = await world.engine.status(cid)
+    assert st["batches"][0]["state"] == "AWAITING_APPROVAL" and world.agents.sent == []
+    manifest, digest = await _manifest(world, cid, "b001")
+    alice, bob = world.approver_keys["alice"], world.approver_keys["bob"]
+    users = {u.username: u for u in await world.store.list_users()}
+    signed = sign_manifest(base64.b64encode(manifest).decode(), alice, digest)
+    # a signature by someone else's key, and one over another manifest, are refused
+    with pytest.raises(CampaignError, match="not the approver key"):
+        await world.engine.approve(
+            cid, "b001", users["bob"], alice.key_id, approve(manifest, alice).signature
+        )
+    with pytest.raises(CampaignError, match="does not verify"):
+        await world.engine.approve(
+            cid, "b001", users["alice"], alice.key_id, approve(b"other", alice).signature
+        )
+    # the campaign's creator cannot approve
+    await world.store.put_user(UserRow("olga", "x", "admin", Keyring.of(alice.public_key).to_json()))
+    with pytest.raises(CampaignError, match="created"):
+        await world.engine.approve(cid, "b001", UserRow("olga", "x", "admin", users["alice"].approver_key),
+                                   alice.key_id, approve(manifest, alice).signature)  # fmt: skip
+    r = await world.engine.approve(
+        cid, "b001", users["alice"], signed.key_id, base64.b64decode(signed.signature_b64)
+    )
+    assert r == {"approvals": 1, "required": 2, "state": "AWAITING_APPROVAL"}
+    with pytest.raises(CampaignError, match="already approved"):
+        await world.engine.approve(
+            cid, "b001", users["alice"], alice.key_id, approve(manifest, alice).signature
+        )
+    await world.settle()
+    assert world.agents.sent == []  # one approval is not enough
+    r = await world.engine.approve(cid, "b001", users["bob"], bob.key_id, approve(manifest, bob).signature)
+    assert r["state"] == "READY"
+    await world.settle(rounds=3)
+    # the canary ran disable_cloud then decommission; the agent verified 2-of-n approvals itself
+    done = [(a, cam) for _, a, cam in world.agents.executed]
+    assert ("decommission", "cam-000") in done and ("decommission", "cam-001") in done
+    decom = [
+        e
+        for _, e in world.agents.sent
+        if pb.Command.FromString(_envelope(e).payload).action.HasField("decommission")
+    ]
+    assert decom and all(len([s for s in _envelope(e).signatures if s.role == pb.SIGNATURE_ROLE_APPROVER]) == 2
+                         for e in decom)  # fmt: skip
+    lc = await lifecycles(world)
+    assert lc["cam-000"] == lc["cam-001"] == "DECOMMISSIONED" and lc["cam-002"] == "INVENTORIED"
+    st = await world.engine.status(cid)
+    assert st["batches"][0]["state"] == "SUCCEEDED" and st["batches"][1]["state"] == "AWAITING_APPROVAL"
+
+
+async def test_agent_refuses_decommission_with_too_few_or_duplicate_approvals(world: World) -> None:
+    """The controller never sends such a batch; this shows what the agent would do if it did (forged)."""
+    c = await world.engine.create(spec(stages=["decommission"], plan={"canary": 2}), "olga")
+    manifest, _ = await _manifest(world, c.campaign_id, "b001")
+    alice = world.approver_keys["alice"]
+    from datetime import timedelta
+
+    from protos.envelope import new_command, seal
+
+    for sigs in ([], [approve(manifest, alice)], [approve(manifest, alice), approve(manifest, alice)]):
+        cmd = new_command("agent-a", pb.Action(decommission=pb.Decommission(mode=pb.FACTORY_RESET_MODE_SOFT)),
+                          ["cam-000"], ttl=timedelta(minutes=5), campaign_id=c.campaign_id, batch_id="b001",
+                          approval_manifest=manifest)  # fmt: skip
+        await world.agents.publish("agent-a", seal(cmd, world.key, sigs))
+    await world.agents.run()
+    assert world.agents.rejected == ["insufficient_approvals"] * 3 and world.agents.executed == []
+
+
+async def test_rollback_restores_snapshots_and_lifecycle(world: World) -> None:
+    c = await world.engine.create(
+        spec(stages=[{"action": "disable_cloud"}, {"action": "restrict_network", "params": {"allow": ["127.0.0.1"]}}],
+             plan={"canary": 2}, where={"ids": "cam-000,cam-001,cam-010"}), "olga")  # fmt: skip
+    cid = c.campaign_id
+    await world.engine.start(cid, "olga")
+    await world.settle()
+    lc = await lifecycles(world)
+    assert lc["cam-000"] == "NETWORK_LOCKED" and lc["cam-010"] == "NETWORK_LOCKED"
+    with pytest.raises(CampaignError):
+        await world.engine.rollback(cid, "nope", "olga")
+    await world.engine.rollback(cid, "b001", "olga")
+    await world.settle()
+    st = await world.engine.status(cid)
+    assert st["batches"][0]["state"] == "ROLLED_BACK" and st["batches"][1]["state"] == "SUCCEEDED"
+    lc = await lifecycles(world)
+    assert lc["cam-000"] == lc["cam-001"] == "INVENTORIED" and lc["cam-010"] == "NETWORK_LOCKED"
+    # rollback commands name the command undone: restrict_network first, then disable_cloud
+    rb = [pb.Command.FromString(_envelope(e).payload) for _, e in world.agents.sent]
+    rb = [x for x in rb if x.action.HasField("rollback")]
+    runs = {
+        s.command_id: s.stage_idx for s in await world.store.campaign_steps(cid, "b001") if s.kind == "run"
+    }
+    assert [runs[x.action.rollback.snapshot_id] for x in rb] == [1, 0]
+
+
+async def test_removed_confirmation_and_reappearance_alert(world: World) -> None:
+    c = await world.engine.create(
+        spec(stages=["decommission"], plan={"canary": 1}, where={"ids": "cam-000"}), "olga"
+    )
+    manifest, _ = await _manifest(world, c.campaign_id, "b001")
+    users = {u.username: u for u in await world.store.list_users()}
+    for name in ("alice", "carol"):
+        k = world.approver_keys[name]
+        await world.engine.approve(
+            c.campaign_id, "b001", users[name], k.key_id, approve(manifest, k).signature
+        )
+    await world.engine.start(c.campaign_id, "olga")
+    await world.settle()
+    assert (await lifecycles(world))["cam-000"] == "DECOMMISSIONED"
+    with pytest.raises(CampaignError, match="note"):
+        await world.engine.confirm_removed("cam-000", "olga", "  ")
+    with pytest.raises(CampaignError, match="only a DECOMMISSIONED"):
+        await world.engine.confirm_removed("cam-001", "olga", "gone")
+    await world.engine.confirm_removed("cam-000", "olga", "taken off the pole by facilities, ticket 42")
+    assert (await world.store.get_camera("cam-000")).lifecycle == "REMOVED"  # type: ignore[union-attr]
+    await world.engine.tick()
+    assert await world.store.alerts() == []
+    # The same hardware turns up at another address on agent-b (same serial and MAC, new id).
+    world.now += 60
+    back = camera(99, "agent-b", fp="fp0", serial="SN00000", mac="00:11:22:33:44:00")
+    back.observed_at = world.now
+    await world.store.ingest_cameras("agent-b", [back], full=False, removed=[], seq=2)
+    await world.engine.tick()
+    await world.engine.tick()
+    alerts = await world.store.alerts()
+    assert len(alerts) == 1 and alerts[0].camera_id == "cam-099" and alerts[0].matched_camera_id == "cam-000"
+    assert "fingerprint" in alerts[0].message
+    await world.engine.ack_alert(alerts[0].alert_id, "olga")
+    assert await world.store.alerts(open_only=True) == []
+    audit = [(e.action, e.details) for e in await world.store.audit_entries()]
+    assert any(a == "camera.lifecycle" and d.get("note", "").startswith("taken off") for a, d in audit)
+    assert any(a == "alert.raised" for a, _ in audit)
+    assert (await world.store.verify_audit()).ok
+
+
+async def test_preview_dry_runs_the_canary_only(world: World) -> None:
+    c = await world.engine.create(spec(preview="canary"), "olga")
+    await world.agents.run()
+    p = await world.engine.preview(c.campaign_id)
+    assert sorted(p["cameras"]) == ["cam-000", "cam-001"] and p["pending"] == 0
+    assert p["cameras"]["cam-000"]["disable_cloud"]["settings"][0]["outcome"] == "would_change"
+    assert world.agents.executed == []  # dry runs change nothing
+    lc = await lifecycles(world)
+    assert set(lc.values()) == {"INVENTORIED"}
+
+
+async def test_maintenance_window_holds_batches(world: World) -> None:
+    # a window that is certainly not now: one minute, on the day three days from now
+    from datetime import UTC, datetime
+
+    day = (datetime.fromtimestamp(world.now, UTC).weekday() + 3) % 7
+    c = await world.engine.create(spec(windows=[{"days": [day], "start": "00:00", "end": "00:01"}]), "olga")
+    await world.engine.start(c.campaign_id, "olga")
+    await world.settle(rounds=2)
+    assert world.agents.sent == []
+    st = await world.engine.status(c.campaign_id)
+    assert st["in_window"] is False and st["batches"][0]["state"] == "READY"
