@@ -9,7 +9,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from controller.web import fleet_views, live, login_views, ops_views
+from controller.web import campaign_views, fleet_views, live, login_views, ops_views
 from controller.web.common import fmt_time
 from controller.web.sessions import SECURE_COOKIES, SESSIONS, SessionStore, session_middleware
 
@@ -34,6 +34,19 @@ def _add_routes(app: web.Application) -> None:
     r.add_get("/export/cameras.csv", ops_views.export_csv)
     r.add_get("/export/cameras.json", ops_views.export_json)
     r.add_get("/report", ops_views.report)
+    r.add_get("/campaigns", campaign_views.campaigns)
+    r.add_get("/campaigns/new", campaign_views.campaign_form)
+    r.add_post("/campaigns/plan", campaign_views.campaign_plan)
+    r.add_post("/campaigns", campaign_views.campaign_create)
+    r.add_get("/campaigns/{campaign_id}", campaign_views.campaign_board)
+    r.add_post(
+        "/campaigns/{campaign_id}/{op:start|pause|resume|abort|rollback}", campaign_views.campaign_action
+    )
+    r.add_get("/approvals", campaign_views.approvals)
+    r.add_get("/campaigns/{campaign_id}/batches/{batch_id}/approve", campaign_views.approve_form)
+    r.add_post("/campaigns/{campaign_id}/batches/{batch_id}/approve", campaign_views.approve)
+    r.add_post("/cameras/{camera_id}/removed", campaign_views.confirm_removed)
+    r.add_post("/alerts/{alert_id}/ack", campaign_views.ack_alert)
     r.add_get("/events", live.events)
     r.add_static("/static/", STATIC, name="static", append_version=True)
 

@@ -71,8 +71,11 @@ async def overview(request: web.Request) -> web.Response:
     ]
     agents = await store.list_agents()
     return render(
-        request, "overview.html", {"s": s, "charts": charts, "agents": agents, "title": "Fleet", "live": True}
-    )
+        request,
+        "overview.html",
+        {"s": s, "charts": charts, "agents": agents, "alerts": await store.alerts(open_only=True, limit=50),
+         "title": "Fleet", "live": True},
+    )  # fmt: skip
 
 
 def _query_without(query: Any, *drop: str, **set_: Any) -> str:

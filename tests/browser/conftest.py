@@ -29,16 +29,18 @@ def fleet() -> Iterator[Fleet]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     # Never `playwright install`: the tests drive the distribution's Chromium (apt-get install chromium).
+    # Module scope: the sync API runs an event loop on this thread while it lives, which would break the
+    # pytest-asyncio tests that follow in the same session.
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: scripts/bootstrap installs it (apt-get install chromium)")
     with sync_playwright() as pw:
         yield pw
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     b = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
     yield b

@@ -187,3 +187,26 @@ def test_exports_and_report(page: Page, fleet: Fleet) -> None:
     page.goto(base + f"/report?site={SITES[1]}")
     expect(page.get_by_role("heading", name=re.compile(SITES[1]))).to_be_visible()
     shot(page, "07-report-site")
+
+
+def test_keyboard_navigation(page: Page, fleet: Fleet) -> None:
+    login(page, fleet, "viewer")
+    # The first Tab lands on the skip link; Enter jumps past the navigation to the page's main content.
+    page.keyboard.press("Tab")
+    focused = page.evaluate("document.activeElement.textContent")
+    assert focused.strip() == "Skip to content"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    # Every form control on the cameras page has a label a screen reader announces.
+    page.goto(fleet.controller.url + "/cameras")
+    unlabeled = page.evaluate(
+        """[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+             .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')).map(e => e.name)"""
+    )
+    assert unlabeled == []
+    # Charts carry their numbers as text, not only as bars.
+    page.goto(fleet.controller.url + "/")
+    label = page.get_by_role("img", name=re.compile("Cameras by manufacturer of origin")).get_attribute(
+        "aria-label"
+    )
+    assert label is not None and "hikvision" in label
