@@ -12,6 +12,7 @@ from prometheus_client import generate_latest
 
 from controller import __version__
 from controller.api import COMMANDS, STORE, add_routes, api_errors, token_auth
+from controller.campaign_api import add_campaign_routes
 from controller.commands import CommandService
 from controller.config import ControllerConfig
 from controller.embedded_broker import EmbeddedBroker
@@ -99,6 +100,7 @@ def build_app(
     if mqtt:
         app.cleanup_ctx.extend([broker_ctx, hub_ctx])
     add_routes(app)
+    add_campaign_routes(app, hub=hub, approvals_required=cfg.approvals_required)
     app.router.add_get("/metrics", metrics)
     mount_dashboard(app, secure_cookies=cfg.secure_cookies, hub=hub)
     return app

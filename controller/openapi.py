@@ -85,7 +85,7 @@ def openapi_document() -> dict[str, Any]:
             "ttl_s": {"type": "number", "minimum": 10, "maximum": 604800},
         },
     }  # fmt: skip
-    return {
+    doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "camfleet controller API",
@@ -219,4 +219,127 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
         },
+    }
+    doc["paths"].update(campaign_paths())
+    return doc
+
+
+def _path(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _op(summary: str, ok: str = "200", body: dict[str, Any] | None = None, **params: Any) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "responses": {
+            ok: _ok({"type": "object"}),
+            "400": ERR,
+            "401": AUTH,
+            "403": ERR,
+            "404": ERR,
+            "409": ERR,
+        },
+    }
+    if params.get("path"):
+        op["parameters"] = [_path(p) for p in params["path"]]
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    return op
+
+
+REASON = {"type": "object", "properties": {"reason": {"type": "string"}}}
+NEW_CAMPAIGN = {
+    "type": "object",
+    "required": ["name", "stages"],
+    "properties": {
+        "name": {"type": "string"},
+        "where": {"type": "object", "description": "filters: origin, vendor, site, risk, agent, tags, ids (comma lists)",
+                  "additionalProperties": {"type": "string"}},
+        "stages": {"type": "array", "description": "subset, in order, of disable_cloud, restrict_network, decommission",
+                   "items": {"oneOf": [{"type": "string"}, {"type": "object", "required": ["action"], "properties": {
+                       "action": {"type": "string", "enum": ["disable_cloud", "restrict_network", "decommission"]},
+                       "params": {"type": "object"}}}]}},
+        "plan": {"type": "object", "properties": {"canary": {"type": "integer", "minimum": 1},
+                 "growth": {"type": "number", "minimum": 1}, "max_batch": {"type": "integer", "minimum": 1}}},
+        "gate": {"type": "object", "properties": {
+            "success_threshold": {"type": "number", "minimum": 0, "maximum": 1},
+            "failure_threshold": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+            "min_executed": {"type": "integer", "minimum": 1},
+            "action": {"type": "string", "enum": ["pause", "abort"]}}},
+        "ttl_s": {"type": "number", "minimum": 10, "maximum": 604800, "description": "per-execution timeout"},
+        "windows": {"type": "array", "description": "UTC weekly maintenance windows; batches start only inside",
+                    "items": {"type": "object", "properties": {"days": {"type": "array", "items": {"type": "integer"}},
+                              "start": {"type": "string", "example": "22:00"}, "end": {"type": "string"}}}},
+        "retry_failed_only": {"type": "boolean"},
+        "approvals_required": {"type": "integer", "minimum": 2},
+        "approval_ttl_s": {"type": "number"},
+        "preview": {"type": "string", "enum": ["canary", "all", "none"],
+                    "description": "dry run of the non-destructive stages over the canary batch (default) or all"},
+    },
+}  # fmt: skip
+APPROVAL = {
+    "type": "object",
+    "required": ["key_id", "signature"],
+    "properties": {
+        "key_id": {"type": "string"},
+        "signature": {
+            "type": "string",
+            "description": "base64 Ed25519 over the approver-domain manifest bytes",
+        },
+    },
+}
+
+
+def campaign_paths() -> dict[str, Any]:
+    """Paths of controller/campaign_api.py."""
+    c, b = ["cid"], ["cid", "bid"]
+    base = "/api/v1/campaigns"
+    return {
+        base: {
+            "get": _op("campaigns"),
+            "post": _op("plan a campaign (batches, first manifest, dry-run preview)", "201", NEW_CAMPAIGN),
+        },
+        base + "/{cid}": {"get": _op("status: batches, stage counts, gates, approvals", path=c)},
+        base + "/{cid}/plan": {"get": _op("batch sizes and cameras", path=c)},
+        base + "/{cid}/preview": {
+            "get": _op("dry-run results: settings that would change per camera", path=c)
+        },
+        base + "/{cid}/start": {"post": _op("start a CREATED campaign", path=c)},
+        base + "/{cid}/pause": {"post": _op("pause", body=REASON, path=c)},
+        base + "/{cid}/resume": {
+            "post": _op("resume; a gated stage retries (failed cameras only by default)", path=c)
+        },
+        base + "/{cid}/abort": {"post": _op("abort; unsent executions are canceled", body=REASON, path=c)},
+        base + "/{cid}/batches/{bid}/rollback": {
+            "post": _op("roll a SUCCEEDED or ABORTED batch back from its snapshots", "202", path=b)
+        },
+        base + "/{cid}/batches/{bid}/manifest": {
+            "get": _op("the approval manifest: manifest_b64, digest, describe", path=b)
+        },
+        base + "/{cid}/batches/{bid}/approvals": {
+            "post": _op(
+                "add an approver signature (verified against the approver's registered key)",
+                "201",
+                APPROVAL,
+                path=b,
+            )
+        },
+        "/api/v1/cameras/{camera_id}/removed": {
+            "post": _op(
+                "confirm physical removal (DECOMMISSIONED -> REMOVED) with a note",
+                body={"type": "object", "required": ["note"], "properties": {"note": {"type": "string"}}},
+                path=["camera_id"],
+            )
+        },
+        "/api/v1/alerts": {
+            "get": {
+                "summary": "alerts (a retired camera seen again)",
+                "parameters": [
+                    *PAGE,
+                    _q("open", "only unacknowledged", {"type": "string", "enum": ["true", "false"]}),
+                ],
+                "responses": {"200": _ok({"type": "object"}), "400": ERR, "401": AUTH},
+            }
+        },
+        "/api/v1/alerts/{alert_id}/ack": {"post": _op("acknowledge an alert", path=["alert_id"])},
     }

@@ -1,0 +1,219 @@
+"""REST routes of staged decommission campaigns, approvals, removal confirmation and alerts (/api/v1).
+
+Roles: viewer reads; operator (Perm.COMMAND) creates, starts, pauses, resumes, aborts, rolls back and confirms
+physical removal; approver (Perm.APPROVE) signs batch manifests. The creator of a campaign cannot approve it
+(four eyes, even an admin). `fleetctl approve` does: GET .../manifest -> {manifest_b64, digest, describe};
+show the description and digest; sign approver_signed_bytes(manifest) with the person's Ed25519 key
+(controller.campaigns.approvals.sign_manifest); POST .../approvals {"key_id", "signature": base64}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+
+from controller.api import COMMANDS, STORE, _int, _json_body, error, need
+from controller.auth import Perm
+from controller.campaigns.approvals import ApprovalError, decode_signature, describe
+from controller.campaigns.engine import CampaignEngine, CampaignError
+
+ENGINE = web.AppKey("campaign_engine", CampaignEngine)
+
+
+@web.middleware
+async def campaign_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """CampaignError carries its own status (404 unknown, 409 wrong state, 403 four-eyes, 400 bad input)."""
+    try:
+        resp: web.StreamResponse = await handler(request)
+        return resp
+    except CampaignError as exc:
+        return error(exc.status, str(exc))
+    except ApprovalError as exc:
+        return error(400, str(exc))
+
+
+def _engine(request: web.Request) -> CampaignEngine:
+    return request.app[ENGINE]
+
+
+async def create(request: web.Request) -> web.Response:
+    user = need(request, Perm.COMMAND)
+    body = await _json_body(request)
+    c = await _engine(request).create(body, user.username)
+    return web.json_response(await _engine(request).status(c.campaign_id), status=201)
+
+
+async def list_campaigns(request: web.Request) -> web.Response:
+    need(request, Perm.READ)
+    q = request.query
+    rows = await request.app[STORE].campaign_list(
+        _int(q, "limit", 100, 1, 1000), _int(q, "offset", 0, 0, 10**9)
+    )
+    return web.json_response(
+        {"campaigns": [{"campaign_id": c.campaign_id, "name": c.name, "state": c.state, "reason": c.reason,
+                        "created_by": c.created_by, "created_at": c.created_at, "updated_at": c.updated_at}
+                       for c in rows]}
+    )  # fmt: skip
+
+
+async def status(request: web.Request) -> web.Response:
+    need(request, Perm.READ)
+    return web.json_response(await _engine(request).status(request.match_info["cid"]))
+
+
+async def plan(request: web.Request) -> web.Response:
+    """The batch plan: sizes and cameras per batch, with their current states."""
+    need(request, Perm.READ)
+    st = await _engine(request).status(request.match_info["cid"])
+    return web.json_response(
+        {"campaign_id": st["campaign_id"], "plan": st["spec"]["plan"], "stages": st["spec"]["stages"],
+         "batches": [{k: b[k] for k in ("batch_id", "index", "state", "size", "camera_ids")} for b in st["batches"]]}
+    )  # fmt: skip
+
+
+async def preview(request: web.Request) -> web.Response:
+    need(request, Perm.READ)
+    return web.json_response(await _engine(request).preview(request.match_info["cid"]))
+
+
+async def _op(request: web.Request, op: str) -> web.Response:
+    user = need(request, Perm.COMMAND)
+    eng = _engine(request)
+    cid = request.match_info["cid"]
+    reason = ""
+    if request.can_read_body:
+        body = await _json_body(request)
+        reason = str(body.get("reason", ""))
+    if op == "start":
+        await eng.start(cid, user.username)
+    elif op == "pause":
+        await eng.pause(cid, user.username, reason)
+    elif op == "resume":
+        await eng.resume(cid, user.username)
+    else:
+        await eng.abort(cid, user.username, reason)
+    return web.json_response(await eng.status(cid))
+
+
+async def start(request: web.Request) -> web.Response:
+    return await _op(request, "start")
+
+
+async def pause(request: web.Request) -> web.Response:
+    return await _op(request, "pause")
+
+
+async def resume(request: web.Request) -> web.Response:
+    return await _op(request, "resume")
+
+
+async def abort(request: web.Request) -> web.Response:
+    return await _op(request, "abort")
+
+
+async def rollback(request: web.Request) -> web.Response:
+    user = need(request, Perm.COMMAND)
+    cid, bid = request.match_info["cid"], request.match_info["bid"]
+    await _engine(request).rollback(cid, bid, user.username)
+    return web.json_response(await _engine(request).status(cid), status=202)
+
+
+async def manifest(request: web.Request) -> web.Response:
+    """What an approver signs: the manifest bytes (base64), their SHA-256 digest and a readable description."""
+    need(request, Perm.READ)
+    cid, bid = request.match_info["cid"], request.match_info["bid"]
+    batches = await request.app[STORE].campaign_batches(cid)
+    b = next((x for x in batches if x.batch_id == bid), None)
+    if b is None:
+        return error(404, "no such campaign batch")
+    if not b.manifest:
+        return error(404, "this batch needs no approval (no destructive stage)")
+    return web.json_response(
+        {"campaign_id": cid, "batch_id": bid, "state": b.state, "manifest_b64": base64.b64encode(b.manifest).decode(),
+         "digest": b.manifest_digest, "not_after": b.manifest_not_after, "describe": describe(b.manifest)}
+    )  # fmt: skip
+
+
+async def add_approval(request: web.Request) -> web.Response:
+    user = need(request, Perm.APPROVE)
+    body = await _json_body(request)
+    key_id = str(body.get("key_id", ""))
+    sig = decode_signature(str(body.get("signature", "")))
+    cid, bid = request.match_info["cid"], request.match_info["bid"]
+    out = await _engine(request).approve(cid, bid, user, key_id, sig)
+    return web.json_response(out, status=201)
+
+
+async def confirm_removed(request: web.Request) -> web.Response:
+    user = need(request, Perm.COMMAND)
+    body = await _json_body(request)
+    cam = request.match_info["camera_id"]
+    await _engine(request).confirm_removed(cam, user.username, str(body.get("note", "")))
+    return web.json_response({"camera_id": cam, "lifecycle": "REMOVED"})
+
+
+async def list_alerts(request: web.Request) -> web.Response:
+    need(request, Perm.READ)
+    q = request.query
+    rows = await request.app[STORE].alerts(
+        open_only=q.get("open", "") in ("1", "true", "yes"),
+        limit=_int(q, "limit", 100, 1, 1000),
+        offset=_int(q, "offset", 0, 0, 10**9),
+    )
+    return web.json_response({"alerts": [a.__dict__ for a in rows]})
+
+
+async def ack_alert(request: web.Request) -> web.Response:
+    user = need(request, Perm.COMMAND)
+    try:
+        alert_id = int(request.match_info["alert_id"])
+    except ValueError:
+        return error(400, "alert id: an integer")
+    await _engine(request).ack_alert(alert_id, user.username)
+    return web.json_response({"alert_id": alert_id, "acknowledged_by": user.username})
+
+
+def add_campaign_routes(
+    app: web.Application, *, hub: Any = None, approvals_required: int = 2, background: bool = True
+) -> CampaignEngine:
+    """Routes, the engine (sharing the command service's key and publisher) and, with `background`, its run
+    loop as a cleanup context after the store's. The hub, if given, wakes it on results and inventory."""
+    cmds = app[COMMANDS]
+    engine = CampaignEngine(cmds.store, cmds.key, cmds.publish, approvals_required=approvals_required)
+    app[ENGINE] = engine
+    app.middlewares.append(campaign_errors)
+    if hub is not None:
+        hub.listeners.append(engine.listener)
+
+    async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(engine.run())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    if background:
+        app.cleanup_ctx.append(engine_ctx)
+    r = app.router
+    base = "/api/v1/campaigns"
+    r.add_post(base, create)
+    r.add_get(base, list_campaigns)
+    r.add_get(base + "/{cid}", status)
+    r.add_get(base + "/{cid}/plan", plan)
+    r.add_get(base + "/{cid}/preview", preview)
+    r.add_post(base + "/{cid}/start", start)
+    r.add_post(base + "/{cid}/pause", pause)
+    r.add_post(base + "/{cid}/resume", resume)
+    r.add_post(base + "/{cid}/abort", abort)
+    r.add_post(base + "/{cid}/batches/{bid}/rollback", rollback)
+    r.add_get(base + "/{cid}/batches/{bid}/manifest", manifest)
+    r.add_post(base + "/{cid}/batches/{bid}/approvals", add_approval)
+    r.add_post("/api/v1/cameras/{camera_id}/removed", confirm_removed)
+    r.add_get("/api/v1/alerts", list_alerts)
+    r.add_post("/api/v1/alerts/{alert_id}/ack", ack_alert)
+    return engine
