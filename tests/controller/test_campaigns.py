@@ -434,3 +434,91 @@ async def test_maintenance_window_holds_batches(world: World) -> None:
     assert world.agents.sent == []
     st = await world.engine.status(c.campaign_id)
     assert st["in_window"] is False and st["batches"][0]["state"] == "READY"
+
+
+async def test_rest_api_roles_manifest_and_approvals(tmp_path: Path) -> None:
+    from aiohttp import ClientSession
+    from aiohttp.test_utils import TestServer
+
+    from controller.app import STORE, build_app
+    from controller.auth import new_token, token_hash
+    from controller.config import ControllerConfig
+
+    app = build_app(ControllerConfig(state_dir=tmp_path), SigningKey.generate(), mqtt=False)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        store = app[STORE]
+        keys = {n: SigningKey.generate() for n in ("ann", "ben")}
+        tokens: dict[str, str] = {}
+        for name, role in (("vic", "viewer"), ("oli", "operator"), ("ann", "approver"), ("ben", "approver")):
+            entry = Keyring.of(keys[name].public_key).to_json() if name in keys else ""
+            await store.put_user(UserRow(name, "x", role, entry))
+            tokens[name] = new_token()
+            await store.add_token(token_hash(tokens[name]), name, "t")
+        await store.ingest_cameras(
+            "agent-a", [camera(i, "agent-a") for i in range(4)], full=True, removed=[], seq=1
+        )
+        url = str(server.make_url("/api/v1"))
+        body = spec(stages=["decommission"], plan={"canary": 2})
+
+        def h(who: str) -> dict[str, str]:
+            return {"Authorization": f"Bearer {tokens[who]}"}
+
+        async with ClientSession() as s:
+            async with s.post(f"{url}/campaigns", json=body, headers=h("vic")) as r:
+                assert r.status == 403
+            async with s.post(
+                f"{url}/campaigns", json={**body, "stages": ["explode"]}, headers=h("oli")
+            ) as r:
+                assert r.status == 400 and "stages" in (await r.json())["error"]
+            async with s.post(f"{url}/campaigns", json=body, headers=h("oli")) as r:
+                assert r.status == 201
+                cid = (await r.json())["campaign_id"]
+            async with s.get(f"{url}/campaigns/{cid}/plan", headers=h("vic")) as r:
+                plan = await r.json()
+                assert [b["size"] for b in plan["batches"]] == [2, 2]
+            async with s.post(f"{url}/campaigns/{cid}/start", headers=h("ann")) as r:
+                assert r.status == 403  # approvers do not start work
+            async with s.get(f"{url}/campaigns/{cid}/batches/b001/manifest", headers=h("ann")) as r:
+                m = await r.json()
+            assert m["describe"]["action"] == "decommission" and m["describe"]["camera_ids"] == [
+                "cam-000",
+                "cam-001",
+            ]
+            approvals = f"{url}/campaigns/{cid}/batches/b001/approvals"
+            a = sign_manifest(m["manifest_b64"], keys["ann"], m["digest"])
+            async with s.post(approvals, json=a.body(), headers=h("oli")) as r:
+                assert r.status == 403  # operators cannot approve
+            async with s.post(approvals, json={"key_id": a.key_id, "signature": "!!"}, headers=h("ann")) as r:
+                assert r.status == 400
+            async with s.post(approvals, json=a.body(), headers=h("ann")) as r:
+                assert r.status == 201 and (await r.json())["approvals"] == 1
+            async with s.post(approvals, json=a.body(), headers=h("ann")) as r:
+                assert r.status == 409  # same approver twice
+            async with s.post(approvals, json=a.body(), headers=h("ben")) as r:
+                assert r.status == 400  # ann's key is not ben's
+            b = sign_manifest(m["manifest_b64"], keys["ben"], m["digest"])
+            async with s.post(approvals, json=b.body(), headers=h("ben")) as r:
+                assert (await r.json())["state"] == "READY"
+            async with s.post(f"{url}/campaigns/{cid}/start", headers=h("oli")) as r:
+                assert r.status == 200 and (await r.json())["state"] == "RUNNING"
+            async with s.post(f"{url}/campaigns/{cid}/start", headers=h("oli")) as r:
+                assert r.status == 409
+            async with s.post(
+                f"{url}/campaigns/{cid}/pause", json={"reason": "lunch"}, headers=h("oli")
+            ) as r:
+                assert (await r.json())["reason"] == "lunch"
+            async with s.post(f"{url}/cameras/cam-003/removed", json={"note": "gone"}, headers=h("oli")) as r:
+                assert r.status == 409  # not decommissioned
+            async with s.get(f"{url}/alerts", headers=h("vic")) as r:
+                assert (await r.json()) == {"alerts": []}
+            async with s.get(f"{url}/campaigns/nope", headers=h("vic")) as r:
+                assert r.status == 404
+        from controller.openapi import openapi_document
+
+        paths = openapi_document()["paths"]
+        assert "/api/v1/campaigns/{cid}/batches/{bid}/approvals" in paths and "/api/v1/alerts" in paths
+        assert (await store.verify_audit()).ok
+    finally:
+        await server.close()
