@@ -440,7 +440,8 @@ async def test_rest_api_roles_manifest_and_approvals(tmp_path: Path) -> None:
     from aiohttp import ClientSession
     from aiohttp.test_utils import TestServer
 
-    from controller.app import STORE, build_app
+    from controller.api import STORE
+    from controller.app import build_app
     from controller.auth import new_token, token_hash
     from controller.config import ControllerConfig
 
