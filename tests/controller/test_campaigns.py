@@ -406,6 +406,16 @@ async def test_removed_confirmation_and_reappearance_alert(world: World) -> None
     assert "fingerprint" in alerts[0].message
     await world.engine.ack_alert(alerts[0].alert_id, "olga")
     assert await world.store.alerts(open_only=True) == []
+    await world.engine.tick()
+    assert len(await world.store.alerts()) == 1  # one alert per sighting, not one per tick
+    # ... and the removed camera itself answers again at its old address
+    again = camera(0, "agent-a")
+    again.observed_at = world.now + 120
+    await world.store.ingest_cameras("agent-a", [again], full=False, removed=[], seq=2)
+    await world.engine.tick()
+    alerts = await world.store.alerts(open_only=True)
+    assert [(a.camera_id, a.matched_camera_id) for a in alerts] == [("cam-000", "cam-000")]
+    assert "same camera id" in alerts[0].message
     audit = [(e.action, e.details) for e in await world.store.audit_entries()]
     assert any(a == "camera.lifecycle" and d.get("note", "").startswith("taken off") for a, d in audit)
     assert any(a == "alert.raised" for a, _ in audit)
