@@ -10,23 +10,17 @@ from aiohttp import web
 
 from controller.api import STORE, camera_filter
 from controller.auth import Perm
+from controller.campaign_api import ENGINE
 from controller.campaigns import planner
 from controller.campaigns.approvals import ApprovalError, decode_signature, describe
 from controller.campaigns.engine import CampaignEngine, CampaignError
 from controller.web.common import can, render, require, user_of
 
 WHERE_KEYS = ("origin", "vendor", "site", "risk", "state", "q", "ids", "tags")
-_ENGINE = web.AppKey("dashboard_campaign_engine", CampaignEngine)
 
 
 def engine(request: web.Request) -> CampaignEngine:
-    """The engine the campaign API mounted, found by type so the dashboard does not depend on its key name."""
-    found = request.app.get(_ENGINE)
-    if found is None:
-        for value in request.app.values():
-            if isinstance(value, CampaignEngine):
-                found = value
-                break
+    found = request.app.get(ENGINE)
     if found is None:
         raise web.HTTPServiceUnavailable(text="the campaign engine is not running in this controller")
     return found

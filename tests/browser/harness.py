@@ -16,7 +16,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +25,8 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from controller.api import STORE
-from controller.app import HUB, build_app
+from controller.app import build_app
 from controller.auth import hash_password
-from controller.campaigns.engine import CampaignEngine
 from controller.config import ControllerConfig
 from controller.store.base import CameraFilter, Store, UserRow
 from protos.keys import Keyring, SigningKey
@@ -89,7 +88,6 @@ class ControllerThread:
 
         async def up() -> None:
             self.app = build_app(self.cfg, self.key, mqtt=self.mqtt)
-            ensure_campaign_engine(self.app, self.cfg, self.key)
             self.runner = web.AppRunner(self.app, shutdown_timeout=2.0)
             await self.runner.setup()
             site = web.TCPSite(self.runner, "127.0.0.1", 0)
@@ -111,30 +109,6 @@ class ControllerThread:
             return (await self.store.query_cameras(CameraFilter(**flt), limit=1))[1]
 
         return self.call(q)
-
-
-FALLBACK_ENGINE = web.AppKey("test_campaign_engine", CampaignEngine)
-
-
-def ensure_campaign_engine(app: web.Application, cfg: ControllerConfig, key: SigningKey) -> None:
-    """Run a CampaignEngine in the app when build_app does not mount one itself (before the campaign API is
-    wired into controller.app); the dashboard finds whichever engine is there by type."""
-    if any(isinstance(v, CampaignEngine) for v in app.values()):
-        return
-    hub = app[HUB]
-    eng = CampaignEngine(app[STORE], key, hub.publish_command, approvals_required=cfg.approvals_required,
-                         interval_s=0.5)  # fmt: skip
-    app[FALLBACK_ENGINE] = eng
-    hub.listeners.append(eng.listener)
-
-    async def run_engine(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(eng.run())
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    app.cleanup_ctx.append(run_engine)
 
 
 @dataclass
