@@ -122,7 +122,10 @@ class CampaignEngine:
                 await self._recover()
                 self._recovered = True
             for c in await self.store.campaign_list(limit=10_000):
-                await self._drive_campaign(c)
+                try:
+                    await self._drive_campaign(c)
+                except Exception:  # one broken campaign must not hold up the others; the next tick retries
+                    log.exception("campaign %s: tick failed", c.campaign_id)
             await self._scan_reappearances()
 
     async def _recover(self) -> None:
