@@ -31,10 +31,10 @@ async def campaign_errors(request: web.Request, handler: Any) -> web.StreamRespo
     try:
         resp: web.StreamResponse = await handler(request)
         return resp
-    except CampaignError as exc:
-        return error(exc.status, str(exc))
-    except ApprovalError as exc:
-        return error(400, str(exc))
+    except (CampaignError, ApprovalError) as exc:
+        if not request.path.startswith("/api/"):
+            raise  # the dashboard shows its own error pages
+        return error(exc.status if isinstance(exc, CampaignError) else 400, str(exc))
 
 
 def _engine(request: web.Request) -> CampaignEngine:
