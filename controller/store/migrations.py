@@ -180,8 +180,8 @@ MIGRATIONS: list[str] = [
         signature BYTEA NOT NULL,
         manifest_digest TEXT NOT NULL,
         at DOUBLE PRECISION NOT NULL,
-        PRIMARY KEY (campaign_id, batch_id, username),
-        UNIQUE (campaign_id, batch_id, key_id)
+        PRIMARY KEY (campaign_id, batch_id, manifest_digest, username),
+        UNIQUE (campaign_id, batch_id, manifest_digest, key_id)
     );
     CREATE TABLE retired_cameras (
         camera_id TEXT PRIMARY KEY,

@@ -667,7 +667,7 @@ class SqliteStore:
             return out
 
     async def campaign_approval_add(self, a: ApprovalRow) -> bool:
-        """False when this person or this key already approved the batch (each counts once)."""
+        """False when this person or this key already approved this manifest of the batch (each counts once)."""
         async with self._lock:
             cur = await self.db.execute(
                 """INSERT INTO campaign_approvals (campaign_id, batch_id, username, key_id, signature, manifest_digest, at)

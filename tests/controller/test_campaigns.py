@@ -533,3 +533,65 @@ async def test_rest_api_roles_manifest_and_approvals(tmp_path: Path) -> None:
         assert (await store.verify_audit()).ok
     finally:
         await server.close()
+
+
+async def test_recovery_creates_a_recorded_step_command_exactly_once(world: World) -> None:
+    """Crash after the step key was stored but before its command row: the next engine sends it, once."""
+    from controller.store.base import StepRow
+
+    c = await world.engine.create(spec(where={"ids": "cam-000,cam-001"}), "olga")
+    await world.engine.start(c.campaign_id, "olga")
+    await world.store.campaign_step_add(
+        StepRow(f"{c.campaign_id}/b001/run/0/a0/agent-a", c.campaign_id, "b001", "run", 0, 0, "agent-a",
+                "5b0f5c38-8a4f-4a8e-9d2c-3b7f1e6f0a11", ["cam-000", "cam-001"], world.now)
+    )  # fmt: skip
+    await world.restart()
+    await world.settle()
+    await world.restart()
+    await world.settle()
+    ids = [pb.Command.FromString(_envelope(e).payload).command_id for _, e in world.agents.sent]
+    assert ids == ["5b0f5c38-8a4f-4a8e-9d2c-3b7f1e6f0a11"]
+    assert (await world.engine.status(c.campaign_id))["state"] == "COMPLETED"
+
+
+async def test_manual_pause_holds_the_next_batch_and_resume_does_not_retry(world: World) -> None:
+    c = await world.engine.create(spec(), "olga")
+    await world.engine.start(c.campaign_id, "olga")
+    await world.engine.tick()  # canary sent
+    await world.engine.pause(c.campaign_id, "olga", "operator wants to look")
+    await world.agents.run()
+    await world.settle()
+    st = await world.engine.status(c.campaign_id)
+    assert st["state"] == "PAUSED" and st["batches"][0]["state"] == "PAUSED"
+    assert len(world.agents.sent) == 1
+    # results that arrived while paused still move the lifecycle
+    assert (await lifecycles(world))["cam-000"] == "CLOUD_OFF"
+    with pytest.raises(CampaignError):
+        await world.engine.pause(c.campaign_id, "olga")
+    await world.engine.resume(c.campaign_id, "olga")
+    assert (await world.engine.status(c.campaign_id))["batches"][0]["attempt"] == 0
+    await world.settle()
+    assert (await world.engine.status(c.campaign_id))["state"] == "COMPLETED"
+
+
+async def test_expired_manifest_is_renewed_and_old_signatures_stop_counting(world: World) -> None:
+    c = await world.engine.create(
+        spec(stages=["decommission"], plan={"canary": 2}, approval_ttl_s=3600), "olga"
+    )
+    cid = c.campaign_id
+    old, old_digest = await _manifest(world, cid, "b001")
+    users = {u.username: u for u in await world.store.list_users()}
+    alice, bob = world.approver_keys["alice"], world.approver_keys["bob"]
+    await world.engine.approve(cid, "b001", users["alice"], alice.key_id, approve(old, alice).signature)
+    world.now += 3601
+    with pytest.raises(CampaignError, match="expired"):
+        await world.engine.approve(cid, "b001", users["bob"], bob.key_id, approve(old, bob).signature)
+    await world.engine.tick()
+    new, digest = await _manifest(world, cid, "b001")
+    assert digest != old_digest
+    with pytest.raises(CampaignError, match="does not verify"):
+        await world.engine.approve(cid, "b001", users["bob"], bob.key_id, approve(old, bob).signature)
+    r = await world.engine.approve(cid, "b001", users["bob"], bob.key_id, approve(new, bob).signature)
+    assert r["approvals"] == 1 and r["state"] == "AWAITING_APPROVAL"  # alice signed the old manifest
+    r = await world.engine.approve(cid, "b001", users["alice"], alice.key_id, approve(new, alice).signature)
+    assert r == {"approvals": 2, "required": 2, "state": "READY"}
