@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import FilePayload, Page, expect
 
 from controller.campaigns import planner
 from controller.campaigns.approvals import sign_manifest
@@ -193,7 +193,15 @@ def test_decommission_needs_two_different_approvers(page: Page, fleet: Fleet) ->
 
     login(page, fleet, "bob")
     page.goto(board + "/batches/b001/approve")
-    sign_on_page(page, fleet, "bob")
+    # Bob uploads the file `fleetctl approve` wrote instead of pasting it.
+    digest = page.get_by_test_id("digest").inner_text()
+    signed = sign_manifest(
+        page.get_by_test_id("manifest").text_content() or "", fleet.people.approver_keys["bob"], digest
+    )
+    payload: FilePayload = {"name": "approval.json", "mimeType": "application/json",
+                            "buffer": json.dumps(signed.body()).encode()}  # fmt: skip
+    page.get_by_label("or signature file").set_input_files(files=[payload])
+    page.get_by_role("button", name="Submit approval").click()
     expect(page.get_by_test_id("batch-state")).to_have_text("READY")
     shot(page, "17-approved-by-two")
     page.context.clear_cookies()
