@@ -291,6 +291,26 @@ class CampaignEngine:
             log.exception("publishing %s failed", st.command_id)
         await self.store.set_command_state(st.command_id, "SENT" if ok else "QUEUED")
 
+    @staticmethod
+    def _step_key(b: BatchRow, kind: str, tail: str, agent: str) -> str:
+        idx = b.stage_idx if kind == "run" else b.rollback_idx
+        return f"{b.campaign_id}/{b.batch_id}/{kind}/{idx}/{tail}/{agent}"
+
+    async def _approval_lapsed(
+        self, c: CampaignRow, spec: planner.CampaignSpec, b: BatchRow, targets: list[MemberRow]
+    ) -> bool:
+        """A destructive stage about to be sent under an approval that has (nearly) expired: agents would refuse
+        it, so the batch goes back to AWAITING_APPROVAL with a renewed manifest instead."""
+        if not spec.stages[b.stage_idx].destructive or b.manifest_not_after - 60 > self.clock():
+            return False
+        existing = {s.step_key for s in await self.store.campaign_steps(c.campaign_id, b.batch_id)}
+        if all(self._step_key(b, "run", f"a{b.attempt}", m.agent_id) in existing for m in targets):
+            return False
+        await self._new_manifest(c, spec, b)
+        await self._batch_to("controller", b, "AWAITING_APPROVAL",
+                             "the approval expired before the decommission was sent; approve the renewed manifest")  # fmt: skip
+        return True
+
     async def _send(
         self,
         c: CampaignRow,
@@ -306,7 +326,7 @@ class CampaignEngine:
             by_agent[m.agent_id].append(m.camera_id)
         sent = 0
         for agent, ids in sorted(by_agent.items()):
-            key = f"{c.campaign_id}/{b.batch_id}/{kind}/{b.stage_idx if kind == 'run' else b.rollback_idx}/{tail}/{agent}"
+            key = self._step_key(b, kind, tail, agent)
             st = StepRow(key, c.campaign_id, b.batch_id, kind, b.stage_idx if kind == "run" else b.rollback_idx,
                          b.attempt if kind == "run" else 0, agent, str(uuid.uuid4()), sorted(ids), self.clock())  # fmt: skip
             if await self.store.campaign_step_add(st):
@@ -355,6 +375,16 @@ class CampaignEngine:
             await self._prepare("controller", c, spec, current)
         if current.state == "AWAITING_APPROVAL":
             await self._renew_expired_manifest(c, spec, current)
+            return False
+        if (
+            current.state == "READY"
+            and spec.needs_approval
+            and current.manifest_not_after - 60 <= self.clock()
+        ):
+            await self._new_manifest(c, spec, current)
+            await self._batch_to(
+                "controller", current, "AWAITING_APPROVAL", "the approval expired before the batch started"
+            )
             return False
         if current.state == "READY":
             if not planner.in_windows(self.clock(), spec.windows):
@@ -423,6 +453,8 @@ class CampaignEngine:
             # A retry (after resume): the cameras whose last try failed, or every camera of the stage.
             targets = [m for m in active if (states.get(m.camera_id) in planner.EXEC_FAILED | {"CANCELED"})
                        or (not spec.retry_failed_only and states.get(m.camera_id) in planner.EXEC_FINAL)]  # fmt: skip
+        if targets and await self._approval_lapsed(c, spec, b, targets):
+            return
         if targets and await self._send(c, spec, b, "run", targets, f"a{b.attempt}"):
             states = await self._stage_states(c, b, b.stage_idx)
         t = planner.tally([states.get(m.camera_id, "QUEUED") for m in active])

@@ -30,8 +30,9 @@ BATCH_STATES = (
 BATCH_TRANSITIONS: Mapping[str, frozenset[str]] = {
     "PLANNED": frozenset({"AWAITING_APPROVAL", "READY", "ABORTED"}),
     "AWAITING_APPROVAL": frozenset({"READY", "ABORTED"}),
-    "READY": frozenset({"RUNNING", "ABORTED"}),
-    "RUNNING": frozenset({"PAUSED", "SUCCEEDED", "ABORTED"}),
+    # back to AWAITING_APPROVAL only when the approval expired before the destructive stage was sent
+    "READY": frozenset({"RUNNING", "AWAITING_APPROVAL", "ABORTED"}),
+    "RUNNING": frozenset({"PAUSED", "SUCCEEDED", "AWAITING_APPROVAL", "ABORTED"}),
     "PAUSED": frozenset({"RUNNING", "ABORTED"}),
     "SUCCEEDED": frozenset({"ROLLING_BACK"}),
     "ABORTED": frozenset({"ROLLING_BACK"}),

@@ -595,3 +595,30 @@ async def test_expired_manifest_is_renewed_and_old_signatures_stop_counting(worl
     assert r["approvals"] == 1 and r["state"] == "AWAITING_APPROVAL"  # alice signed the old manifest
     r = await world.engine.approve(cid, "b001", users["alice"], alice.key_id, approve(new, alice).signature)
     assert r == {"approvals": 2, "required": 2, "state": "READY"}
+
+
+async def test_approval_lapsing_before_start_asks_for_a_new_one(world: World) -> None:
+    c = await world.engine.create(
+        spec(stages=["decommission"], plan={"canary": 2}, approval_ttl_s=3600), "olga"
+    )
+    cid = c.campaign_id
+    users = {u.username: u for u in await world.store.list_users()}
+
+    async def approve_all() -> None:
+        m, _ = await _manifest(world, cid, "b001")
+        for name in ("alice", "bob"):
+            k = world.approver_keys[name]
+            await world.engine.approve(cid, "b001", users[name], k.key_id, approve(m, k).signature)
+
+    await approve_all()
+    assert (await world.engine.status(cid))["batches"][0]["state"] == "READY"
+    world.now += 3600
+    await world.engine.start(cid, "olga")
+    await world.settle()
+    st = await world.engine.status(cid)
+    assert st["batches"][0]["state"] == "AWAITING_APPROVAL" and "expired" in st["batches"][0]["reason"]
+    assert world.agents.sent == []
+    await approve_all()
+    await world.settle()
+    assert ("decommission", "cam-000") in [(a, cam) for _, a, cam in world.agents.executed]
+    assert world.agents.rejected == []
