@@ -66,15 +66,6 @@ def _const(value: str, _current: str) -> str:
     return value
 
 
-def _latest(states: list[tuple[int, str, str]]) -> dict[str, str]:
-    """camera -> state of its latest attempt, from (attempt, camera_id, state) triples."""
-    out: dict[str, tuple[int, str]] = {}
-    for attempt, cam, state in states:
-        if cam not in out or attempt >= out[cam][0]:
-            out[cam] = (attempt, state)
-    return {c: s for c, (_, s) in out.items()}
-
-
 class CampaignEngine:
     def __init__(
         self,
@@ -402,7 +393,7 @@ class CampaignEngine:
                 triples += [
                     (st.attempt, e.camera_id, e.state) for e in await self.store.executions(st.command_id)
                 ]
-        return _latest(triples)
+        return planner.latest(triples)
 
     async def _observe(self, c: CampaignRow, spec: planner.CampaignSpec, b: BatchRow) -> None:
         """Advance the lifecycle of every camera whose execution of the current stage succeeded."""
@@ -447,12 +438,10 @@ class CampaignEngine:
         members = await self.store.campaign_members(c.campaign_id, b.batch_id)
         active = [m for m in members if m.status == "active"]
         states = await self._stage_states(c, b, b.stage_idx)
-        if b.attempt == 0:
-            targets = active
-        else:
-            # A retry (after resume): the cameras whose last try failed, or every camera of the stage.
-            targets = [m for m in active if (states.get(m.camera_id) in planner.EXEC_FAILED | {"CANCELED"})
-                       or (not spec.retry_failed_only and states.get(m.camera_id) in planner.EXEC_FINAL)]  # fmt: skip
+        wanted = set(
+            planner.attempt_targets([m.camera_id for m in active], states, b.attempt, spec.retry_failed_only)
+        )
+        targets = [m for m in active if m.camera_id in wanted]
         if targets and await self._approval_lapsed(c, spec, b, targets):
             return
         if targets and await self._send(c, spec, b, "run", targets, f"a{b.attempt}"):
@@ -585,7 +574,7 @@ class CampaignEngine:
                 if b.state != "PAUSED":
                     continue
                 states = await self._stage_states(c, b, b.stage_idx)
-                if any(s in planner.EXEC_FAILED | {"CANCELED"} for s in states.values()):
+                if any(s in planner.RETRYABLE for s in states.values()):
                     b.attempt += 1
                 await self._batch_to(actor, b, "RUNNING", f"resumed (attempt {b.attempt})")
             await self._campaign_to(actor, c, "RUNNING")

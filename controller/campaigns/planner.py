@@ -178,6 +178,33 @@ def evaluate(t: Tally, gate: Gate) -> Verdict:
     return "short"
 
 
+# ---- progress and retries (re-derived from executions on every tick, so a restart loses nothing) -------------
+RETRYABLE = EXEC_FAILED | {"CANCELED"}
+
+
+def latest(triples: Iterable[tuple[int, str, str]]) -> dict[str, str]:
+    """camera -> state of its execution in the highest attempt, from (attempt, camera_id, state) triples."""
+    out: dict[str, tuple[int, str]] = {}
+    for attempt, cam, state in triples:
+        if cam not in out or attempt >= out[cam][0]:
+            out[cam] = (attempt, state)
+    return {c: s for c, (_, s) in out.items()}
+
+
+def attempt_targets(
+    cameras: Sequence[str], states: Mapping[str, str], attempt: int, retry_failed_only: bool
+) -> list[str]:
+    """Cameras an attempt of a stage is sent to. Attempt 0: all. A retry (after resume): those whose last try
+    failed or was canceled; without retry_failed_only, every camera whose last try is final. A camera whose
+    execution is still pending is never sent again."""
+    if attempt == 0:
+        return list(cameras)
+    return [
+        c for c in cameras
+        if states.get(c) in RETRYABLE or (not retry_failed_only and states.get(c) in EXEC_FINAL)
+    ]  # fmt: skip
+
+
 # ---- lifecycle ----------------------------------------------------------------------------------------
 def lifecycle_rank(state: str) -> int:
     return LIFECYCLE.index(state) if state in LIFECYCLE else 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 from datetime import UTC, datetime
 
 import pytest
@@ -164,3 +165,59 @@ def test_spec_validation() -> None:
     ):
         with pytest.raises(PlanError):
             CampaignSpec.from_dict(bad)
+
+
+triples = st.lists(
+    st.tuples(st.integers(0, 4), st.sampled_from([f"c{i}" for i in range(8)]), st.sampled_from(
+        ["QUEUED", "SENT", "IN_PROGRESS", "SUCCEEDED", "FAILED", "TIMED_OUT", "REJECTED", "CANCELED"])),
+    max_size=40,
+    unique_by=lambda t: (t[0], t[1]),
+)  # fmt: skip
+
+
+@given(triples, st.randoms(use_true_random=False))
+def test_latest_state_ignores_report_order(ts: list[tuple[int, str, str]], rnd: random.Random) -> None:
+    shuffled = list(ts)
+    rnd.shuffle(shuffled)
+    got = planner.latest(ts)
+    assert got == planner.latest(shuffled)
+    for cam, state in got.items():
+        top = max(a for a, c, _ in ts if c == cam)
+        assert (top, cam, state) in ts
+
+
+@given(triples, st.booleans())
+def test_resume_retries_only_what_failed_and_never_a_pending_or_done_camera(
+    ts: list[tuple[int, str, str]], failed_only: bool
+) -> None:
+    cams = sorted({c for _, c, _ in ts})
+    states = planner.latest(ts)
+    assert planner.attempt_targets(cams, states, 0, failed_only) == cams
+    retry = planner.attempt_targets(cams, states, 1, failed_only)
+    assert all(states[c] in planner.EXEC_FINAL for c in retry)  # pending executions are never duplicated
+    if failed_only:
+        assert {c for c in cams if states[c] in planner.RETRYABLE} == set(retry)
+        assert not any(states[c] == "SUCCEEDED" for c in retry)
+    else:
+        assert {c for c in cams if states[c] in planner.EXEC_FINAL} == set(retry)
+
+
+@given(st.lists(st.lists(st.booleans(), min_size=1, max_size=6), min_size=1, max_size=12))
+def test_repeated_resume_converges_and_sends_each_success_once(outcomes: list[list[bool]]) -> None:
+    """Camera i fails its first tries as in outcomes[i] (True = success), then succeeds: resuming with
+    retry_failed_only sends each camera until its first success and never after."""
+    cams = [f"c{i}" for i in range(len(outcomes))]
+    ts: list[tuple[int, str, str]] = []
+    sent: dict[str, int] = dict.fromkeys(cams, 0)
+    for attempt in range(8):
+        for c in planner.attempt_targets(cams, planner.latest(ts), attempt, True):
+            tries = outcomes[int(c[1:])]
+            ok = tries[sent[c]] if sent[c] < len(tries) else True
+            sent[c] += 1
+            ts.append((attempt, c, "SUCCEEDED" if ok else "FAILED"))
+    final = planner.latest(ts)
+    assert set(final.values()) == {"SUCCEEDED"}
+    for c in cams:
+        tries = outcomes[int(c[1:])]
+        first_ok = next((i for i, ok in enumerate(tries) if ok), len(tries))
+        assert sent[c] == first_ok + 1
