@@ -1,110 +1,102 @@
-"""The README's main job: bring up a simulated camera fleet and show what it holds."""
+"""The README's main job: the whole system on this machine, a first inventory, and the fleet summary."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import collections
-import json
+import shutil
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.stack import ADMIN_PASSWORD, Stack  # noqa: E402  (the repo root must be on the path first)
 
 
-async def wait_ready(url: str, proc: asyncio.subprocess.Process, deadline_s: float) -> None:
-    end = time.monotonic() + deadline_s
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as s:
-        while time.monotonic() < end:
-            if proc.returncode is not None:
-                raise SystemExit(f"camsim exited early with code {proc.returncode}")
-            try:
-                async with s.get(f"{url}/health") as r:
-                    if r.status == 200:
-                        return
-            except (aiohttp.ClientError, TimeoutError):
-                pass
-            await asyncio.sleep(0.3)
-    raise SystemExit(f"camsim did not become ready within {deadline_s:.0f} s")
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
-async def fetch_cameras(url: str) -> list[dict[str, Any]]:
-    async with (
-        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as s,
-        s.get(f"{url}/cameras") as r,
-    ):
-        r.raise_for_status()
-        body = await r.json()
-    return list(body["cameras"] if isinstance(body, dict) else body)
-
-
-def summarise(truth: list[dict[str, Any]], live: list[dict[str, Any]]) -> str:
-    by_origin = collections.Counter(t["true_manufacturer"] for t in truth)
-    oem = collections.Counter(t["true_manufacturer"] for t in truth if t.get("oem_brand"))
-    brands = collections.Counter(t["oem_brand"] for t in truth if t.get("oem_brand"))
-    cloud = sum(1 for c in live if c.get("cloud_reachable"))
-    lines = [f"cameras total: {len(truth)}", "by manufacturer of origin (OEM rebrands included):"]
-    for maker, n in by_origin.most_common():
-        extra = f"  ({oem[maker]} sold under another brand)" if oem[maker] else ""
-        lines.append(f"  {maker:<10} {n:>5}{extra}")
-    if brands:
-        lines.append("OEM brands: " + ", ".join(f"{b} {n}" for b, n in brands.most_common()))
-    covered = sum(n for m, n in by_origin.items() if m in ("hikvision", "dahua"))
-    lines.append(f"NDAA-889 makers (Hikvision, Dahua): {covered}")
-    lines.append(f"cloud-reachable right now: {cloud} of {len(live)}")
+def summarise(summary: dict[str, Any], truth: list[dict[str, Any]]) -> str:
+    origin: dict[str, int] = summary["origin"]
+    oem_by_maker: dict[str, int] = {}
+    brands: dict[str, int] = {}
+    for t in truth:
+        if t.get("oem_brand"):
+            oem_by_maker[t["true_manufacturer"]] = oem_by_maker.get(t["true_manufacturer"], 0) + 1
+            brands[t["oem_brand"]] = brands.get(t["oem_brand"], 0) + 1
+    lines = [f"cameras total: {summary['total']}  (sites: "
+             + ", ".join(f"{k} {v}" for k, v in sorted(summary["site"].items())) + ")",
+             "by manufacturer of origin, as the agents attributed them:"]  # fmt: skip
+    for maker, n in sorted(origin.items(), key=lambda kv: -kv[1]):
+        lines.append(f"  {maker:<10} {n:>5}")
+    lines.append(f"OEM-rebranded (sold under another name): {summary['oem_rebrand']}"
+                 + (f"  ({', '.join(f'{b} {n}' for b, n in sorted(brands.items()))})" if brands else ""))  # fmt: skip
+    lines.append(f"made by NDAA-889 makers (Hikvision, Dahua and affiliates): {summary['covered']}")
+    lines.append(f"cloud-reachable right now: {summary['cloud_reachable']} of {summary['total']}")
+    lines.append("risk: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["risk_level"].items())))
     return "\n".join(lines)
 
 
-async def main() -> int:
+async def show(stack: Stack, seconds: float) -> None:
+    t0 = time.monotonic()
+    summary = await stack.wait_inventory(seconds)
+    print(f"\ncamfleet demo: first inventory done in {time.monotonic() - t0:.1f} s\n")
+    print(summarise(summary, stack.truth()))
+    print(f"\ndashboard and API: {stack.url}/   (log in as admin / {ADMIN_PASSWORD})")
+    env = stack.root / "fleetctl.env"
+    env.write_text(f"export CAMFLEET_URL={stack.url}\nexport CAMFLEET_TOKEN={stack.token}\n")
+    env.chmod(0o600)
+    print(f"fleetctl:  . {env} && .venv/bin/fleetctl summary   (the file holds an admin API token)")
+    print(f"camsim control API (the simulated cameras' real state): {stack.camsim_url}/cameras")
+    print(f"state and logs: {stack.root}")
+
+
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--cameras", type=int, default=300)
     ap.add_argument("--seed", type=int, default=2022)
-    ap.add_argument("--port", type=int, default=8000)
-    ap.add_argument("--control-port", type=int, default=8089)
-    ap.add_argument("--state-dir", type=Path, default=REPO / "demo-state")
+    ap.add_argument("--broker", choices=("auto", "mosquitto", "embedded"), default="auto")
+    ap.add_argument("--port", type=int, default=8080, help="dashboard/API port (a free one if this is taken)")
     ap.add_argument("--once", action="store_true", help="print the summary and stop (used by the tests)")
     args = ap.parse_args()
-
-    args.state_dir.mkdir(parents=True, exist_ok=True)
-    camsim = Path(sys.executable).with_name("camsim")
-    cmd = [
-        str(camsim), "--cameras", str(args.cameras), "--seed", str(args.seed), "--port", str(args.port),
-        "--control-port", str(args.control_port), "--export", str(args.state_dir), "--latency", "20ms",
-        "--state", str(args.state_dir / "camsim-state.json"),
-    ]  # fmt: skip
-    proc = await asyncio.create_subprocess_exec(*cmd)
-    control = f"http://127.0.0.1:{args.control_port}"
+    broker = args.broker
+    if broker == "auto":
+        broker = (
+            "mosquitto" if shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists() else "embedded"
+        )
+    stack = Stack(cameras=args.cameras, seed=args.seed, broker=broker, latency="20ms")
+    if port_free(args.port):
+        stack.http_port = args.port
+    print(
+        f"camfleet demo: {args.cameras} simulated cameras over 3 sites, broker {broker}, one agent per site ..."
+    )
     try:
-        await wait_ready(control, proc, deadline_s=60)
-        truth = json.loads((args.state_dir / "truth.json").read_text())
-        live = await fetch_cameras(control)
-        print()
-        print("camfleet demo: simulated camera fleet is up")
-        print(summarise(truth, live))
-        print(f"camera list for the agent: {args.state_dir / 'targets.csv'}")
-        print(f"camsim control API (live camera state): {control}/cameras")
+        stack.start()
+        asyncio.run(show(stack, 180))
         if args.once:
             return 0
-        print("Ctrl-C stops the demo.")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        print("\nCtrl-C stops the demo.")
+        # Blocked only now: children started earlier must not inherit a mask that hides SIGTERM from them.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
         return 0
+    except RuntimeError as exc:
+        print(f"demo failed: {exc}", file=sys.stderr)
+        return 1
     finally:
-        proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), 20)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+        stack.cleanup() if args.once else stack.stop()
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    sys.exit(main())
