@@ -63,6 +63,7 @@ def mount(app: web.Application, *, secure_cookies: bool = True, hub: Any = None)
     env.filters["time"] = fmt_time
     env.filters["pct"] = lambda part, whole: f"{100 * part / whole:.0f}%" if whole else "—"
     app[SESSIONS] = SessionStore()
+    app[login_views.THROTTLE] = login_views.LoginThrottle()
     app[SECURE_COOKIES] = secure_cookies
     feed = live.LiveFeed()
     app[live.FEED] = feed

@@ -17,6 +17,33 @@ from controller.web.sessions import COOKIE, SESSION, SESSIONS, csrf_ok, set_cook
 
 log = logging.getLogger(__name__)
 _FAIL_DELAY_S = 0.3
+MAX_FAILURES = 10
+FAILURE_WINDOW_S = 900.0
+
+
+class LoginThrottle:
+    """Failed logins per username in a sliding window: past MAX_FAILURES the account refuses logins until the
+    window moves on (online password guessing; scrypt alone only slows each guess)."""
+
+    def __init__(self, limit: int = MAX_FAILURES, window_s: float = FAILURE_WINDOW_S) -> None:
+        self.limit, self.window_s = limit, window_s
+        self._fails: dict[str, list[float]] = {}
+
+    def blocked(self, username: str, now: float) -> bool:
+        recent = [t for t in self._fails.get(username, []) if now - t < self.window_s]
+        self._fails[username] = recent
+        return len(recent) >= self.limit
+
+    def failed(self, username: str, now: float) -> None:
+        if len(self._fails) > 100_000:  # bounded memory under a spray of random usernames
+            self._fails.clear()
+        self._fails.setdefault(username, []).append(now)
+
+    def succeeded(self, username: str) -> None:
+        self._fails.pop(username, None)
+
+
+THROTTLE = web.AppKey("dashboard_login_throttle", LoginThrottle)
 
 
 @functools.cache
@@ -51,11 +78,21 @@ async def login(request: web.Request) -> web.StreamResponse:
     username = str(form.get("username", "")).strip()
     password = str(form.get("password", ""))
     nxt = _safe_next(str(form.get("next", "/")))
+    throttle = request.app[THROTTLE]
+    if throttle.blocked(username, time.monotonic()):
+        await request.app[STORE].append_audit(username or "?", "login.throttled", "dashboard", {})
+        return render(
+            request, "login.html",
+            {"title": "Log in", "next": nxt, "username": username,
+             "error": "Too many failed attempts for this account: try again in a few minutes."},
+            429,
+        )  # fmt: skip
     user = await request.app[STORE].get_user(username) if username else None
     # scrypt is deliberately slow (~50 ms); keep it off the event loop.
     ok = await asyncio.to_thread(verify_password, password, user.password_hash if user else _dummy_hash())
     if user is None or not ok:
         log.info("dashboard login failed for %r", username)
+        throttle.failed(username, time.monotonic())
         await asyncio.sleep(_FAIL_DELAY_S)
         await request.app[STORE].append_audit(username or "?", "login.failed", "dashboard", {})
         return render(
@@ -64,6 +101,7 @@ async def login(request: web.Request) -> web.StreamResponse:
             {"title": "Log in", "next": nxt, "username": username, "error": "Wrong username or password."},
             401,
         )
+    throttle.succeeded(user.username)
     # A new id after login: a session id planted before login (session fixation) is worthless.
     sessions.drop(old.sid)
     session = sessions.new(user.username)

@@ -236,3 +236,27 @@ async def test_cameras_table_is_fast_at_10000_cameras(tmp_path: Path) -> None:
         assert max(timings) < 1.5, timings
     finally:
         await d.server.close()
+
+
+async def test_password_guessing_is_throttled_per_account(dash: Dash) -> None:
+    async with session() as s:
+        async with s.get(dash.url + "/login") as r:
+            token = _csrf(await r.text())
+        statuses = []
+        for _ in range(11):
+            async with s.post(
+                dash.url + "/login", data={"csrf": token, "username": "admin", "password": "guess"}
+            ) as r:
+                statuses.append(r.status)
+        assert statuses[:10] == [401] * 10 and statuses[10] == 429
+        # Even the right password is refused while the account is throttled; other accounts are unaffected.
+        async with s.post(
+            dash.url + "/login", data={"csrf": token, "username": "admin", "password": PW}
+        ) as r:
+            assert r.status == 429
+        async with s.post(
+            dash.url + "/login",
+            data={"csrf": token, "username": "viewer", "password": PW},
+            allow_redirects=False,
+        ) as r:
+            assert r.status == 302
