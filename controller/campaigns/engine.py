@@ -467,12 +467,14 @@ class CampaignEngine:
         # passed: every success of this stage gets its lifecycle before the stage index moves on; cameras that
         # did not succeed drop out of the later stages
         await self._observe(c, spec, b)
+        dropped = []
         for m in active:
             if states.get(m.camera_id) != "SUCCEEDED":
                 m.status = "failed"
+                dropped.append(m.camera_id)
                 await self.store.campaign_member_update(m)
         await self._audit("controller", "campaign.stage.passed", f"{c.campaign_id}/{b.batch_id}",
-                          {"stage": stage, "succeeded": t.succeeded, "total": t.total})  # fmt: skip
+                          {"stage": stage, "succeeded": t.succeeded, "total": t.total, "dropped": dropped})  # fmt: skip
         b.stage_idx += 1
         b.attempt = 0
         b.updated_at = self.clock()
