@@ -622,3 +622,22 @@ async def test_approval_lapsing_before_start_asks_for_a_new_one(world: World) ->
     await world.settle()
     assert ("decommission", "cam-000") in [(a, cam) for _, a, cam in world.agents.executed]
     assert world.agents.rejected == []
+
+
+async def test_a_camera_that_fails_a_stage_skips_the_later_stages(world: World) -> None:
+    world.agents.fail = lambda action, cam: action == "disable_cloud" and cam == "cam-001"
+    stages = [{"action": "disable_cloud"}, {"action": "restrict_network", "params": {"allow": ["127.0.0.1"]}}]
+    gate = {"success_threshold": 0.5, "failure_threshold": 1.0, "min_executed": 5}
+    c = await world.engine.create(spec(stages=stages, gate=gate, where={"ids": "cam-000,cam-001"}), "olga")
+    await world.engine.start(c.campaign_id, "olga")
+    await world.settle()
+    st = await world.engine.status(c.campaign_id)
+    assert st["state"] == "COMPLETED" and st["batches"][0]["members"] == {
+        "cam-000": "active",
+        "cam-001": "failed",
+    }
+    assert ("restrict_network", "cam-001") not in [(a, cam) for _, a, cam in world.agents.executed]
+    lc = await lifecycles(world)
+    assert lc["cam-000"] == "NETWORK_LOCKED" and lc["cam-001"] == "INVENTORIED"
+    passed = [e.details for e in await world.store.audit_entries() if e.action == "campaign.stage.passed"]
+    assert passed[0]["dropped"] == ["cam-001"]
