@@ -99,11 +99,11 @@ class CampaignEngine:
 
     async def run(self) -> None:
         while True:
+            self._wake.clear()  # before the tick: a result arriving during it wakes the next one at once
             try:
                 await self.tick()
             except Exception:  # a bad campaign must not stop the others; the next tick retries
                 log.exception("campaign tick failed")
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval_s)
 
