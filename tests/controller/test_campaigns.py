@@ -641,3 +641,31 @@ async def test_a_camera_that_fails_a_stage_skips_the_later_stages(world: World) 
     assert lc["cam-000"] == "NETWORK_LOCKED" and lc["cam-001"] == "INVENTORIED"
     passed = [e.details for e in await world.store.audit_entries() if e.action == "campaign.stage.passed"]
     assert passed[0]["dropped"] == ["cam-001"]
+
+
+async def test_background_run_reacts_to_hub_notifications(world: World) -> None:
+    import asyncio
+    import contextlib
+
+    world.engine.interval_s = 60.0  # only a wake-up can make it tick again within the test
+    task = asyncio.create_task(world.engine.run())
+    try:
+        await asyncio.sleep(0.2)  # first tick: nothing to do yet
+        c = await world.engine.create(spec(where={"ids": "cam-000"}, plan={"canary": 1}), "olga")
+        await world.engine.start(c.campaign_id, "olga")  # start() wakes the loop
+        for _ in range(50):
+            if world.agents.sent:
+                break
+            await asyncio.sleep(0.05)
+        assert len(world.agents.sent) == 1
+        await world.agents.run()
+        world.engine.listener("execution", {"command_id": "x", "state": "SUCCEEDED"})
+        for _ in range(50):
+            if (await world.engine.status(c.campaign_id))["state"] == "COMPLETED":
+                break
+            await asyncio.sleep(0.05)
+        assert (await world.engine.status(c.campaign_id))["state"] == "COMPLETED"
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
