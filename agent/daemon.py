@@ -19,6 +19,7 @@ from paho.mqtt.properties import Properties
 
 from agent import __version__
 from agent.config import AgentConfig
+from agent.metrics import build_metrics
 from agent.outbox import Outbox
 from agent.state import AgentState, JournalEntry
 from protos import topics
@@ -100,6 +101,8 @@ class AgentDaemon:
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_inventory: dict[str, bytes] = {}
         self.connected = asyncio.Event()
+        self.metrics = build_metrics()
+        self.metrics.cameras.set(len(executor.camera_ids()))
 
     # ---- outbound ------------------------------------------------------------------------------
     def _enqueue(self, kind: topics.AgentTopicKind, payload: bytes, *, retain: bool = False) -> None:
@@ -175,6 +178,7 @@ class AgentDaemon:
             for m in batch:
                 await client.publish(m.topic, m.payload, qos=m.qos, retain=m.retain, timeout=30)
                 self.outbox.ack(m.id)
+            self.metrics.outbox.set(self.outbox.size())
 
     # ---- inbound -------------------------------------------------------------------------------
     async def handle_command(self, raw: bytes) -> None:
@@ -182,12 +186,14 @@ class AgentDaemon:
             verified = self.verifier.verify(raw)
         except VerificationError as exc:
             log.warning("command rejected: %s (%s)", exc.reason, exc)
+            self.metrics.commands.labels(exc.reason).inc()
             self.report(exc.command_id, "", pb.EXECUTION_STATE_REJECTED,
                         CameraOutcome(pb.EXECUTION_STATE_REJECTED, error_class=pb.ERROR_CLASS_REJECTED,
                                       message=str(exc)), reason=exc.reason)  # fmt: skip
             self.event(pb.EVENT_KIND_COMMAND_REJECTED, str(exc), reason=exc.reason, command_id=exc.command_id)
             return
         cmd = verified.command
+        self.metrics.commands.labels("accepted").inc()
         task = asyncio.create_task(self._run_command(cmd))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -239,6 +245,7 @@ class AgentDaemon:
                                         message=f"internal error: {type(exc).__name__}")  # fmt: skip
         self.report(cmd.command_id, camera_id, outcome.state, outcome)
         self.state.journal(cmd.command_id, camera_id, action, "done", payload)
+        self.metrics.executions.labels(pb.ExecutionState.Name(outcome.state)).inc()
         if (
             action in ("disable_cloud", "restrict_network", "decommission", "rollback", "reboot")
             and not cmd.dry_run
@@ -306,6 +313,7 @@ class AgentDaemon:
             await client.subscribe(topics.agent_topic(self.cfg.agent_id, "cmd"), qos=1, timeout=15)
             await client.subscribe(topics.controller_status(), qos=1, timeout=15)
             self.connected.set()
+            self.metrics.connected.set(1)
             log.info("connected to %s:%s as %s (boot %d)", self.cfg.broker.host, self.cfg.broker.port,
                      self.cfg.agent_id, self.boot_seq)  # fmt: skip
             drain = asyncio.create_task(self._drain(client))
@@ -316,8 +324,14 @@ class AgentDaemon:
                         drain.result()
             finally:
                 self.connected.clear()
+                self.metrics.connected.set(0)
                 drain.cancel()
                 await asyncio.gather(drain, return_exceptions=True)
+                if self._stop.is_set():
+                    # A clean stop says offline itself: the Last Will only fires on an unclean disconnect.
+                    with contextlib.suppress(aiomqtt.MqttError):
+                        await client.publish(topics.agent_topic(self.cfg.agent_id, "status"),
+                                             self.status(False).SerializeToString(), qos=1, retain=True, timeout=5)  # fmt: skip
 
     async def _inventory_loop(self) -> None:
         await self.publish_inventory(full=True)
@@ -341,8 +355,7 @@ class AgentDaemon:
                     stop = asyncio.create_task(self._stop.wait())
                     done, _ = await asyncio.wait({session, stop}, return_when=asyncio.FIRST_COMPLETED)
                     if stop in done:
-                        session.cancel()
-                        await asyncio.gather(session, return_exceptions=True)
+                        await self._leave(session)
                         break
                     stop.cancel()
                     session.result()
@@ -356,6 +369,17 @@ class AgentDaemon:
         finally:
             inv.cancel()
             await asyncio.gather(inv, *self._tasks, return_exceptions=True)
+
+    async def _leave(self, session: asyncio.Task[None]) -> None:
+        """Let running camera work finish (bounded), deliver what is in the outbox, then disconnect."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=20)
+        deadline = time.monotonic() + 5
+        while self.outbox.size() and self.connected.is_set() and time.monotonic() < deadline:
+            self._outbox_wake.set()
+            await asyncio.sleep(0.05)
+        session.cancel()
+        await asyncio.gather(session, return_exceptions=True)
 
     def stop(self) -> None:
         self._stop.set()
