@@ -1,25 +1,14 @@
-"""The SQLite fleet store: idempotent ingest, monotonic executions, migrations, and the tamper-evident audit log."""
+"""The fleet store on SQLite and PostgreSQL: idempotent ingest, monotonic executions, migrations, tamper-evident audit."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
-from controller.store.base import AgentRow, CameraFilter, CameraRow, CommandRow, ExecutionRow
+from controller.store.base import AgentRow, CameraFilter, CameraRow, CommandRow, ExecutionRow, Store
 from controller.store.migrations import MIGRATIONS
-from controller.store.sqlite import SqliteStore
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "fleet.db")
-    await s.open()
-    yield s
-    await s.close()
+from tests.controller.conftest import Backend
 
 
 def cam(i: int, **kw: object) -> CameraRow:
@@ -33,19 +22,16 @@ def cam(i: int, **kw: object) -> CameraRow:
     return CameraRow(**base)  # type: ignore[arg-type]
 
 
-async def test_reopen_keeps_state_and_schema(tmp_path: Path) -> None:
-    s = SqliteStore(tmp_path / "f.db")
-    await s.open()
+async def test_reopen_keeps_state_and_schema(backend: Backend) -> None:
+    s = await backend.new_store()
     await s.ingest_cameras("site-a", [cam(1)], full=True, removed=[], seq=1)
     await s.close()
-    s2 = SqliteStore(tmp_path / "f.db")
-    await s2.open()
-    assert await s2.schema_version() == len(MIGRATIONS)
+    s2 = await backend.new_store()
+    assert await s2.schema_version() == len(MIGRATIONS)  # type: ignore[attr-defined]
     assert (await s2.get_camera("cam-001")) is not None
-    await s2.close()
 
 
-async def test_inventory_seq_drops_stale_reports(store: SqliteStore) -> None:
+async def test_inventory_seq_drops_stale_reports(store: Store) -> None:
     assert await store.ingest_cameras("site-a", [cam(1, firmware="new")], full=False, removed=[], seq=5) == 1
     assert await store.ingest_cameras("site-a", [cam(1, firmware="old")], full=False, removed=[], seq=4) == 0
     assert await store.ingest_cameras("site-a", [cam(1, firmware="new")], full=False, removed=[], seq=5) == 0
@@ -53,7 +39,7 @@ async def test_inventory_seq_drops_stale_reports(store: SqliteStore) -> None:
     assert got is not None and got.firmware == "new"
 
 
-async def test_full_report_marks_missing_cameras_vanished(store: SqliteStore) -> None:
+async def test_full_report_marks_missing_cameras_vanished(store: Store) -> None:
     await store.ingest_cameras("site-a", [cam(1), cam(2)], full=True, removed=[], seq=1)
     await store.ingest_cameras("site-a", [cam(1)], full=True, removed=[], seq=2)
     rows, total = await store.query_cameras(CameraFilter())
@@ -61,7 +47,7 @@ async def test_full_report_marks_missing_cameras_vanished(store: SqliteStore) ->
     assert (await store.list_agents())[0].camera_count == 1
 
 
-async def test_history_and_lifecycle_survive_reinventory(store: SqliteStore) -> None:
+async def test_history_and_lifecycle_survive_reinventory(store: Store) -> None:
     await store.ingest_cameras("site-a", [cam(1)], full=False, removed=[], seq=1)
     await store.set_lifecycle("cam-001", "CLOUD_OFF")
     await store.ingest_cameras("site-a", [cam(1, cloud_reachable=False)], full=False, removed=[], seq=2)
@@ -71,7 +57,7 @@ async def test_history_and_lifecycle_survive_reinventory(store: SqliteStore) -> 
     assert {"cloud_reachable": [1, 0]} in changes
 
 
-async def test_filters_search_pagination_and_counts(store: SqliteStore) -> None:
+async def test_filters_search_pagination_and_counts(store: Store) -> None:
     rows = [
         cam(i, origin="dahua" if i % 3 == 0 else "hikvision", site="b" if i % 2 else "a")
         for i in range(1, 31)
@@ -88,7 +74,7 @@ async def test_filters_search_pagination_and_counts(store: SqliteStore) -> None:
         await store.query_cameras(CameraFilter(), order="record; DROP TABLE cameras")
 
 
-async def test_agent_birth_and_stale_death(store: SqliteStore) -> None:
+async def test_agent_birth_and_stale_death(store: Store) -> None:
     await store.upsert_agent(AgentRow("site-a", boot_seq=2, online=True, last_seen=1.0))
     assert not await store.upsert_agent(AgentRow("site-a", boot_seq=1, online=True))
     # The Last Will of the previous boot must not mark the new session offline.
@@ -98,7 +84,7 @@ async def test_agent_birth_and_stale_death(store: SqliteStore) -> None:
     assert not (await store.list_agents())[0].online
 
 
-async def command(store: SqliteStore, not_after: float | None = None) -> str:
+async def command(store: Store, not_after: float | None = None) -> str:
     row = CommandRow(
         "c-1", "site-a", "disable_cloud", {}, False, time.time(), not_after or time.time() + 60, "alice"
     )
@@ -106,7 +92,7 @@ async def command(store: SqliteStore, not_after: float | None = None) -> str:
     return row.command_id
 
 
-async def test_execution_updates_are_monotonic_and_final_once(store: SqliteStore) -> None:
+async def test_execution_updates_are_monotonic_and_final_once(store: Store) -> None:
     cid = await command(store)
     await store.set_command_state(cid, "SENT")
     assert await store.apply_update(ExecutionRow(cid, "cam-001", "site-a", "IN_PROGRESS", seq=2))
@@ -124,7 +110,7 @@ async def test_execution_updates_are_monotonic_and_final_once(store: SqliteStore
     assert got is not None and got.state == "COMPLETED_WITH_FAILURES"
 
 
-async def test_expiry_times_out_pending_executions_once(store: SqliteStore) -> None:
+async def test_expiry_times_out_pending_executions_once(store: Store) -> None:
     cid = await command(store, not_after=time.time() - 1)
     await store.apply_update(ExecutionRow(cid, "cam-001", "site-a", "SUCCEEDED", seq=1))
     expired = await store.expire_executions(time.time())
@@ -134,31 +120,23 @@ async def test_expiry_times_out_pending_executions_once(store: SqliteStore) -> N
     assert states == {"cam-001": "SUCCEEDED", "cam-002": "TIMED_OUT"}
 
 
-async def test_cancel(store: SqliteStore) -> None:
+async def test_cancel(store: Store) -> None:
     cid = await command(store)
     assert await store.cancel_command(cid) == 2
     got = await store.get_command(cid)
     assert got is not None and got.state == "CANCELED"
 
 
-async def test_audit_chain_verifies_and_refuses_edits(store: SqliteStore, tmp_path: Path) -> None:
+async def test_audit_chain_verifies_and_refuses_edits(store: Store, backend: Backend) -> None:
     for i in range(5):
         await store.append_audit("alice", "command.create", f"c-{i}", {"n": i, "cams": ["a", "b"]})
     report = await store.verify_audit()
     assert report.ok and report.entries == 5
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        await store.db.execute("UPDATE audit SET actor = 'mallory' WHERE seq = 2")
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        await store.db.execute("DELETE FROM audit WHERE seq = 2")
-
-
-def tamper(path: Path, *sql: str) -> None:
-    # Someone with the database file can drop the guards; the hash chain still gives them away.
-    with sqlite3.connect(path) as db:
-        db.execute("DROP TRIGGER audit_no_update")
-        db.execute("DROP TRIGGER audit_no_delete")
-        for s in sql:
-            db.execute(s)
+    with pytest.raises(backend.db_error, match="append-only"):
+        await backend.raw(store, "UPDATE audit SET actor = 'mallory' WHERE seq = 2")
+    with pytest.raises(backend.db_error, match="append-only"):
+        await backend.raw(store, "DELETE FROM audit WHERE seq = 2")
+    assert (await store.verify_audit()).ok
 
 
 @pytest.mark.parametrize(
@@ -172,17 +150,16 @@ def tamper(path: Path, *sql: str) -> None:
         (["DELETE FROM audit WHERE seq = 5"], "removed"),
     ],
 )
-async def test_audit_tampering_is_detected(tmp_path: Path, sql: list[str], expect: str) -> None:
-    path = tmp_path / "a.db"
-    s = SqliteStore(path)
-    await s.open()
+async def test_audit_tampering_is_detected(backend: Backend, sql: list[str], expect: str) -> None:
+    s = await backend.new_store()
     for i in range(5):
         await s.append_audit("alice", "x", str(i), {"n": i})
     await s.close()
-    tamper(path, *sql)
-    s2 = SqliteStore(path)
-    await s2.open()
+    await backend.tamper(*sql)
+    s2 = await backend.new_store()
     report = await s2.verify_audit()
-    await s2.close()
     assert not report.ok
     assert any(expect in p for p in report.problems), report.problems
+    # Reopening re-arms the guards that the tampering switched off.
+    with pytest.raises(backend.db_error, match="append-only"):
+        await backend.raw(s2, "DELETE FROM audit WHERE seq = 1")
