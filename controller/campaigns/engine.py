@@ -131,7 +131,7 @@ class CampaignEngine:
                 if cmd is None:
                     await self._create_and_publish(c, spec, batches[st.batch_id], st)
                 elif cmd.state == PENDING:
-                    await self.store.set_command_state(cmd.command_id, "QUEUED")
+                    await self._published(cmd.command_id, False)
 
     # ---- audit helpers --------------------------------------------------------------------------------
     async def _audit(self, actor: str, action: str, subject: str, details: dict[str, Any]) -> None:
@@ -280,7 +280,18 @@ class CampaignEngine:
             ok = await self.publish(st.agent_id, env)
         except Exception:  # the hub's dispatcher retries QUEUED commands
             log.exception("publishing %s failed", st.command_id)
-        await self.store.set_command_state(st.command_id, "SENT" if ok else "QUEUED")
+        await self._published(st.command_id, ok)
+
+    async def _published(self, command_id: str, sent: bool) -> None:
+        """PENDING -> SENT or QUEUED. A store with `campaign_command_published` does it conditionally in one
+        statement (results that already arrived are never overwritten); otherwise read, then write."""
+        conditional = getattr(self.store, "campaign_command_published", None)
+        if conditional is not None:
+            await conditional(command_id, sent)
+            return
+        cmd = await self.store.get_command(command_id)
+        if cmd is not None and cmd.state == PENDING:
+            await self.store.set_command_state(command_id, "SENT" if sent else "QUEUED")
 
     @staticmethod
     def _step_key(b: BatchRow, kind: str, tail: str, agent: str) -> str:

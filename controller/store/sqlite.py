@@ -641,6 +641,21 @@ class SqliteStore:
             )
             await self.db.commit()
 
+    async def campaign_command_published(self, command_id: str, sent: bool) -> None:
+        """PENDING -> SENT (executions QUEUED -> SENT) or -> QUEUED for the hub's dispatcher. Conditional, so
+        results that already arrived (and rolled the command up) are never overwritten."""
+        async with self._lock:
+            await self.db.execute(
+                "UPDATE commands SET state = ? WHERE command_id = ? AND state = 'PENDING'",
+                ("SENT" if sent else "QUEUED", command_id),
+            )
+            if sent:
+                await self.db.execute(
+                    "UPDATE executions SET state = 'SENT', updated_at = ? WHERE command_id = ? AND state = 'QUEUED'",
+                    (time.time(), command_id),
+                )
+            await self.db.commit()
+
     async def campaign_step_add(self, step: StepRow) -> bool:
         """Record a step before its command is published; False if the key exists (it was already sent)."""
         async with self._lock:

@@ -669,3 +669,17 @@ async def test_background_run_reacts_to_hub_notifications(world: World) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def test_results_arriving_before_the_puback_are_not_overwritten(world: World) -> None:
+    async def fast_agent(agent_id: str, env: bytes) -> bool:
+        await world.agents.publish(agent_id, env)
+        await world.agents.run()  # the agent answers before the engine records the publish
+        return True
+
+    world.engine.publish = fast_agent
+    c = await world.engine.create(spec(where={"ids": "cam-000,cam-001"}), "olga")
+    await world.engine.start(c.campaign_id, "olga")
+    await world.engine.tick()
+    assert [x.state for x in await world.store.list_commands()] == ["SUCCEEDED"]
+    assert (await world.engine.status(c.campaign_id))["state"] == "COMPLETED"
