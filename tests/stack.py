@@ -319,3 +319,12 @@ def _wait_file(path: Path, seconds: float, proc: Proc) -> None:
             raise RuntimeError(f"{proc.name} exited: {proc.tail()}")
         time.sleep(0.1)
     raise RuntimeError(f"{path} did not appear")
+
+
+async def wait_until(check: Any, seconds: float, step: float = 0.3) -> bool:
+    """Poll an async predicate until it holds or the time is up; returns its last answer."""
+    for _ in range(max(1, int(seconds / step))):
+        if await check():
+            return True
+        await asyncio.sleep(step)
+    return bool(await check())
