@@ -318,7 +318,18 @@ class CameraHttp:
                     allow_redirects=False,  # never follow a camera to another host
                     middlewares=None if authenticate else (),
                 ) as resp:
-                    body = await resp.read()
+                    try:
+                        body = await resp.read()
+                    except aiohttp.ClientPayloadError as exc:
+                        if authenticate and self.credentials is not None and resp.status in (400, 401):
+                            # A cut-short 400/401 to a request with credentials may be a refused login
+                            # (UsernameToken: 400 + NotAuthorized); retrying it would spend a second one.
+                            raise AuthFailed(
+                                f"login refused or reply cut short (HTTP {resp.status})",
+                                host=self.host,
+                                operation=op,
+                            ) from exc
+                        raise
                     reply = HttpReply(resp.status, resp.headers, body, str(resp.url))
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise Timeout(f"no reply within {limit:g}s", host=self.host, operation=op) from exc

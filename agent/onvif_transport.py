@@ -85,6 +85,12 @@ class CameraTransport(AIOHTTPTransport):  # type: ignore[misc]  # onvif ships no
             try:
                 etree.fromstring(reply.body, _STRICT)
             except etree.XMLSyntaxError as exc:
+                if self.authenticate and reply.status in (400, 401):
+                    # An unreadable 400/401 to a request with credentials may be a refused UsernameToken
+                    # (400 + Sender/NotAuthorized): count it as the one failed login, never try it again.
+                    raise AuthFailed(
+                        f"login refused or unreadable reply (HTTP {reply.status})", host=host, operation=op
+                    ) from exc
                 raise ProtocolError(
                     f"reply is not well-formed XML: {exc}", host=host, operation=op, raw=reply.body
                 ) from exc
