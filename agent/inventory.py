@@ -290,13 +290,13 @@ class Inventory:
         for name in order:
             driver = DRIVERS[name]
             try:
-                if not await driver.probe(self.conn.http):
+                if not await driver.probe(self.conn.vendor_http):
                     self.caps[f"vendor.{name}"] = False
                     continue
                 found.append(name)
                 self.caps[f"vendor.{name}"] = True
-                identities[name] = await driver.read_identity(self.conn.http)
-                for sname, setting in (await driver.read_settings(self.conn.http)).items():
+                identities[name] = await driver.read_identity(self.conn.vendor_http)
+                for sname, setting in (await driver.read_settings(self.conn.vendor_http)).items():
                     self.result.vendor_settings[f"{name}.{sname}"] = setting
             except (AuthFailed, Unreachable) as exc:
                 if isinstance(exc, AuthFailed):

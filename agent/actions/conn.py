@@ -41,10 +41,15 @@ class CameraConn:
     def http(self) -> CameraHttp:
         return self.session.http
 
+    @property
+    def vendor_http(self) -> VendorHttp:
+        """What the vendor drivers get (timeouts capped at this camera's)."""
+        return VendorHttp(self.session.http)
+
     async def vendor_drivers(self) -> list[str]:
         """Vendor APIs that answer (probed once per session; evidence, not the Manufacturer string)."""
         if self.drivers is None:
-            self.drivers = await detect_drivers(self.http)
+            self.drivers = await detect_drivers(self.vendor_http)
         return self.drivers
 
     def check_auth(self) -> None:
@@ -116,12 +121,15 @@ async def probe_from(source: str, host: str, port: int, *, limit_s: float = PROB
     return "refused"
 
 
-class WriteOnceHttp:
-    """CameraHttp for vendor writes: never re-sent after it may have reached the camera (Dahua's setConfig is
-    a GET, which CameraHttp would otherwise retry after a lost reply: a duplicate write)."""
+class VendorHttp:
+    """CameraHttp as the vendor drivers get it: their fixed per-request timeout is capped at the camera's own
+    (a hung camera must cost the configured timeout, not the drivers' 10 s), and with `write_once` a write is
+    never re-sent after it may have reached the camera (Dahua's setConfig is a GET, which CameraHttp would
+    otherwise retry after a lost reply: a duplicate write)."""
 
-    def __init__(self, http: CameraHttp) -> None:
+    def __init__(self, http: CameraHttp, *, write_once: bool = False) -> None:
         self._http = http
+        self._write_once = write_once
 
     @property
     def base_url(self) -> str:
@@ -137,10 +145,12 @@ class WriteOnceHttp:
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,  # noqa: ASYNC109 -- the CameraHttpLike signature
     ) -> HttpReply:
+        limit = self._http.timeout if timeout is None else min(timeout, self._http.timeout)
         # Reads inside write_setting (the GET-before-PUT) stay retryable; only the write itself is send-once.
         writes = method.upper() != "GET" or (params or {}).get("action") == "setConfig"
+        idempotent = None if not self._write_once else not writes
         return await self._http.request(
-            method, path, params=params, data=data, headers=headers, timeout=timeout, idempotent=not writes
+            method, path, params=params, data=data, headers=headers, timeout=limit, idempotent=idempotent
         )
 
 
@@ -155,12 +165,12 @@ def vendor_setting(
     driver = DRIVERS[driver_name]
 
     async def read() -> engine.Json:
-        s = await driver.read_setting(conn.http, name)
+        s = await driver.read_setting(conn.vendor_http, name)
         if not s.supported or s.value is None:
             raise Unsupported(s.reason or "not supported", host=conn.host, operation=f"{driver_name}.{name}")
         return value_to_json(s.value)
 
     async def write(value: engine.Json) -> None:
-        await driver.write_setting(WriteOnceHttp(conn.http), name, value_from_json(value))
+        await driver.write_setting(VendorHttp(conn.http, write_once=True), name, value_from_json(value))
 
     return engine.Setting(f"{driver_name}.{name}", read, write, want, confirm)

@@ -8,7 +8,7 @@ from typing import Literal
 
 from agent.actions import engine
 from agent.actions.cloud import onvif_setting
-from agent.actions.conn import CameraConn, vendor_setting
+from agent.actions.conn import CameraConn, VendorHttp, vendor_setting
 from agent.actions.network import _confirm
 from agent.actions.onvif_settings import ONVIF_SETTINGS, field, items, text
 from agent.drivers import DRIVERS, HikvisionDriver
@@ -81,7 +81,7 @@ async def _reboot_row(conn: CameraConn) -> engine.SettingResult:
             return engine.SettingResult(
                 "reboot", engine.Outcome.UNSUPPORTED, reason="SystemReboot not supported"
             )
-        await HikvisionDriver().reboot(conn.http)
+        await HikvisionDriver().reboot(VendorHttp(conn.http, write_once=True))
     return engine.SettingResult("reboot", engine.Outcome.CHANGED, reason="camera is rebooting")
 
 
@@ -137,7 +137,9 @@ async def _factory_default(conn: CameraConn, mode: Literal["soft", "hard"]) -> e
                 "factory_default", engine.Outcome.UNSUPPORTED, reason="SetSystemFactoryDefault not supported"
             )
         # ISAPI factoryReset: basic keeps network and users (ONVIF Soft), full is everything (Hard).
-        await HikvisionDriver().factory_reset(conn.http, "full" if mode == "hard" else "basic")
+        await HikvisionDriver().factory_reset(
+            VendorHttp(conn.http, write_once=True), "full" if mode == "hard" else "basic"
+        )
     except CameraError as exc:
         return engine.SettingResult("factory_default", engine.Outcome.FAILED, after=mode, reason=str(exc))
     return engine.SettingResult(
