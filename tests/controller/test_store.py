@@ -6,7 +6,21 @@ import time
 
 import pytest
 
-from controller.store.base import AgentRow, CameraFilter, CameraRow, CommandRow, ExecutionRow, Store
+from controller.store.base import (
+    AgentRow,
+    AlertRow,
+    ApprovalRow,
+    BatchRow,
+    CameraFilter,
+    CameraRow,
+    CampaignRow,
+    CommandRow,
+    ExecutionRow,
+    MemberRow,
+    RetiredRow,
+    StepRow,
+    Store,
+)
 from controller.store.migrations import MIGRATIONS
 from tests.controller.conftest import Backend
 
@@ -72,6 +86,50 @@ async def test_filters_search_pagination_and_counts(store: Store) -> None:
     assert n == 1 and found[0].camera_id == "cam-017"
     with pytest.raises(ValueError):
         await store.query_cameras(CameraFilter(), order="record; DROP TABLE cameras")
+
+
+async def test_ingest_duplicates_removals_and_reappearance(store: Store) -> None:
+    # A camera listed twice in one report (two scan passes) is written as the last listing, with both changes
+    # in its history, exactly as an agent sending two reports would.
+    n = await store.ingest_cameras(
+        "site-a", [cam(1, firmware="a"), cam(2), cam(1, firmware="b")], full=True, removed=[], seq=1
+    )
+    assert n == 3
+    got = await store.get_camera("cam-001")
+    assert got is not None and got.firmware == "b"
+    changes = [h["change"] for h in await store.camera_history("cam-001")]
+    assert {"firmware": ["a", "b"]} in changes and {"first_seen": [None, "127.0.1.1"]} in changes
+    # An incremental report that removes a camera hides it; a later full report brings it back.
+    await store.ingest_cameras("site-a", [], full=False, removed=["cam-002"], seq=2)
+    assert (await store.query_cameras(CameraFilter()))[1] == 1
+    assert (await store.list_agents())[0].camera_count == 1
+    await store.ingest_cameras("site-a", [cam(1), cam(2)], full=True, removed=[], seq=3)
+    rows, total = await store.query_cameras(CameraFilter(), order="-camera_id")
+    assert total == 2 and [r.camera_id for r in rows] == ["cam-002", "cam-001"]
+    # Another agent's full report never hides this agent's cameras.
+    await store.ingest_cameras("site-b", [cam(3, agent_id="site-b")], full=True, removed=["cam-001"], seq=1)
+    assert (await store.query_cameras(CameraFilter()))[1] == 3
+    assert await store.counts("agent_id") == {"site-a": 2, "site-b": 1}
+    assert await store.counts("covered", CameraFilter(agent_id="site-b")) == {"1": 1}
+
+
+async def test_large_report_round_trips_every_field(store: Store) -> None:
+    rows = [cam(i, record=bytes([i % 256]) * 50, tags=["x"], confidence=i / 1000) for i in range(1000)]
+    assert await store.ingest_cameras("site-a", rows, full=True, removed=[], seq=1) == 1000
+    page, total = await store.query_cameras(CameraFilter(search="CAM-99"), limit=500)
+    assert total == 10 and len(page) == 10  # the search box ignores case on both engines
+    got = await store.get_camera("cam-777")
+    assert got is not None
+    want = rows[777]
+    assert (got.record, got.confidence, got.covered, got.port, got.fingerprint) == (
+        want.record, 0.777, True, 80, "fp-777",
+    )  # fmt: skip
+    # Tags belong to the controller once a camera is known: a later report does not overwrite them.
+    await store.ingest_cameras("site-a", [cam(777, tags=["y"])], full=False, removed=[], seq=2)
+    assert (await store.get_camera("cam-777")).tags == ["x"]  # type: ignore[union-attr]
+    both, n = await store.query_cameras(CameraFilter(camera_ids=["cam-001", "cam-002", "nope"]))
+    assert n == 2 and {r.camera_id for r in both} == {"cam-001", "cam-002"}
+    assert (await store.query_cameras(CameraFilter(camera_ids=[])))[1] == 0
 
 
 async def test_agent_birth_and_stale_death(store: Store) -> None:
@@ -163,3 +221,79 @@ async def test_audit_tampering_is_detected(backend: Backend, sql: list[str], exp
     # Reopening re-arms the guards that the tampering switched off.
     with pytest.raises(backend.db_error, match="append-only"):
         await backend.raw(s2, "DELETE FROM audit WHERE seq = 1")
+
+
+async def test_campaign_records(store: Store) -> None:
+    now = time.time()
+    c = CampaignRow("k-1", "north", {"stages": ["disable_cloud"]}, "RUNNING", "alice", now, now)
+    batches = [
+        BatchRow("k-1", f"b{i:03d}", i, "PENDING", manifest=b"m%d" % i, updated_at=now) for i in range(3)
+    ]
+    members = [MemberRow("k-1", f"b{i % 3:03d}", f"cam-{i:03d}", "site-a", "INVENTORIED") for i in range(30)]
+    await store.campaign_create(c, batches, members)
+    got = await store.campaign_get("k-1")
+    assert got is not None and got.spec == {"stages": ["disable_cloud"]} and got.state == "RUNNING"
+    c.state, c.reason, c.updated_at = "PAUSED", "threshold", now + 1
+    await store.campaign_update(c)
+    assert [(x.campaign_id, x.state, x.reason) for x in await store.campaign_list()] == [
+        ("k-1", "PAUSED", "threshold")
+    ]
+    b = (await store.campaign_batches("k-1"))[1]
+    assert (b.batch_id, b.manifest) == ("b001", b"m1")
+    b.state, b.stage_idx, b.manifest_digest, b.manifest_not_after = "AWAITING_APPROVAL", 1, "d1", now + 60
+    await store.campaign_batch_update(b)
+    assert (await store.campaign_batches("k-1"))[1] == b
+    assert len(await store.campaign_members("k-1")) == 30
+    mine = await store.campaign_members("k-1", "b001")
+    assert [m.camera_id for m in mine][:2] == ["cam-001", "cam-004"] and len(mine) == 10
+    mine[0].status, mine[0].stages_done = "failed", 1
+    await store.campaign_member_update(mine[0])
+    assert (await store.campaign_members("k-1", "b001"))[0] == mine[0]
+    # A plan is stored whole or not at all: a duplicate member aborts the whole second campaign.
+    with pytest.raises(Exception):  # noqa: B017 - each engine raises its own integrity error
+        await store.campaign_create(
+            CampaignRow("k-2", "x", {}, "RUNNING", "alice", now, now),
+            [BatchRow("k-2", "b000", 0, "PENDING", updated_at=now)],
+            [MemberRow("k-2", "b000", "cam-1", "a", "INVENTORIED")] * 2,
+        )
+    assert await store.campaign_get("k-2") is None and await store.campaign_batches("k-2") == []
+
+    step = StepRow("k-1/b000/run/0/0/site-a", "k-1", "b000", "run", 0, 0, "site-a", "cmd-1", ["cam-000"], now)
+    assert await store.campaign_step_add(step)
+    assert not await store.campaign_step_add(step)  # the idempotency key: never sent twice
+    assert await store.campaign_steps("k-1") == [step] and await store.campaign_steps("k-1", "b001") == []
+
+    sig = ApprovalRow("k-1", "b001", "alice", "key-a", b"\x01sig", "d1", now)
+    assert await store.campaign_approval_add(sig)
+    assert not await store.campaign_approval_add(sig)
+    same_key = ApprovalRow("k-1", "b001", "bob", "key-a", b"s", "d1", now + 1)
+    assert not await store.campaign_approval_add(same_key)  # one key counts once, whoever uploads it
+    renewed = ApprovalRow("k-1", "b001", "alice", "key-a", b"s2", "d2", now + 2)
+    assert await store.campaign_approval_add(renewed)  # a renewed manifest can be signed again
+    assert [a.manifest_digest for a in await store.campaign_approvals("k-1", "b001")] == ["d1", "d2"]
+    assert (await store.campaign_approvals("k-1", "b001"))[0] == sig
+
+
+async def test_retired_cameras_changes_and_alerts(store: Store) -> None:
+    r = RetiredRow("cam-001", "DECOMMISSIONED", "fp-1", "SN1", ["00:11:22:33:44:55"], 10.0)
+    await store.retired_put(r)
+    r.lifecycle, r.seen_gone, r.alerted_at = "REMOVED", True, 12.5
+    await store.retired_put(r)
+    assert await store.retired_list() == [r]
+
+    before = time.time() - 0.001
+    await store.ingest_cameras("site-a", [cam(1), cam(2)], full=True, removed=[], seq=1)
+    await store.ingest_cameras("site-a", [cam(1)], full=True, removed=[], seq=2)
+    changed = {row.camera_id: vanished for row, vanished in await store.cameras_changed_since(before)}
+    assert changed == {"cam-001": False, "cam-002": True}
+    assert await store.cameras_changed_since(time.time() + 60) == []
+
+    a1 = await store.alert_add(AlertRow(0, 1.0, "reappeared", "cam-009", "cam-001", "back", {"fp": "fp-1"}))
+    a2 = await store.alert_add(AlertRow(0, 2.0, "reappeared", "cam-010", "cam-001", "back", {}))
+    assert a2.alert_id > a1.alert_id > 0
+    assert [a.alert_id for a in await store.alerts()] == [a2.alert_id, a1.alert_id]
+    assert await store.alert_ack(a1.alert_id, "alice", 3.0)
+    assert not await store.alert_ack(a1.alert_id, "bob", 4.0)  # acknowledged once
+    assert [a.alert_id for a in await store.alerts(open_only=True)] == [a2.alert_id]
+    acked = (await store.alerts(limit=1, offset=1))[0]
+    assert (acked.acknowledged_by, acked.details) == ("alice", {"fp": "fp-1"})
