@@ -28,13 +28,17 @@ async def wait_online(args: argparse.Namespace) -> dict[str, object]:
                 async with asyncio.timeout(max(1.0, deadline - asyncio.get_running_loop().time())):
                     async for m in client.messages:
                         st = pb.AgentStatus()
-                        st.ParseFromString(bytes(m.payload))  # type: ignore[arg-type]
+                        st.ParseFromString(
+                            bytes(m.payload) if isinstance(m.payload, (bytes, bytearray)) else b""
+                        )
                         last = MessageToDict(st, preserving_proto_field_name=True)
                         if st.online:
                             return last
         except (aiomqtt.MqttError, TimeoutError) as exc:
             if asyncio.get_running_loop().time() >= deadline:
-                raise SystemExit(f"agent {args.agent} not online in {args.timeout}s ({exc}); last {last}") from exc
+                raise SystemExit(
+                    f"agent {args.agent} not online in {args.timeout}s ({exc}); last {last}"
+                ) from exc
             await asyncio.sleep(0.5)
 
 
