@@ -64,10 +64,8 @@ schedules = st.builds(
 
 def allowed_writes(report: ActionReport, key: str) -> int:
     """A filter write may be followed by exactly one revert (commit-confirm); everything else at most once."""
-    if key == "ip_filter" and report.result is not None:
-        if any("revert" in s.reason for s in report.result.settings):
-            return 2
-    return 1
+    reverted = report.result is not None and any("revert" in s.reason for s in report.result.settings)
+    return 2 if key == "ip_filter" and reverted else 1
 
 
 async def scenario(plan: list[Schedule], fault_seed: int) -> None:
