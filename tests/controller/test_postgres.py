@@ -12,18 +12,27 @@ import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
-from controller.app import STORE, build_app
+from controller.api import STORE
+from controller.app import build_app
 from controller.auth import hash_password, new_token, token_hash
 from controller.config import ControllerConfig
-from controller.store.base import CommandRow, ExecutionRow, StepRow, UserRow
+from controller.store.base import CameraRow, CommandRow, ExecutionRow, StepRow, UserRow
 from controller.store.migrations import MIGRATIONS
 from controller.store.postgres import PostgresStore
+from protos.camfleet.v1 import camfleet_pb2 as pb
 from protos.keys import SigningKey
-from tests.controller.test_api import row
 from tests.controller.test_store import cam
 from tests.pg import PgCluster
 
 pytestmark = pytest.mark.integration
+
+
+def row(i: int, origin: str) -> CameraRow:
+    """A camera whose record is a real CameraRecord, as the API decodes it."""
+    rec = pb.CameraRecord(camera_id=f"cam-{i:04d}", host=f"127.0.1.{i + 1}", port=80)
+    rec.origin.manufacturer = origin
+    return cam(i, camera_id=rec.camera_id, host=rec.host, origin=origin, manufacturer=origin.upper(),
+               record=rec.SerializeToString())  # fmt: skip
 
 
 @pytest.fixture
@@ -97,9 +106,7 @@ async def test_reports_of_one_agent_on_two_replicas_keep_the_newest(
     assert (await b.list_agents())[0].camera_count == 50
 
 
-async def test_truncate_is_refused_and_the_app_role_cannot_disable_guards_silently(
-    pg_cluster: PgCluster, pg_database: str
-) -> None:
+async def test_truncate_is_refused(pg_cluster: PgCluster, pg_database: str) -> None:
     s = PostgresStore(pg_cluster.dsn(pg_database))
     await s.open()
     try:
@@ -129,8 +136,8 @@ async def test_controller_app_on_postgres(tmp_path: Path, pg_cluster: PgCluster,
         token = new_token()
         await store.put_user(UserRow("olga", hash_password("x" * 12), "operator"))
         await store.add_token(token_hash(token), "olga", "test")
-        rows = [row(i, ["hikvision", "dahua"][i % 2], "north") for i in range(20)]
-        await store.ingest_cameras("agent-north", rows, full=True, removed=[], seq=1)
+        rows = [row(i, ["hikvision", "dahua"][i % 2]) for i in range(20)]
+        await store.ingest_cameras("site-a", rows, full=True, removed=[], seq=1)
         url = str(server.make_url(""))
         async with ClientSession(headers={"Authorization": f"Bearer {token}"}) as s:
             async with s.get(f"{url}/api/v1/cameras", params={"origin": "dahua", "limit": "4"}) as r:
