@@ -689,6 +689,22 @@ class PostgresStore:
             m.agent_id, m.status, m.stages_done, m.campaign_id, m.camera_id,
         )  # fmt: skip
 
+    async def campaign_command_published(self, command_id: str, sent: bool) -> None:
+        """PENDING -> SENT (executions QUEUED -> SENT) or -> QUEUED for the hub's dispatcher. Conditional, so
+        results that already arrived (and rolled the command up) are never overwritten."""
+        async with self._tx() as conn:
+            await self._lock_commands(conn, [command_id])
+            await conn.execute(
+                "UPDATE commands SET state = $1 WHERE command_id = $2 AND state = 'PENDING'",
+                "SENT" if sent else "QUEUED", command_id,
+            )  # fmt: skip
+            if sent:
+                # As on SQLite, executions follow even when the command had already left PENDING.
+                await conn.execute(
+                    "UPDATE executions SET state = 'SENT', updated_at = $1 WHERE command_id = $2 AND state = 'QUEUED'",
+                    time.time(), command_id,
+                )  # fmt: skip
+
     async def campaign_step_add(self, step: StepRow) -> bool:
         """Record a step before its command is published; False if the key exists (it was already sent, maybe
         by another replica: the primary key decides, atomically)."""

@@ -1,4 +1,4 @@
-"""The campaign engine over the real SqliteStore, with a recording publisher and a test-side agent that
+"""The campaign engine over the real store (SQLite and PostgreSQL), with a recording publisher and a test-side agent that
 verifies every envelope with protos.verify.Verifier (k-of-n approvals included) and reports into the store."""
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ import pytest
 from controller.campaigns.approvals import describe, sign_manifest
 from controller.campaigns.engine import CampaignEngine, CampaignError
 from controller.ingest import execution_row
-from controller.store.base import CameraFilter, CameraRow, UserRow
-from controller.store.sqlite import SqliteStore
+from controller.store.base import CameraFilter, CameraRow, Store, UserRow
 from protos.camfleet.v1 import camfleet_pb2 as pb
 from protos.envelope import approve
 from protos.keys import Keyring, SigningKey
 from protos.verify import MemorySeenStore, VerificationError, Verifier
+from tests.controller.conftest import Backend
 
 AGENTS = ("agent-a", "agent-b")
 
@@ -40,7 +40,7 @@ class FakeAgents:
     """Stands in for the fleet's agents: verifies each envelope exactly as a real agent does, then reports
     a per-camera outcome into the store. `fail` decides which cameras fail which action."""
 
-    def __init__(self, store: SqliteStore, controller: SigningKey, approvers: Keyring) -> None:
+    def __init__(self, store: Store, controller: SigningKey, approvers: Keyring) -> None:
         self.store = store
         self.sent: list[tuple[str, bytes]] = []
         self.seen = {a: MemorySeenStore() for a in AGENTS}
@@ -87,11 +87,11 @@ class FakeAgents:
 
 
 class World:
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
         self.key = SigningKey.generate()
         self.approver_keys = {n: SigningKey.generate() for n in ("alice", "bob", "carol")}
-        self.store = SqliteStore(path)
+        self.store = backend.make_store()
         self.agents: FakeAgents
         self.engine: CampaignEngine
         self.now = time.time()
@@ -109,7 +109,7 @@ class World:
         """A controller restart: a new store connection and a new engine over the same database file."""
         await self.store.close()
         pending = self.agents
-        self.store = SqliteStore(self.path)
+        self.store = self.backend.make_store()
         await self.store.open()
         self.engine = CampaignEngine(self.store, self.key, pending.publish, clock=self.clock)
         pending.store = self.store
@@ -121,8 +121,8 @@ class World:
 
 
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    w = World(tmp_path / "c.db")
+async def world(backend: Backend) -> AsyncIterator[World]:
+    w = World(backend)
     await w.open()
     for i, agent in enumerate(AGENTS):
         rows = [camera(n, agent) for n in range(i * 10, i * 10 + 10)]
