@@ -7,7 +7,6 @@ import socket
 import struct
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 
 import pytest
 
@@ -24,10 +23,11 @@ from agent.discovery import (
 from camsim.discovery import DiscoveryResponder, build_probe_matches, endpoint_uuid, parse_probe, xaddr
 from camsim.fleet import generate_fleet
 from camsim.model import Camera
+from tests.fixtures import SHARED_FIXTURES
 
 pytestmark = pytest.mark.integration
 
-FIXTURE = Path("/work/shared/fixtures/onvif_agsh_v0.8.2/Probe.xml")
+FIXTURE = SHARED_FIXTURES / "onvif_agsh_v0.8.2" / "Probe.xml"
 NVT = f"{{{NS_DN}}}NetworkVideoTransmitter"
 DEVICE = f"{{{NS_TDS}}}Device"
 # 127.0.6.x is this module's; a private UDP port per test keeps concurrent runs (and camsim's own tests on

@@ -25,10 +25,9 @@ from agent.drivers.base import (
     value_to_json,
 )
 from agent.errors import ProtocolError, Unreachable, Unsupported
+from tests.fixtures import SHARED_FIXTURES
 
-FIXTURES = Path("/work/shared/fixtures")
-if not FIXTURES.exists():  # the repo may be checked out next to shared/
-    FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+FIXTURES = SHARED_FIXTURES
 HIK_DEVICES = sorted((FIXTURES / "hikvision_devices").glob("*.json"))
 
 

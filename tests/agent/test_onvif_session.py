@@ -6,7 +6,6 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -19,10 +18,11 @@ from agent.onvif_session import DEVICE_NS, OnvifSession
 from agent.onvif_xaddr import rebase_xaddr
 from tests.agent.conftest import PASSWORD, CameraTarget, Fleet, make_test_camera, run_fleet
 from tests.camsim.conftest import find_free_port
+from tests.fixtures import SHARED_FIXTURES
 
 pytestmark = pytest.mark.integration
 
-FIXTURES = Path("/work/shared/fixtures/onvif_agsh_v0.8.2")
+FIXTURES = SHARED_FIXTURES / "onvif_agsh_v0.8.2"
 AGENT_IP = "127.0.0.1"  # the source address camsim sees for the agent
 
 

@@ -9,7 +9,6 @@ import struct
 import time
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -35,10 +34,11 @@ from camsim.fleet import generate_fleet
 from camsim.model import Camera, Identity, IPFilter, Network, User
 from tests.camsim.conftest import run_sim
 from tests.camsim.onvif_helpers import call, device
+from tests.fixtures import SHARED_FIXTURES
 
 pytestmark = pytest.mark.integration
 
-FIXTURE = Path("/work/shared/fixtures/onvif_agsh_v0.8.2/Probe.xml")
+FIXTURE = SHARED_FIXTURES / "onvif_agsh_v0.8.2" / "Probe.xml"
 # A /24 of 127.5.0.0/16 per pytest process: other modules use 127.0.x.y, and other helpers run this very
 # file concurrently, so a fixed block would clash on (address, 3702) binds and cross-answer multicast probes.
 NET = f"127.5.{os.getpid() % 250 + 1}"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -15,12 +14,13 @@ from camsim.model import Camera
 from camsim.server import SimServer
 from tests.camsim.conftest import find_free_port
 from tests.camsim.onvif_helpers import call, device
+from tests.fixtures import SHARED_FIXTURES
 
 pytestmark = pytest.mark.integration
 
 TIMEOUT = aiohttp.ClientTimeout(total=10)
 Sim = Callable[..., AbstractAsyncContextManager[SimServer]]
-_FIXTURE = Path("/work/shared/fixtures/axis_M1065-LW_param_list.txt")
+_FIXTURE = SHARED_FIXTURES / "axis_M1065-LW_param_list.txt"
 RECORDED = _FIXTURE.read_text() if _FIXTURE.exists() else ""  # read once, outside the event loop
 PATH = "/axis-cgi/param.cgi"
 

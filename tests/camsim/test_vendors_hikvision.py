@@ -8,7 +8,6 @@ import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -19,6 +18,7 @@ from camsim.model import Camera
 from camsim.server import SimServer
 from tests.camsim.conftest import find_free_port
 from tests.camsim.onvif_helpers import call, device
+from tests.fixtures import SHARED_FIXTURES
 
 pytestmark = pytest.mark.integration
 
@@ -368,7 +368,7 @@ async def _wait_up(c: Client) -> None:
 
 
 # ---- golden: element names and order as recorded from real devices ---------------------------------------
-_FIX = Path("/work/shared/fixtures")
+_FIX = SHARED_FIXTURES
 _DEVICE_INFO_XML = (_FIX / "hikvision_next__ISAPI_System.deviceInfo__ipc1.xml").read_text()
 _CAPS_JSON = json.loads((_FIX / "hikvision_devices/DS-2CD2146G2-ISU.json").read_text())
 
