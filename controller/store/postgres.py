@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict, fields
 from typing import Any
@@ -153,9 +153,17 @@ class PostgresStore:
     """A connection pool; every multi-statement change runs in one transaction, and rows that replicas may
     race on are locked (SELECT ... FOR UPDATE, advisory locks), so several controllers can share one database."""
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        on_connect: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
+    ) -> None:
         self.url = url
         self._min, self._max = min_size, max_size
+        self._on_connect = on_connect  # per-connection setup (session settings, query logging in tests)
         self._pool: asyncpg.Pool | None = None
 
     @property
@@ -167,7 +175,13 @@ class PostgresStore:
     async def open(self) -> None:
         try:
             self._pool = await asyncpg.create_pool(
-                self.url, min_size=self._min, max_size=self._max, timeout=TIMEOUT, command_timeout=TIMEOUT
+                self.url,
+                min_size=self._min,
+                max_size=self._max,
+                timeout=TIMEOUT,
+                command_timeout=TIMEOUT,
+                init=self._on_connect,
+                server_settings={"application_name": "camfleet-controller"},
             )
         except (OSError, asyncpg.PostgresError) as exc:
             # The url may carry a password: name only the failure, not the url.

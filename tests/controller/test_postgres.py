@@ -157,3 +157,29 @@ async def test_controller_app_on_postgres(tmp_path: Path, pg_cluster: PgCluster,
         assert actions[0] == "controller.start" and "command.create" in actions
     finally:
         await server.close()
+
+
+async def test_ingest_round_trips_do_not_grow_with_the_report(
+    pg_cluster: PgCluster, pg_database: str
+) -> None:
+    """The ingest hot path: a report of 500 cameras costs as many statements as one of 5."""
+    queries: list[str] = []
+
+    async def log_queries(conn: asyncpg.Connection) -> None:
+        conn.add_query_logger(lambda q: queries.append(q.query))
+
+    s = PostgresStore(pg_cluster.dsn(pg_database), on_connect=log_queries)
+    await s.open()
+    try:
+        costs = []
+        for seq, n in ((1, 5), (2, 5), (3, 500), (4, 500)):
+            queries.clear()
+            rows = [cam(i, firmware=f"v{seq}") for i in range(n)]
+            assert await s.ingest_cameras("site-a", rows, full=True, removed=["gone"], seq=seq) == n
+            costs.append(len(queries))
+        # (the first report also pays asyncpg's one-time type introspection of the array parameters)
+        assert costs[1] == costs[2] == costs[3] <= 12, costs
+        assert len(await s.camera_history("cam-499")) == 2  # first seen, then the firmware change
+        assert len(await s.camera_history("cam-001")) == 4
+    finally:
+        await s.close()
