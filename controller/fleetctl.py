@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from controller import __version__, fleetctl_fleet, fleetctl_run
+from controller import __version__, fleetctl_campaign, fleetctl_fleet, fleetctl_run
 from controller.fleetctl_base import Context, Handler, Parser, Registrar
 from controller.fleetctl_http import EXIT_HELP, Client, Exit, FleetctlError, plain_http_to_remote
 from controller.fleetctl_output import Output
@@ -16,7 +16,7 @@ from controller.fleetctl_output import Output
 DEFAULT_URL = "http://127.0.0.1:8080"
 # Subcommand modules, in --help order. Campaigns and approvals (`fleetctl campaign ...`, `fleetctl approve`)
 # plug in here with their own module exposing register(subparsers, common).
-REGISTRARS: list[Registrar] = [fleetctl_fleet.register, fleetctl_run.register]
+REGISTRARS: list[Registrar] = [fleetctl_fleet.register, fleetctl_run.register, fleetctl_campaign.register]
 
 
 def _global_options(p: argparse.ArgumentParser, *, defaults: bool) -> None:
