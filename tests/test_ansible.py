@@ -75,7 +75,7 @@ def test_molecule_default_scenario_converge_idempotence_verify() -> None:
     out = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr)
     assert proc.returncode == 0, out[-12000:]
     # The scenario really went through each step (a skipped step would still exit 0).
-    for step in ("converge", "idempotence", "verify"):
+    for step in ("converge", "idempotence", "verify", "side_effect"):
         assert re.search(rf"default\W+{step}\W+Executed: Successful", out), (
             f"{step} did not run:\n{out[-4000:]}"
         )
