@@ -223,10 +223,15 @@ async def create_command(request: web.Request) -> web.Response:
     params = body.get("params", {})
     if not isinstance(where, dict) or not isinstance(params, dict):
         raise ValueError("where and params must be JSON objects")
+    dry_run, ttl_s = body.get("dry_run", False), body.get("ttl_s", 900)
+    # Found by schemathesis: {"ttl_s": {}} was a TypeError (500), and bool("false") is True.
+    if not isinstance(dry_run, bool):
+        raise ValueError("dry_run: true or false")
+    if isinstance(ttl_s, bool) or not isinstance(ttl_s, int | float):
+        raise ValueError("ttl_s: a number of seconds")
     req = CommandRequest(
         action=str(body.get("action", "")), params=params,
-        where=camera_filter({k: str(v) for k, v in where.items()}),
-        dry_run=bool(body.get("dry_run", False)), ttl_s=float(body.get("ttl_s", 900)),
+        where=camera_filter({k: str(v) for k, v in where.items()}), dry_run=dry_run, ttl_s=float(ttl_s),
     )  # fmt: skip
     rows = await request.app[COMMANDS].create(req, user.username)
     return web.json_response({"commands": [command_json(r) for r in rows]}, status=201)
