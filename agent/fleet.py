@@ -142,6 +142,10 @@ class CameraFleet:
         self._gate: asyncio.Semaphore | None = None
         self._oui: VendorLookup | None = None
         self._oui_loaded = False
+        # What must outlive a released session: a remembered auth failure (never a second failed login with
+        # the same credentials) and which vendor APIs answered.
+        self._auth_failed: dict[str, AuthFailed] = {}
+        self._drivers: dict[str, list[str]] = {}
 
     # ---- sessions ---------------------------------------------------------------------------------
     def camera_ids(self) -> list[str]:
@@ -163,14 +167,33 @@ class CameraFleet:
             t = self.targets[camera_id]
             session = OnvifSession(t.host, t.port, t.credentials, timeout=self.timeout, attempts=self.attempts,
                                    pool=pool)  # fmt: skip
-            c = CameraConn(camera_id, t.host, t.port, session, second_source=self.second_source)
+            session.auth_failed = self._auth_failed.get(camera_id)
+            c = CameraConn(camera_id, t.host, t.port, session, second_source=self.second_source,
+                           drivers=self._drivers.get(camera_id))  # fmt: skip
             self._conns[camera_id] = c
         return c
+
+    async def release(self, camera_id: str) -> None:
+        """Close a camera's session after a sweep, keeping what must be remembered.
+
+        Each OnvifSession holds two zeep clients and service proxies (a few hundred KiB): kept for 1,000
+        cameras between inventory rounds they dominate the agent's RSS, and a session is cheap to rebuild.
+        """
+        c = self._conns.pop(camera_id, None)
+        if c is None:
+            return
+        if c.session.auth_failed is not None:
+            self._auth_failed[camera_id] = c.session.auth_failed
+        if c.drivers is not None:
+            self._drivers[camera_id] = c.drivers
+        await c.session.close()
 
     async def set_credentials(self, camera_id: str, credentials: Credentials) -> None:
         """New credentials lift a remembered auth failure (only different ones do, see OnvifSession)."""
         t = self.targets[camera_id]
         self.targets[camera_id] = Target(t.host, t.port, credentials)
+        if credentials != t.credentials:
+            self._auth_failed.pop(camera_id, None)
         if camera_id in self._conns:
             await self._conns[camera_id].session.set_credentials(credentials)
 
@@ -212,14 +235,19 @@ class CameraFleet:
         *,
         vendor_apis: bool = True,
         progress: Callable[[InventoryResult], None] | None = None,
+        release: bool = True,
     ) -> list[InventoryResult]:
         oui = await self._oui_lookup()
         ids = list(camera_ids) if camera_ids is not None else self.camera_ids()
 
         async def one(cid: str) -> InventoryResult:
             async def work(c: CameraConn) -> InventoryResult:
-                return await inventory_camera(c, oui=oui, agent_id=self.agent_id, site=self.site,
-                                              vendor_apis=vendor_apis)  # fmt: skip
+                r = await inventory_camera(
+                    c, oui=oui, agent_id=self.agent_id, site=self.site, vendor_apis=vendor_apis
+                )
+                if release:
+                    await self.release(cid)  # under the camera's lock: no action is using this session
+                return r
 
             r: InventoryResult = await self._exclusive(cid, work)
             if progress is not None:

@@ -1,0 +1,156 @@
+"""Full agent inventory vs a naive sequential onvif-zeep-async loop over one camsim fleet (issue 4 benchmark).
+
+camsim runs as a subprocess (so CPU and RSS below are the agent's alone) with a fixed reply latency. The agent
+side is CameraFleet.inventory_results() (ONVIF reads gated on capabilities, vendor API probing, attribution,
+CVEs, risk). The naive side is one ONVIFCamera per camera, awaited in turn, reading the same ONVIF operations.
+`--quick` times the naive loop on a sample and extrapolates.
+
+Run:  python bench/inventory_sweep.py [--cameras 1000] [--latency-ms 50] [--concurrency 64] [--quick]
+Last line: speedup=<x> cpu_ms_per_camera=<y> rss_mb=<z>
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import csv
+import json
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.request import urlopen
+
+from onvif import ONVIFCamera
+
+from agent.credentials import Credentials
+from agent.fleet import CameraFleet
+from agent.onvif_session import WSDL_DIR
+from agent.targets import Target
+
+CAMSIM = str(Path(sys.executable).with_name("camsim"))
+READY = re.compile(r"camsim ready: (\d+) cameras .* control=(http://127\.0\.0\.1:\d+)")
+NAIVE_OPS = ("GetDeviceInformation", "GetScopes", "GetNetworkInterfaces", "GetNetworkProtocols", "GetDNS",
+             "GetNTP", "GetNetworkDefaultGateway", "GetZeroConfiguration", "GetDiscoveryMode", "GetDynamicDNS",
+             "GetIPAddressFilter", "GetUsers")  # fmt: skip
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def requests_served(control: str) -> int:
+    with urlopen(control + "/stats", timeout=10) as r:
+        return int(json.loads(r.read())["requests"])
+
+
+def start_camsim(n: int, latency_ms: float, port: int, out: Path) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [CAMSIM, "--cameras", str(n), "--seed", "1", "--latency", f"{latency_ms:g}ms", "--port", str(port),
+         "--base-address", "127.0.20.1", "--control-port", "0", "--no-discovery", "--export", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        m = READY.search(line)
+        if m:
+            return proc, m.group(2)
+    raise SystemExit("camsim did not start")
+
+
+def load(out: Path) -> list[Target]:
+    with (out / "targets.csv").open() as fh:
+        return [
+            Target(r["host"], int(r["port"]), Credentials(r["username"], r["password"]))
+            for r in csv.DictReader(fh)
+        ]
+
+
+async def agent_inventory(targets: list[Target], concurrency: int) -> tuple[float, float, int, int]:
+    """(wall s, cpu s, cameras ok, cameras total)."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    async with CameraFleet(targets, concurrency=concurrency, timeout=10.0) as fleet:
+        results = await fleet.inventory_results()
+    return time.perf_counter() - t0, time.process_time() - c0, sum(r.ok for r in results), len(results)
+
+
+async def naive_one(t: Target) -> bool:
+    cam = ONVIFCamera(t.host, t.port, t.credentials.username, t.credentials.password, str(WSDL_DIR))
+    ok = True
+    try:
+        await asyncio.wait_for(cam.update_xaddrs(), 30)
+        dev = await cam.create_devicemgmt_service()
+        for op in NAIVE_OPS:
+            try:
+                await asyncio.wait_for(getattr(dev, op)(), 30)
+            except Exception:
+                ok = ok and op not in ("GetDeviceInformation",)
+    except Exception:
+        ok = False
+    finally:
+        await cam.close()
+    return ok
+
+
+async def naive_loop(targets: list[Target]) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    ok = 0
+    for t in targets:
+        ok += await naive_one(t)
+    return time.perf_counter() - t0, ok
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cameras", type=int, default=1000)
+    ap.add_argument("--latency-ms", type=float, default=50.0)
+    ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--port", type=int, default=18554)
+    ap.add_argument("--quick", action="store_true", help="time the naive loop on a sample and extrapolate")
+    ap.add_argument("--sample", type=int, default=20)
+    ap.add_argument("--profile", type=Path, help="write a cProfile (pstats) file of the agent side here")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        proc, control = start_camsim(args.cameras, args.latency_ms, args.port, Path(tmp))
+        try:
+            targets = load(Path(tmp))
+            r0 = requests_served(control)
+            profiler: Any = None
+            if args.profile:
+                from pyinstrument import Profiler
+
+                profiler = Profiler(async_mode="enabled")
+                profiler.start()
+            wall, cpu, ok, total = asyncio.run(agent_inventory(targets, args.concurrency))
+            if profiler is not None:
+                profiler.stop()
+                args.profile.write_text(profiler.output_html())
+            rss = peak_rss_mb()
+            reqs = requests_served(control) - r0
+            per_cam = reqs / max(1, total)
+            lat = args.latency_ms / 1000
+            floor = max(reqs * lat / args.concurrency, per_cam * lat)
+            print(f"agent: {total} cameras ({ok} fully read) in {wall:.1f}s; {reqs} requests ({per_cam:.1f}/camera); "
+                  f"CPU {cpu:.1f}s ({cpu / total * 1000:.1f} ms/camera); peak RSS {rss:.0f} MB")  # fmt: skip
+            print(f"latency-bound floor: max({reqs} x {args.latency_ms:g} ms / {args.concurrency}, "
+                  f"{per_cam:.1f} serial requests x {args.latency_ms:g} ms) = {floor:.1f}s "
+                  f"(agent at {wall / floor:.1f}x the floor)")  # fmt: skip
+            sample = targets[: args.sample] if args.quick else targets
+            nwall, nok = asyncio.run(naive_loop(sample))
+            naive_total = nwall * len(targets) / len(sample)
+            kind = f"extrapolated from {len(sample)} cameras" if args.quick else "measured"
+            print(f"naive sequential onvif-zeep-async: {naive_total:.1f}s ({kind}; {nok}/{len(sample)} read)")
+            speedup = naive_total / wall
+            print(f"speedup {speedup:.1f}x")
+            print(f"speedup={speedup:.1f} cpu_ms_per_camera={cpu / total * 1000:.1f} rss_mb={rss:.0f}")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
