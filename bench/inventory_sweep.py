@@ -119,16 +119,13 @@ def main() -> None:
         try:
             targets = load(Path(tmp))
             r0 = requests_served(control)
-            profiler: Any = None
-            if args.profile:
-                from pyinstrument import Profiler
-
-                profiler = Profiler(async_mode="enabled")
-                profiler.start()
+            profiler = cProfile.Profile() if args.profile else None
+            if profiler is not None:
+                profiler.enable()
             wall, cpu, ok, total = asyncio.run(agent_inventory(targets, args.concurrency))
             if profiler is not None:
-                profiler.stop()
-                args.profile.write_text(profiler.output_html())
+                profiler.disable()
+                profiler.dump_stats(args.profile)
             rss = peak_rss_mb()
             reqs = requests_served(control) - r0
             per_cam = reqs / max(1, total)
