@@ -17,6 +17,7 @@ from controller.commands import CommandService
 from controller.config import ControllerConfig
 from controller.embedded_broker import EmbeddedBroker
 from controller.hub import Hub, HubSettings
+from controller.lease import open_lease
 from controller.metrics import METRICS
 from controller.store.base import Store
 from controller.store.sqlite import SqliteStore
@@ -96,11 +97,30 @@ def build_app(
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
-    app.cleanup_ctx.append(store_ctx)
+    # Replicas on one PostgreSQL database: the leader lease decides who runs the singletons (campaign ticks,
+    # dispatch of QUEUED commands, expiry); SQLite means one controller, whose lease is always held.
+    lease = open_lease(cfg.store_url, cfg.client_id)
+    engine_lock = lease.mutex()
+    hub.leader = lambda: lease.held
+
+    async def lease_ctx(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(lease.run())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        close = getattr(engine_lock, "close", None)
+        if close is not None:
+            close()
+
+    app.cleanup_ctx.extend([store_ctx, lease_ctx])
     if mqtt:
         app.cleanup_ctx.extend([broker_ctx, hub_ctx])
     add_routes(app)
-    add_campaign_routes(app, hub=hub, approvals_required=cfg.approvals_required)
+    engine = add_campaign_routes(app, hub=hub, approvals_required=cfg.approvals_required)
+    engine.leader = hub.leader
+    engine._lock = engine_lock
+    lease.listeners.append(lambda held: engine.wake() if held else None)
     app.router.add_get("/metrics", metrics)
     mount_dashboard(app, secure_cookies=cfg.secure_cookies, hub=hub)
     return app

@@ -39,6 +39,8 @@ class HubSettings:
 
 
 Listener = Callable[[str, dict[str, Any]], None]
+# How long a new QUEUED command is left to the replica that created it (its publish waits 15 s for a PUBACK).
+DISPATCH_GRACE_S = 20.0
 
 
 def _status(online: bool, key_ids: list[str]) -> bytes:
@@ -57,6 +59,10 @@ class Hub:
         self.listeners: list[Listener] = []
         self._stop = asyncio.Event()
         self._dispatch_wake = asyncio.Event()
+        # Several replicas (controller/lease.py): only the leader lease holder dispatches QUEUED commands and
+        # expires executions. One controller keeps the default: always.
+        self.leader: Callable[[], bool] = lambda: True
+        self._was_leader = False
 
     def notify(self, kind: str, data: dict[str, Any]) -> None:
         for fn in list(self.listeners):
@@ -162,23 +168,44 @@ class Hub:
 
     async def dispatch_queued(self) -> int:
         """Send commands still QUEUED (created while the broker was away). Agents drop duplicates by id."""
+        claim = getattr(self.store, "claim_command", None)
+        release = getattr(self.store, "release_command", None)
         sent = 0
-        for cmd in await self.store.commands_in_state("QUEUED", time.time()):
-            if await self.publish_command(cmd.agent_id, cmd.envelope):
-                await self.store.set_command_state(cmd.command_id, "SENT")
-                sent += 1
+        now = time.time()
+        for cmd in await self.store.commands_in_state("QUEUED", now):
+            if claim is None or release is None:
+                if await self.publish_command(cmd.agent_id, cmd.envelope):
+                    await self.store.set_command_state(cmd.command_id, "SENT")
+                    sent += 1
+                continue
+            # A store shared by replicas: claim (QUEUED -> DISPATCHING, one winner) before publishing, put it
+            # back on failure. A command younger than the publish timeout may still be in its creator's hands
+            # (CommandService publishes a QUEUED row itself), so it is left to the creator for now.
+            if now - cmd.created_at < DISPATCH_GRACE_S or not await claim(cmd.command_id):
+                continue
+            ok = await self.publish_command(cmd.agent_id, cmd.envelope)
+            await release(cmd.command_id, ok)
+            sent += ok
         return sent
 
     async def _dispatcher(self) -> None:
         while True:
-            await self.dispatch_queued()
+            leader = self.leader()
+            if leader and not self._was_leader:
+                # Taking over: claims the previous holder made and never released go back to QUEUED.
+                requeue = getattr(self.store, "requeue_claimed", None)
+                if requeue is not None:
+                    await requeue()
+            self._was_leader = leader
+            if leader:
+                await self.dispatch_queued()
             self._dispatch_wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._dispatch_wake.wait(), 5.0)
 
     async def _expirer(self) -> None:
         while True:
-            for row in await self.store.expire_executions(time.time()):
+            for row in await self.store.expire_executions(time.time()) if self.leader() else []:
                 self.notify("execution", {"command_id": row.command_id, "camera_id": row.camera_id,
                                           "state": row.state})  # fmt: skip
             await asyncio.sleep(1.0)

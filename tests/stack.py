@@ -90,11 +90,29 @@ class Stack:
     procs: dict[str, Proc] = field(default_factory=dict)
     token: str = ""
     approver_keys: list[Path] = field(default_factory=list)
+    # Replicas: `controllers` > 1 needs a shared `store_url` (PostgreSQL, e.g. from tests/pg.py); each replica
+    # gets its own HTTP port, state dir and MQTT client id, and they share ingest through `share_group`.
+    controllers: int = 1
+    store_url: str = ""
+    share_group: str = "camfleet"
+    extra_http_ports: list[int] = field(default_factory=list)
 
     # ---- paths --------------------------------------------------------------------------------
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
+
+    def replica_url(self, i: int) -> str:
+        return f"http://127.0.0.1:{self.replica_port(i)}"
+
+    def replica_port(self, i: int) -> int:
+        while len(self.extra_http_ports) < self.controllers - 1:
+            self.extra_http_ports.append(free_port())
+        return self.http_port if i == 0 else self.extra_http_ports[i - 1]
+
+    @staticmethod
+    def replica_name(i: int) -> str:
+        return "controller" if i == 0 else f"controller-{i}"
 
     @property
     def camsim_url(self) -> str:
@@ -172,8 +190,8 @@ class Stack:
             time.sleep(0.05)
         raise RuntimeError(f"mosquitto did not start: {self.procs['mosquitto'].tail()}")
 
-    def write_controller_config(self) -> Path:
-        d = self.root / "controller"
+    def write_controller_config(self, replica: int = 0) -> Path:
+        d = self.root / self.replica_name(replica)
         d.mkdir(parents=True, exist_ok=True)
         pki = self.root / "pki"
         broker = (
@@ -182,13 +200,20 @@ class Stack:
             if self.broker == "mosquitto"
             else f"[broker]\nembedded_port = {self.mqtt_port}\n"
         )
+        shared = ""
+        if self.controllers > 1:
+            # One signing key (agents pin it), one database, distinct MQTT sessions, one shared-subscription group.
+            broker += f'client_id = "camfleet-controller-{replica}"\nshare_group = "{self.share_group}"\n'
+            shared = f'signing_key = "{self.root / "controller-signing.pem"}"\n'
+        store = f'[store]\nurl = "{self.store_url}"\n\n' if self.store_url else ""
         approvers = self.root / "approvers.json"
         secret = d / "passphrase"
         secret.write_text(PASSPHRASE)
         secret.chmod(0o600)
         (d / "controller.toml").write_text(
-            f'[controller]\nstate_dir = "{d / "state"}"\n\n[http]\nhost = "127.0.0.1"\nport = {self.http_port}\n'
-            f'secure_cookies = false\n\n{broker}\n[keys]\npassphrase_file = "{secret}"\n'
+            f'[controller]\nstate_dir = "{d / "state"}"\n\n[http]\nhost = "127.0.0.1"\n'
+            f"port = {self.replica_port(replica)}\n"
+            f'secure_cookies = false\n\n{broker}\n{store}[keys]\npassphrase_file = "{secret}"\n{shared}'
             + (f'approver_keyring = "{approvers}"\n' if approvers.exists() else "")
         )
         return d / "controller.toml"
@@ -205,6 +230,14 @@ class Stack:
             str(BIN / "camfleet-controller"), "token", "--config", str(cfg), "admin"
         ).strip()
         self._proc("controller", str(BIN / "camfleet-controller"), "serve", "--config", str(cfg))
+        for i in range(1, self.controllers):
+            self.start_replica(i)
+
+    def start_replica(self, i: int) -> None:
+        """(Re)start replica i (> 0) of a multi-controller stack; users and keys are in the shared store."""
+        cfg = self.write_controller_config(i)
+        name = self.replica_name(i)
+        self._proc(name, str(BIN / "camfleet-controller"), "serve", "--config", str(cfg))
 
     def write_agent_config(self, site: str) -> Path:
         d = self.root / "agents" / site
@@ -240,7 +273,8 @@ class Stack:
             self.setup_pki()
             self.start_mosquitto()
         self.start_controller()
-        asyncio.run(self.wait_http(f"{self.url}/healthz", 30, "controller"))
+        for i in range(self.controllers):
+            asyncio.run(self.wait_http(f"{self.replica_url(i)}/healthz", 30, self.replica_name(i)))
         for site in self.sites:
             self.start_agent(site)
 
@@ -267,12 +301,12 @@ class Stack:
                 await asyncio.sleep(0.2)
         raise RuntimeError(f"{name} not ready at {url}")
 
-    async def api(self, method: str, path: str, **kw: Any) -> Any:
+    async def api(self, method: str, path: str, *, replica: int = 0, **kw: Any) -> Any:
         async with (
             aiohttp.ClientSession(
                 headers={"Authorization": f"Bearer {self.token}"}, timeout=aiohttp.ClientTimeout(total=30)
             ) as s,
-            s.request(method, f"{self.url}{path}", **kw) as r,
+            s.request(method, f"{self.replica_url(replica)}{path}", **kw) as r,
         ):
             if r.content_type == "application/json":
                 return await r.json()

@@ -83,7 +83,11 @@ class CampaignEngine:
         self.approvals_required = max(2, approvals_required)
         self.clock = clock
         self.interval_s = interval_s
-        self._lock = asyncio.Lock()
+        # Several replicas on one database (controller/lease.py, set by the app): only the leader lease holder
+        # ticks, and `_lock` becomes a cluster-wide mutex so API operations on any replica never interleave
+        # with the holder's tick. One controller keeps the defaults: always the leader, a local lock.
+        self.leader: Callable[[], bool] = lambda: True
+        self._lock: contextlib.AbstractAsyncContextManager[Any] = asyncio.Lock()
         self._wake = asyncio.Event()
         self._recovered = False
         self._scan_since = 0.0
@@ -100,10 +104,14 @@ class CampaignEngine:
     async def run(self) -> None:
         while True:
             self._wake.clear()  # before the tick: a result arriving during it wakes the next one at once
-            try:
-                await self.tick()
-            except Exception:  # a bad campaign must not stop the others; the next tick retries
-                log.exception("campaign tick failed")
+            if not self.leader():
+                # Recover again when the lease comes: the previous holder may have left steps half sent.
+                self._recovered = False
+            else:
+                try:
+                    await self.tick()
+                except Exception:  # a bad campaign must not stop the others; the next tick retries
+                    log.exception("campaign tick failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval_s)
 

@@ -719,6 +719,34 @@ class PostgresStore:
                     time.time(), command_id,
                 )  # fmt: skip
 
+    # ---- dispatch claims (several replicas; used by Hub.dispatch_queued when the store has them) ----------
+    async def claim_command(self, command_id: str) -> bool:
+        """QUEUED -> DISPATCHING in one conditional statement: of several replicas, exactly one wins."""
+        return _count(await self.pool.execute(
+            "UPDATE commands SET state = 'DISPATCHING' WHERE command_id = $1 AND state = 'QUEUED'", command_id
+        )) > 0  # fmt: skip
+
+    async def release_command(self, command_id: str, sent: bool) -> None:
+        """DISPATCHING -> SENT (executions follow) or back to QUEUED; conditional, so a roll-up of results that
+        beat the PUBACK is kept."""
+        async with self._tx() as conn:
+            await self._lock_commands(conn, [command_id])
+            await conn.execute(
+                "UPDATE commands SET state = $1 WHERE command_id = $2 AND state = 'DISPATCHING'",
+                "SENT" if sent else "QUEUED", command_id,
+            )  # fmt: skip
+            if sent:
+                await conn.execute(
+                    "UPDATE executions SET state = 'SENT', updated_at = $1 WHERE command_id = $2 AND state = 'QUEUED'",
+                    time.time(), command_id,
+                )  # fmt: skip
+
+    async def requeue_claimed(self) -> int:
+        """Claims left by a replica that died mid-publish go back to QUEUED (called by a new lease holder)."""
+        return _count(
+            await self.pool.execute("UPDATE commands SET state = 'QUEUED' WHERE state = 'DISPATCHING'")
+        )
+
     async def campaign_step_add(self, step: StepRow) -> bool:
         """Record a step before its command is published; False if the key exists (it was already sent, maybe
         by another replica: the primary key decides, atomically)."""
