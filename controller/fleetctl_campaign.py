@@ -1,4 +1,4 @@
-"""fleetctl campaign create|plan|start|pause|resume|abort|rollback|status|list, and fleetctl approve."""
+"""fleetctl campaign create|plan|preview|start|pause|resume|abort|rollback|status|list; fleetctl approve."""
 
 from __future__ import annotations
 
@@ -397,6 +397,29 @@ async def list_campaigns(ctx: Context, args: argparse.Namespace) -> int:
     return Exit.OK
 
 
+async def preview(ctx: Context, args: argparse.Namespace) -> int:
+    """The dry-run preview: per camera and stage, which settings would change (and which already are so)."""
+    doc = await ctx.client.get_json(f"{API}/campaigns/{_cid(args.campaign)}/preview")
+    if ctx.out.as_json:
+        ctx.out.document(doc)
+        return Exit.OK
+    out = []
+    for cam, stages in sorted((doc.get("cameras") or {}).items()):
+        for stage, r in stages.items():
+            settings = r.get("settings") or []
+
+            def named(outcome: str, settings: list[dict[str, Any]] = settings) -> list[str]:
+                return [str(x.get("setting")) for x in settings if x.get("outcome") == outcome]
+
+            out.append([cam, stage, r.get("state"), ", ".join(named("would_change")) or "-",
+                        len(named("already")), len(named("unsupported")), len(named("failed")),
+                        r.get("message")])  # fmt: skip
+    ctx.out.text(f"dry-run preview ({doc.get('scope')}); {doc.get('pending', 0)} still pending")
+    ctx.out.text(table(["camera", "stage", "state", "would change", "already", "unsupported", "failed",
+                        "message"], out, max_width=60))  # fmt: skip
+    return Exit.OK
+
+
 # ---- start / pause / resume / abort / rollback --------------------------------------------------------
 OP_DONE = {"start": "started", "pause": "paused", "resume": "resumed", "abort": "aborted"}
 
@@ -508,10 +531,9 @@ def load_key(args: argparse.Namespace) -> SigningKey:
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         # As ssh does: a private key others can read is not private (the signature proves nothing then).
         sys.stderr.write(f"fleetctl: warning: {args.key} is readable by others; chmod 600 it\n")
-    encrypted = b"ENCRYPTED" in data.split(b"\n", 1)[0]
-    passphrase = (
-        _passphrase(args, f"passphrase for {path.name}: ") if encrypted or args.passphrase_env else None
-    )
+    # PKCS#8 PEM says so in its armour: "-----BEGIN ENCRYPTED PRIVATE KEY-----".
+    encrypted = b"BEGIN ENCRYPTED PRIVATE KEY" in data
+    passphrase = _passphrase(args, f"passphrase for {path.name}: ") if encrypted else None
     if encrypted and passphrase is None:
         raise usage(f"--key: {args.key} is encrypted; give --passphrase-env VAR or run on a terminal")
     try:
@@ -595,6 +617,9 @@ def keygen(ctx: Context, args: argparse.Namespace) -> int:
     out = Path(args.keygen)
     pub = Path(args.public) if args.public else out.with_name(out.name + ".pub.json")
     key = SigningKey.generate()
+    for f in (out, pub):
+        if f.exists() and not args.force:  # checked for both before writing either
+            raise usage(f"--keygen: {f} exists (--force overwrites)")
     passphrase = _passphrase(args, "passphrase for the new key (empty for none): ", confirm=True)
     _write_new(out, key.to_pem(passphrase), 0o600, args.force)
     _write_new(pub, (Keyring.of(key.public_key).to_json() + "\n").encode(), 0o644, args.force)
@@ -706,6 +731,10 @@ def register(sub: SubParsers, common: Parser) -> None:
         s.add_argument("campaign", metavar="CAMPAIGN")
         _watch_flags(s)
         s.set_defaults(handler=status, plan_view=plan_view)
+
+    s = add("preview", "the dry-run preview: which settings would change on which cameras")
+    s.add_argument("campaign", metavar="CAMPAIGN")
+    s.set_defaults(handler=preview)
 
     for op, help in (("start", "start a CREATED campaign"), ("pause", "pause a running campaign"),
                      ("resume", "resume (a gate-stopped stage retries its failed cameras)"),

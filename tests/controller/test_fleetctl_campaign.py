@@ -268,6 +268,31 @@ async def test_create_from_a_spec_file_with_flags_on_top(world: World, tmp_path:
     )  # print-spec sent nothing
 
 
+async def test_dry_run_preview_of_the_canary(world: World) -> None:
+    w = world
+    res = await w_run_create(w, *HIK_NORTH, "--stages", "disable_cloud,decommission", "--canary", "2",
+                             "--preview", "canary", "--json")  # fmt: skip
+    cid = res.json()["campaign_id"]
+    steps = [st for st in await w.store.campaign_steps(cid) if st.kind == "preview"]
+    cmd = await w.store.get_command(steps[0].command_id)
+    assert len(steps) == 1 and cmd is not None and cmd.dry_run
+    await report(w.store, steps[0].command_id, "SUCCEEDED",
+                 [("cloud.ezviz", "would_change", {"enabled": True}, {"enabled": False}),
+                  ("upnp", "already", False, False)])  # fmt: skip
+    res = await w.run("campaign", "preview", cid, role="vic")
+    assert res.rc == 0, res.err
+    lines = {
+        (ln.split()[0], ln.split()[1]): ln.split() for ln in res.out.splitlines() if ln.startswith("cam-")
+    }
+    canary = w.select(lambda c: c.origin == "hikvision" and c.site == "north")[:2]
+    assert sorted({cam for cam, _ in lines}) == canary
+    assert all(
+        lines[(c, "disable_cloud")][2:7] == ["SUCCEEDED", "cloud.ezviz", "1", "0", "0"] for c in canary
+    )
+    assert all(lines[(c, "decommission")][2] == "NOT_PREVIEWED" for c in canary)
+    assert "0 still pending" in res.out
+
+
 async def w_run_create(w: World, *args: str) -> Result:
     return await w.run("campaign", "create", *args, role="olga")
 
@@ -370,6 +395,17 @@ async def test_approve_refusals_before_anything_is_sent(world: World) -> None:
         os.close(master)
     assert res.rc == 2 and "sign this manifest with key" in res.err and "not signed" in res.err
     assert await w.store.campaign_approvals(cid, "b001") == []
+    # ... and "y" signs.
+    master, slave = pty.openpty()
+    try:
+        proc = await w.spawn("approve", cid, "b001", "--key", str(w.keys["ben"]), role="ben", stdin=slave)
+        os.write(master, b"y\n")
+        res = await w.finish(proc)
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert res.rc == 0 and "1 of 2 approvals" in res.out, res.err
+    assert [a.username for a in await w.store.campaign_approvals(cid, "b001")] == ["ben"]
     # A batch with no destructive stage has no manifest (404 -> 5); an unknown batch too.
     res = await w.run("campaign", "create", *HIK_NORTH, "--stages", "disable_cloud", "--preview", "none",
                       role="olga")  # fmt: skip
@@ -395,10 +431,14 @@ async def test_keygen_files(world: World, tmp_path: Path) -> None:
     kid = res.out.split()[2]
     assert list(Keyring.load(tmp_path / "new.json")) == [kid]
     assert SigningKey.from_pem(out.read_bytes()).key_id == kid
-    # Never overwritten by accident.
+    # Never overwritten by accident, and nothing half-written when only the public file is in the way.
     before = out.read_bytes()
-    res = await w.run("approve", "--keygen", str(out), role=None)
-    assert res.rc == 2 and "exists" in res.err and out.read_bytes() == before
+    other = tmp_path / "other.pem"
+    other.with_name("other.pem.pub.json").write_text("{}")
+    res1, res2 = await asyncio.gather(w.run("approve", "--keygen", str(out), role=None),
+                                      w.run("approve", "--keygen", str(other), role=None))  # fmt: skip
+    assert res1.rc == 2 and "exists" in res1.err and out.read_bytes() == before
+    assert res2.rc == 2 and "other.pem.pub.json exists" in res2.err and not other.exists()
 
 
 # ---- exit codes ----------------------------------------------------------------------------------------
