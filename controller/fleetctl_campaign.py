@@ -346,6 +346,8 @@ async def _watch(
 
 async def status(ctx: Context, args: argparse.Namespace) -> int:
     cid = _cid(args.campaign)
+    if args.interval <= 0 or (args.wait_timeout is not None and args.wait_timeout <= 0):
+        raise usage("--interval and --wait-timeout: positive seconds")
     if args.watch:
         doc, complete = await _watch(ctx, cid, args.wait_timeout, args.interval)
     else:
@@ -630,7 +632,8 @@ def keygen(ctx: Context, args: argparse.Namespace) -> int:
     ctx.out.text(f"approver key {key.key_id}")
     ctx.out.text(f"private key: {out} (mode 600{', encrypted' if passphrase else ', NOT encrypted'})")
     ctx.out.text(f"public keyring: {pub}")
-    ctx.out.text(f"register it: camfleet-controller user NAME --role approver --approver-key {pub}")
+    ctx.out.text("register it: camfleet-controller user --config CONTROLLER.toml NAME --role approver "
+                 f"--approver-key {pub}")  # fmt: skip
     return Exit.OK
 
 
