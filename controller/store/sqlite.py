@@ -195,13 +195,23 @@ class SqliteStore:
                 await self.db.execute("INSERT INTO agents (agent_id) VALUES (?)", (agent_id,))
             elif seq and int(got[0]) >= seq:
                 return 0
-            written = 0
-            for row in rows:
+            # One SELECT per 500 cameras and two executemany calls instead of three round trips per camera:
+            # each aiosqlite call is a hop to its thread, and those hops dominated ingest (bench/ingest.py).
+            olds: dict[str, dict[str, Any]] = {}
+            ids = list(dict.fromkeys(r.camera_id for r in rows))
+            for k in range(0, len(ids), 500):
+                part = ids[k : k + 500]
                 async with self.db.execute(
-                    f"SELECT {', '.join(TRACKED)}, lifecycle, tags FROM cameras WHERE camera_id = ?",
-                    (row.camera_id,),
+                    f"SELECT camera_id, {', '.join(TRACKED)}, lifecycle, tags FROM cameras "
+                    f"WHERE camera_id IN ({', '.join('?' * len(part))})",
+                    part,
                 ) as cur:
-                    old = await cur.fetchone()
+                    for r in await cur.fetchall():
+                        olds[str(r["camera_id"])] = dict(r)
+            history: list[tuple[str, float, str]] = []
+            upserts: list[list[Any]] = []
+            for row in rows:
+                old = olds.get(row.camera_id)
                 values = asdict(row)
                 values["tags"] = json.dumps(row.tags)
                 values["updated_at"] = now
@@ -214,23 +224,24 @@ class SqliteStore:
                         if old[k] != (int(values[k]) if isinstance(values[k], bool) else values[k])
                     }
                     if change:
-                        await self.db.execute(
-                            "INSERT INTO camera_history (camera_id, at, change) VALUES (?, ?, ?)",
-                            (row.camera_id, now, json.dumps(change, default=str)),
-                        )
+                        history.append((row.camera_id, now, json.dumps(change, default=str)))
                 else:
-                    await self.db.execute(
-                        "INSERT INTO camera_history (camera_id, at, change) VALUES (?, ?, ?)",
-                        (row.camera_id, now, json.dumps({"first_seen": [None, row.host]})),
-                    )
-                cols = ", ".join(CAMERA_COLUMNS)
-                marks = ", ".join("?" * len(CAMERA_COLUMNS))
-                updates = ", ".join(f"{c}=excluded.{c}" for c in CAMERA_COLUMNS if c != "camera_id")
-                await self.db.execute(
-                    f"INSERT INTO cameras ({cols}) VALUES ({marks}) ON CONFLICT (camera_id) DO UPDATE SET {updates}, vanished = 0",
-                    [int(v) if isinstance(v, bool) else v for v in (values[c] for c in CAMERA_COLUMNS)],
-                )
-                written += 1
+                    history.append((row.camera_id, now, json.dumps({"first_seen": [None, row.host]})))
+                params = [int(v) if isinstance(v, bool) else v for v in (values[c] for c in CAMERA_COLUMNS)]
+                upserts.append(params)
+                # A camera twice in one report compares its second copy with the first, as row-by-row did.
+                olds[row.camera_id] = dict(zip(CAMERA_COLUMNS, params, strict=True))
+            cols = ", ".join(CAMERA_COLUMNS)
+            marks = ", ".join("?" * len(CAMERA_COLUMNS))
+            updates = ", ".join(f"{c}=excluded.{c}" for c in CAMERA_COLUMNS if c != "camera_id")
+            await self.db.executemany(
+                "INSERT INTO camera_history (camera_id, at, change) VALUES (?, ?, ?)", history
+            )
+            await self.db.executemany(
+                f"INSERT INTO cameras ({cols}) VALUES ({marks}) ON CONFLICT (camera_id) DO UPDATE SET {updates}, vanished = 0",
+                upserts,
+            )
+            written = len(rows)
             gone = list(removed)
             if full:
                 keep = {r.camera_id for r in rows}
@@ -399,14 +410,23 @@ class SqliteStore:
             return True
 
     async def _roll_up(self, command_id: str) -> None:
-        async with self.db.execute("SELECT state FROM executions WHERE command_id = ?", (command_id,)) as cur:
-            states = [str(r[0]) for r in await cur.fetchall()]
-        if states and all(s in FINAL_STATES for s in states):
-            final = "SUCCEEDED" if all(s == "SUCCEEDED" for s in states) else "COMPLETED_WITH_FAILURES"
-            if all(s == "CANCELED" for s in states):
-                final = "CANCELED"
-            await self.db.execute("UPDATE commands SET state = ? WHERE command_id = ?", (final, command_id))
-        elif any(s not in ("QUEUED", "SENT") for s in states):
+        # Counted in SQL: fetching every execution's state per update made a 500-camera command quadratic
+        # in Python row objects (bench/ingest.py profile).
+        final = ", ".join(f"'{s}'" for s in sorted(FINAL_STATES))
+        async with self.db.execute(
+            f"""SELECT COUNT(*), COALESCE(SUM(state IN ({final})), 0), COALESCE(SUM(state = 'SUCCEEDED'), 0),
+                       COALESCE(SUM(state = 'CANCELED'), 0), COALESCE(SUM(state NOT IN ('QUEUED', 'SENT')), 0)
+                FROM executions WHERE command_id = ?""",
+            (command_id,),
+        ) as cur:
+            got = await cur.fetchone()
+        total, done, ok, canceled, started = (int(x) for x in got) if got else (0, 0, 0, 0, 0)
+        if total and done == total:
+            state = "SUCCEEDED" if ok == total else "COMPLETED_WITH_FAILURES"
+            if canceled == total:
+                state = "CANCELED"
+            await self.db.execute("UPDATE commands SET state = ? WHERE command_id = ?", (state, command_id))
+        elif started:
             await self.db.execute(
                 "UPDATE commands SET state = 'IN_PROGRESS' WHERE command_id = ? AND state IN ('QUEUED', 'SENT')",
                 (command_id,),
