@@ -47,17 +47,75 @@ def _ok(schema: dict[str, Any]) -> dict[str, Any]:
     return {"description": "ok", "content": {"application/json": {"schema": schema}}}
 
 
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _list_of(key: str, item: dict[str, Any], **extra: dict[str, Any]) -> dict[str, Any]:
+    """{key: [item, ...]} (plus `extra` properties), the shape of every list the API returns."""
+    return {
+        "type": "object",
+        "required": [key],
+        "properties": {key: {"type": "array", "items": item}, **extra},
+    }
+
+
+# Response shapes, so schemathesis (tests/fuzz) checks what the handlers really return, not just "an object".
+_STR, _INT, _NUM, _BOOL = {"type": "string"}, {"type": "integer"}, {"type": "number"}, {"type": "boolean"}
+_COUNTS = {"type": "object", "additionalProperties": _INT}
+AGENT = {
+    "type": "object",
+    "required": ["agent_id", "site", "online", "last_seen", "camera_count"],
+    "properties": {"agent_id": _STR, "site": _STR, "version": _STR, "boot_seq": _INT, "online": _BOOL,
+                   "last_seen": _NUM, "capabilities": {"type": "array", "items": _STR}, "camera_count": _INT},
+}  # fmt: skip
+AUDIT_ENTRY = {
+    "type": "object",
+    "required": ["seq", "at", "actor", "action", "subject", "details", "prev_hash", "hash"],
+    "properties": {"seq": _INT, "at": _NUM, "actor": _STR, "action": _STR, "subject": _STR,
+                   "details": {"type": "object"}, "prev_hash": _STR, "hash": _STR},
+}  # fmt: skip
+SUMMARY = {
+    "type": "object",
+    "required": ["total", "origin", "site", "risk_level", "lifecycle", "manufacturer", "cloud_reachable",
+                 "oem_rebrand", "covered"],
+    "properties": {"total": _INT, "origin": _COUNTS, "site": _COUNTS, "risk_level": _COUNTS,
+                   "lifecycle": _COUNTS, "manufacturer": _COUNTS, "cloud_reachable": _INT, "oem_rebrand": _INT,
+                   "covered": _INT},
+}  # fmt: skip
+CAMPAIGN_ROW: dict[str, Any] = {
+    "type": "object",
+    "required": ["campaign_id", "name", "state", "created_by", "created_at"],
+    "properties": {"campaign_id": _STR, "name": _STR, "state": _STR, "reason": _STR, "created_by": _STR,
+                   "created_at": _NUM, "updated_at": _NUM},
+}  # fmt: skip
+CAMPAIGN_STATUS = {
+    "type": "object",
+    "required": ["campaign_id", "name", "state", "spec", "batches"],
+    "properties": {**CAMPAIGN_ROW["properties"], "spec": {"type": "object"}, "in_window": _BOOL,
+                   "batches": {"type": "array", "items": {"type": "object", "required": ["batch_id", "state"]}}},
+}  # fmt: skip
+ALERT = {
+    "type": "object",
+    "required": ["alert_id", "at", "kind", "camera_id", "message"],
+    "properties": {"alert_id": _INT, "at": _NUM, "kind": _STR, "camera_id": _STR, "matched_camera_id": _STR,
+                   "message": _STR, "details": {"type": "object"}, "acknowledged_by": _STR,
+                   "acknowledged_at": _NUM},
+}  # fmt: skip
+
+
 def openapi_document() -> dict[str, Any]:
     camera = {
         "type": "object",
-        "required": ["camera_id", "agent_id", "host", "origin", "risk", "lifecycle"],
+        "required": ["camera_id", "agent_id", "site", "host", "port", "manufacturer", "model", "firmware",
+                     "origin", "risk", "cloud_reachable", "reachable", "lifecycle", "tags", "observed_at"],
         "properties": {
             "camera_id": {"type": "string"}, "agent_id": {"type": "string"}, "site": {"type": "string"},
             "host": {"type": "string"}, "port": {"type": "integer"}, "manufacturer": {"type": "string"},
             "model": {"type": "string"}, "firmware": {"type": "string"},
-            "origin": {"type": "object", "properties": {"manufacturer": {"type": "string"}, "covered": {"type": "boolean"},
+            "origin": {"type": "object", "required": ["manufacturer", "covered", "oem_rebrand", "confidence"], "properties": {"manufacturer": {"type": "string"}, "covered": {"type": "boolean"},
                        "oem_rebrand": {"type": "boolean"}, "confidence": {"type": "number"}}},
-            "risk": {"type": "object", "properties": {"score": {"type": "integer"}, "level": {"type": "string"}}},
+            "risk": {"type": "object", "required": ["score", "level"], "properties": {"score": {"type": "integer"}, "level": {"type": "string"}}},
             "cloud_reachable": {"type": "boolean"}, "reachable": {"type": "boolean"},
             "lifecycle": {"type": "string"}, "tags": {"type": "array", "items": {"type": "string"}},
             "observed_at": {"type": "number"},
@@ -65,13 +123,16 @@ def openapi_document() -> dict[str, Any]:
     }  # fmt: skip
     command = {
         "type": "object",
-        "required": ["command_id", "agent_id", "action", "state"],
+        "required": ["command_id", "agent_id", "action", "params", "dry_run", "created_at", "not_after",
+                     "created_by", "campaign_id", "batch_id", "state"],
         "properties": {
             "command_id": {"type": "string"}, "agent_id": {"type": "string"}, "action": {"type": "string"},
             "params": {"type": "object"}, "dry_run": {"type": "boolean"}, "state": {"type": "string"},
             "created_at": {"type": "number"}, "not_after": {"type": "number"}, "created_by": {"type": "string"},
             "campaign_id": {"type": "string"}, "batch_id": {"type": "string"},
-            "executions": {"type": "array", "items": {"type": "object"}}, "counts": {"type": "object"},
+            "executions": {"type": "array", "items": {"type": "object", "required": ["camera_id", "state"],
+                           "properties": {"camera_id": {"type": "string"}, "state": {"type": "string"}}}},
+            "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
         },
     }  # fmt: skip
     new_command = {
@@ -103,13 +164,31 @@ def openapi_document() -> dict[str, Any]:
                     "properties": {"error": {"type": "string"}},
                 },
                 "Camera": camera,
+                "CameraDetail": {
+                    "allOf": [_ref("Camera")],
+                    "type": "object",
+                    "required": ["record", "history"],
+                    "properties": {
+                        "record": {"type": "object"},
+                        "history": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+                "Agent": AGENT,
+                "AuditEntry": AUDIT_ENTRY,
+                "Summary": SUMMARY,
+                "Campaign": CAMPAIGN_ROW,
+                "CampaignStatus": CAMPAIGN_STATUS,
+                "Alert": ALERT,
                 "Command": command,
                 "NewCommand": new_command,
             },
         },
         "paths": {
             "/api/v1/agents": {
-                "get": {"summary": "agents", "responses": {"200": _ok({"type": "object"}), "401": AUTH}}
+                "get": {
+                    "summary": "agents",
+                    "responses": {"200": _ok(_list_of("agents", _ref("Agent"))), "401": AUTH},
+                }
             },
             "/api/v1/cameras": {
                 "get": {
@@ -143,7 +222,7 @@ def openapi_document() -> dict[str, Any]:
                         {"name": "camera_id", "in": "path", "required": True, "schema": {"type": "string"}}
                     ],
                     "responses": {
-                        "200": _ok({"$ref": "#/components/schemas/Camera"}),
+                        "200": _ok(_ref("CameraDetail")),
                         "404": ERR,
                         "401": AUTH,
                     },
@@ -153,14 +232,14 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "summary": "fleet counts",
                     "parameters": FILTERS,
-                    "responses": {"200": _ok({"type": "object"}), "400": ERR, "401": AUTH},
+                    "responses": {"200": _ok(_ref("Summary")), "400": ERR, "401": AUTH},
                 }
             },
             "/api/v1/commands": {
                 "get": {
                     "summary": "recent commands",
                     "parameters": PAGE,
-                    "responses": {"200": _ok({"type": "object"}), "400": ERR, "401": AUTH},
+                    "responses": {"200": _ok(_list_of("commands", _ref("Command"))), "400": ERR, "401": AUTH},
                 },
                 "post": {
                     "summary": "create a command (one per agent); dry_run shows the diff only",
@@ -170,7 +249,12 @@ def openapi_document() -> dict[str, Any]:
                             "application/json": {"schema": {"$ref": "#/components/schemas/NewCommand"}}
                         },
                     },
-                    "responses": {"201": _ok({"type": "object"}), "400": ERR, "401": AUTH, "403": ERR},
+                    "responses": {
+                        "201": _ok(_list_of("commands", _ref("Command"))),
+                        "400": ERR,
+                        "401": AUTH,
+                        "403": ERR,
+                    },
                 },
             },
             "/api/v1/commands/{command_id}": {
@@ -192,7 +276,14 @@ def openapi_document() -> dict[str, Any]:
                     "parameters": [
                         {"name": "command_id", "in": "path", "required": True, "schema": {"type": "string"}}
                     ],
-                    "responses": {"200": _ok({"type": "object"}), "400": ERR, "401": AUTH, "403": ERR},
+                    "responses": {
+                        "200": _ok(
+                            {"type": "object", "required": ["canceled"], "properties": {"canceled": _INT}}
+                        ),
+                        "400": ERR,
+                        "401": AUTH,
+                        "403": ERR,
+                    },
                 }
             },
             "/api/v1/export": {
@@ -202,20 +293,43 @@ def openapi_document() -> dict[str, Any]:
                         *FILTERS,
                         _q("format", "json or csv", {"type": "string", "enum": ["json", "csv"]}),
                     ],
-                    "responses": {"200": {"description": "export"}, "400": ERR, "401": AUTH},
+                    "responses": {
+                        "200": {
+                            "description": "the matching cameras, JSON (default) or CSV",
+                            "content": {
+                                "application/json": {"schema": _list_of("cameras", _ref("Camera"))},
+                                "text/csv": {"schema": {"type": "string"}},
+                            },
+                        },
+                        "400": ERR,
+                        "401": AUTH,
+                    },
                 }
             },
             "/api/v1/audit": {
                 "get": {
                     "summary": "audit log entries",
                     "parameters": PAGE,
-                    "responses": {"200": _ok({"type": "object"}), "400": ERR, "401": AUTH},
+                    "responses": {
+                        "200": _ok(_list_of("entries", _ref("AuditEntry"))),
+                        "400": ERR,
+                        "401": AUTH,
+                    },
                 }
             },
             "/api/v1/audit/verify": {
                 "get": {
                     "summary": "verify the hash chain",
-                    "responses": {"200": _ok({"type": "object"}), "401": AUTH},
+                    "responses": {
+                        "200": _ok(
+                            {
+                                "type": "object",
+                                "required": ["ok", "entries", "problems"],
+                                "properties": {"ok": _BOOL, "entries": _INT, "problems": {"type": "array"}},
+                            }
+                        ),
+                        "401": AUTH,
+                    },
                 }
             },
         },
@@ -228,11 +342,17 @@ def _path(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
 
 
-def _op(summary: str, ok: str = "200", body: dict[str, Any] | None = None, **params: Any) -> dict[str, Any]:
+def _op(
+    summary: str,
+    ok: str = "200",
+    body: dict[str, Any] | None = None,
+    reply: dict[str, Any] | None = None,
+    **params: Any,
+) -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": summary,
         "responses": {
-            ok: _ok({"type": "object"}),
+            ok: _ok(reply or {"type": "object"}),
             "400": ERR,
             "401": AUTH,
             "403": ERR,
@@ -296,10 +416,19 @@ def campaign_paths() -> dict[str, Any]:
     base = "/api/v1/campaigns"
     return {
         base: {
-            "get": _op("campaigns"),
-            "post": _op("plan a campaign (batches, first manifest, dry-run preview)", "201", NEW_CAMPAIGN),
+            "get": _op("campaigns", reply=_list_of("campaigns", _ref("Campaign"))),
+            "post": _op(
+                "plan a campaign (batches, first manifest, dry-run preview)",
+                "201",
+                NEW_CAMPAIGN,
+                reply=_ref("CampaignStatus"),
+            ),
         },
-        base + "/{cid}": {"get": _op("status: batches, stage counts, gates, approvals", path=c)},
+        base + "/{cid}": {
+            "get": _op(
+                "status: batches, stage counts, gates, approvals", reply=_ref("CampaignStatus"), path=c
+            )
+        },
         base + "/{cid}/plan": {"get": _op("batch sizes and cameras", path=c)},
         base + "/{cid}/preview": {
             "get": _op("dry-run results: settings that would change per camera", path=c)
@@ -338,7 +467,7 @@ def campaign_paths() -> dict[str, Any]:
                     *PAGE,
                     _q("open", "only unacknowledged", {"type": "string", "enum": ["true", "false"]}),
                 ],
-                "responses": {"200": _ok({"type": "object"}), "400": ERR, "401": AUTH},
+                "responses": {"200": _ok(_list_of("alerts", _ref("Alert"))), "400": ERR, "401": AUTH},
             }
         },
         "/api/v1/alerts/{alert_id}/ack": {"post": _op("acknowledge an alert", path=["alert_id"])},
