@@ -68,7 +68,7 @@ def test_molecule_default_scenario_converge_idempotence_verify() -> None:
         pytest.fail("mosquitto is not installed: scripts/bootstrap installs it (apt-get install mosquitto)")
     proc = _run(
         [_tool("molecule"), "test", "--scenario-name", "default"],
-        timeout=480,
+        timeout=600,
         CAMFLEET_MOLECULE_BROKER_PORT=str(free_port()),
         CAMFLEET_MOLECULE_PREFIX="/opt/camfleet-molecule",
     )
