@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     ia.add_argument("name")
     rv = pks.add_parser("revoke", help="revoke every certificate of an agent and rewrite the CRL")
     rv.add_argument("name")
+    pks.add_parser(
+        "crl", help="re-sign the CRL (it is valid for 30 days; Mosquitto refuses everyone once it expires)"
+    )
 
     bc = sub.add_parser("broker-config", help="write mosquitto.conf and its ACL for the fleet")
     bc.add_argument("--pki", type=Path, required=True)
@@ -135,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
             elif args.pki_cmd == "issue-agent":
                 issued = pki.issue_agent(args.name)
                 print(f"issued {issued.cert} (serial {issued.serial:x})")
+            elif args.pki_cmd == "crl":
+                pki.write_crl()
+                print(f"re-signed {pki.crl}; reload the broker (SIGHUP)")
             else:
                 n = pki.revoke(args.name)
                 print(
