@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -362,19 +363,51 @@ async def _run_daemon(args: argparse.Namespace) -> int:
     from agent.daemon import AgentDaemon
 
     cfg = load_config(args.config)
+    if cfg.log_json:
+        _json_logging()
+    else:
+        logging.getLogger().setLevel(logging.INFO)
     if cfg.targets is None:
         raise UsageError("cameras.targets must name the targets file for the daemon")
     targets = load_targets(cfg.targets)
+    if cfg.vault is not None:
+        # The vault's credentials win over the targets file, which may then carry placeholders only.
+        vault = Vault.open(cfg.vault, _key_source(cfg.vault_key_file))
+        targets = [Target(t.host, t.port, vault.get(t.host, t.port) or t.credentials) for t in targets]
     fleet = CameraFleet(targets, concurrency=cfg.concurrency, timeout=cfg.timeout_s, agent_id=cfg.agent_id,
                         site=cfg.site)  # fmt: skip
     daemon = AgentDaemon(cfg, fleet)
     fleet.snapshots = daemon.state.snapshot
+    if cfg.metrics_port is not None:
+        daemon.metrics.serve(cfg.metrics_port)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, daemon.stop)
     try:
         await daemon.run()
     finally:
         await fleet.close()
         daemon.close()
     return EXIT_OK
+
+
+class _JsonFormatter(logging.Formatter):
+    """JSON lines for journald/ELK; messages never carry secrets (credentials hide their password)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out = {"ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname.lower(),
+               "logger": record.name, "msg": record.getMessage()}  # fmt: skip
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out)
+
+
+def _json_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -90,6 +90,7 @@ class Stack:
     procs: dict[str, Proc] = field(default_factory=dict)
     token: str = ""
     approver_keys: list[Path] = field(default_factory=list)
+    metrics_ports: dict[str, int] = field(default_factory=dict)
     # Replicas: `controllers` > 1 needs a shared `store_url` (PostgreSQL, e.g. from tests/pg.py); each replica
     # gets its own HTTP port, state dir and MQTT client id, and they share ingest through `share_group`.
     controllers: int = 1
@@ -249,8 +250,10 @@ class Stack:
             else "protocol = 4\n"
         )
         approvers = self.root / "approvers.json"
+        self.metrics_ports[site] = self.metrics_ports.get(site) or free_port()
         (d / "agent.toml").write_text(
-            f'[agent]\nid = "{aid}"\nsite = "{site}"\nstate_dir = "{d / "state"}"\n\n'
+            f'[agent]\nid = "{aid}"\nsite = "{site}"\nstate_dir = "{d / "state"}"\n'
+            f"metrics_port = {self.metrics_ports[site]}\n\n"
             f'[broker]\nhost = "127.0.0.1"\nport = {self.mqtt_port}\n{tls}\n'
             f'[keys]\ncontroller_keyring = "{self.root / "controller-keyring.json"}"\n'
             + (f'approver_keyring = "{approvers}"\n' if approvers.exists() else "")

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import aiomqtt
 import pytest
 
@@ -171,3 +172,19 @@ def test_embedded_broker_flow() -> None:
         assert detail["executions"] and all(e["state"] == "SUCCEEDED" for e in detail["executions"])
     finally:
         s.cleanup()
+
+
+def test_metrics_of_controller_and_agents(stack: Stack) -> None:
+    async def go() -> None:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as s:
+            async with s.get(f"{stack.url}/metrics") as r:
+                text = await r.text()
+            assert "camfleet_agents_online 3.0" in text
+            assert 'camfleet_cameras{lifecycle="INVENTORIED"}' in text
+            for site, port in stack.metrics_ports.items():
+                async with s.get(f"http://127.0.0.1:{port}/metrics") as r:
+                    agent_text = await r.text()
+                assert "camfleet_agent_broker_connected 1.0" in agent_text, site
+                assert "camfleet_agent_cameras 10.0" in agent_text, site
+
+    asyncio.run(go())
