@@ -367,6 +367,11 @@ def _entry_model(entry: dict[str, Any], seed: int, index: int) -> tuple[str, str
             raise FleetError(f"unknown OEM brand {oem!r}; known: {brands}")
         return "oem", random.Random(f"camsim-oem:{seed}:{index}").choice(choices).name
     if oem:
+        maker = entry.get("personality")
+        if maker in ("hikvision", "dahua"):
+            # "oem": true with a personality: a rebrand made by that maker, not any OEM model
+            made = [m for m in catalog.HIK_OEM_MODELS + catalog.DAHUA_OEM_MODELS if m.maker == maker]
+            return "oem", random.Random(f"camsim-oem:{seed}:{index}").choice(made).name
         return "oem", None
     kind = str(entry.get("personality", entry.get("kind", "")))
     if kind not in catalog.FLEET_KINDS:

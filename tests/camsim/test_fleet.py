@@ -187,3 +187,13 @@ def test_load_fleet_file_explicit_entries(tmp_path: Path) -> None:
     p.write_text("{not json")
     with pytest.raises(FleetError):
         load_fleet_file(p)
+
+
+def test_oem_true_with_a_personality_picks_a_rebrand_of_that_maker(tmp_path: Path) -> None:
+    spec = {"seed": 4, "cameras": [{"oem": True, "personality": "dahua"} for _ in range(6)]
+            + [{"oem": True, "personality": "hikvision"} for _ in range(6)]}  # fmt: skip
+    f = tmp_path / "fleet.json"
+    f.write_text(json.dumps(spec))
+    cams = load_fleet_file(f)
+    assert [c.identity.true_manufacturer for c in cams] == ["dahua"] * 6 + ["hikvision"] * 6
+    assert all(c.identity.oem_brand for c in cams)
