@@ -257,6 +257,8 @@ async def get_command(request: web.Request) -> web.Response:
 
 async def cancel_command(request: web.Request) -> web.Response:
     user = need(request, Perm.COMMAND)
+    if await request.app[STORE].get_command(request.match_info["command_id"]) is None:
+        return error(404, "no such command")  # like GET; CommandService.cancel's error would be a 400
     n = await request.app[COMMANDS].cancel(request.match_info["command_id"], user.username)
     return web.json_response({"canceled": n})
 

@@ -174,6 +174,9 @@ async def ack_alert(request: web.Request) -> web.Response:
         alert_id = int(request.match_info["alert_id"])
     except ValueError:
         return error(400, "alert id: an integer")
+    # Found by schemathesis: an id beyond int64 was an OverflowError in the store (a 500).
+    if not 0 <= alert_id < 2**63:
+        return error(404, f"no open alert {alert_id}")
     await _engine(request).ack_alert(alert_id, user.username)
     return web.json_response({"alert_id": alert_id, "acknowledged_by": user.username})
 

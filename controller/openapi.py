@@ -281,6 +281,7 @@ def openapi_document() -> dict[str, Any]:
                             {"type": "object", "required": ["canceled"], "properties": {"canceled": _INT}}
                         ),
                         "400": ERR,
+                        "404": ERR,
                         "401": AUTH,
                         "403": ERR,
                     },
@@ -339,7 +340,11 @@ def openapi_document() -> dict[str, Any]:
 
 
 def _path(name: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+    # Alert ids are integers (campaign_api.ack_alert answers 400 otherwise); the other ids are strings.
+    schema: dict[str, Any] = (
+        {"type": "integer", "format": "int64"} if name == "alert_id" else {"type": "string"}
+    )
+    return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
 def _op(
@@ -363,7 +368,10 @@ def _op(
     if params.get("path"):
         op["parameters"] = [_path(p) for p in params["path"]]
     if body is not None:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+        media: dict[str, Any] = {"schema": body}
+        if "example" in params:
+            media["example"] = params["example"]
+        op["requestBody"] = {"required": True, "content": {"application/json": media}}
     return op
 
 
@@ -376,7 +384,8 @@ NEW_CAMPAIGN = {
         "where": {"type": "object", "description": "filters: origin, vendor, site, risk, agent, tags, ids (comma lists)",
                   "additionalProperties": {"type": "string"}},
         "stages": {"type": "array", "description": "subset, in order, of disable_cloud, restrict_network, decommission",
-                   "items": {"oneOf": [{"type": "string"}, {"type": "object", "required": ["action"], "properties": {
+                   "items": {"oneOf": [{"type": "string", "enum": ["disable_cloud", "restrict_network", "decommission"]},
+                                       {"type": "object", "required": ["action"], "properties": {
                        "action": {"type": "string", "enum": ["disable_cloud", "restrict_network", "decommission"]},
                        "params": {"type": "object"}}}]}},
         "plan": {"type": "object", "properties": {"canary": {"type": "integer", "minimum": 1},
@@ -422,6 +431,12 @@ def campaign_paths() -> dict[str, Any]:
                 "201",
                 NEW_CAMPAIGN,
                 reply=_ref("CampaignStatus"),
+                example={
+                    "name": "cloud off, north site",
+                    "where": {"origin": "hikvision", "site": "north"},
+                    "stages": ["disable_cloud"],
+                    "plan": {"canary": 2, "growth": 2, "max_batch": 20},
+                },
             ),
         },
         base + "/{cid}": {

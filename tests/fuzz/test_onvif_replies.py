@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,7 +23,8 @@ from tests.fuzz.soap_replies import PLANS, Plan, ReplayCamera, Reply, fault12, r
 pytestmark = pytest.mark.integration
 
 FUZZ = settings(
-    max_examples=100,
+    # CAMFLEET_FUZZ_EXAMPLES raises the bound for a longer hunt (e.g. 2000 nightly); 100 keeps CI fast.
+    max_examples=int(os.environ.get("CAMFLEET_FUZZ_EXAMPLES", "100")),
     deadline=None,
     suppress_health_check=[
         HealthCheck.too_slow,

@@ -112,6 +112,8 @@ def test_the_fuzzing_got_past_validation() -> None:
     slow = sorted(ELAPSED.items(), key=lambda kv: -kv[1])[:5]
     calls = sum(sum(c.values()) for c in SEEN.values())
     print(f"{calls} calls; slowest operations:", ", ".join(f"{k} {v:.1f}s" for k, v in slow))
+    for op, statuses in sorted(SEEN.items()):
+        print(f"  {op}: {dict(sorted(statuses.items()))}")
     for op, statuses in SEEN.items():
         if op.startswith("GET ") and "{bid}" not in op:  # a batch id only exists under its own campaign
             assert any(200 <= code < 300 for code in statuses), (op, dict(statuses))
