@@ -102,6 +102,7 @@ def build_app(
     lease = open_lease(cfg.store_url, cfg.client_id)
     engine_lock = lease.mutex()
     hub.leader = lambda: lease.held
+    hub.orphans = lease.take_orphans
 
     async def lease_ctx(app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(lease.run())

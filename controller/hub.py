@@ -62,6 +62,7 @@ class Hub:
         # Several replicas (controller/lease.py): only the leader lease holder dispatches QUEUED commands and
         # expires executions. One controller keeps the default: always.
         self.leader: Callable[[], bool] = lambda: True
+        self.orphans: Callable[[], list[str]] = lambda: []  # dead replicas' client ids (PgLease.take_orphans)
         self._was_leader = False
 
     def notify(self, kind: str, data: dict[str, Any]) -> None:
@@ -198,6 +199,8 @@ class Hub:
                     await requeue()
             self._was_leader = leader
             if leader:
+                for peer in self.orphans():
+                    await self.adopt_session(peer)
                 await self.dispatch_queued()
             self._dispatch_wake.clear()
             with contextlib.suppress(TimeoutError):
@@ -209,6 +212,45 @@ class Hub:
                 self.notify("execution", {"command_id": row.command_id, "camera_id": row.camera_id,
                                           "state": row.state})  # fmt: skip
             await asyncio.sleep(1.0)
+
+    async def adopt_session(self, client_id: str, idle_s: float = 3.0) -> int:
+        """Drain and end the persistent session of a replica that died (MQTT 5 shared subscriptions only).
+
+        Mosquitto keeps routing a shared group's messages to a disconnected member whose session persists
+        and parks them there, so a dead replica's share of the results would wait for it to return (up to
+        the session expiry). The lease holder resumes that session under the dead replica's client id with a
+        session expiry of 0: the broker delivers what it parked, and when we disconnect the session and its
+        group membership end. Should the owner come back meanwhile, it takes its session over (the broker
+        disconnects us) and drains the rest itself."""
+        if self.s.protocol != 5 or self.s.share_group is None or client_id == self.s.client_id:
+            return 0
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = 0
+        n = 0
+        try:
+            async with aiomqtt.Client(
+                self.s.host, self.s.port, identifier=client_id, tls_context=self.s.tls,
+                protocol=aiomqtt.ProtocolVersion.V5, clean_start=False, properties=props, timeout=15, keepalive=30,
+            ) as client:  # fmt: skip
+                messages = aiter(client.messages)
+                while True:
+                    try:
+                        m = await asyncio.wait_for(anext(messages), idle_s)
+                    except TimeoutError:
+                        break
+                    payload = m.payload if isinstance(m.payload, bytes) else str(m.payload).encode()
+                    await self.handle(str(m.topic), payload)
+                    n += 1
+        except aiomqtt.MqttError as exc:
+            log.warning("adopting the session of %s stopped: %s", client_id, exc)
+        log.warning("adopted the MQTT session of dead replica %s: %d message(s)", client_id, n)
+        # Its Last Will said "controller offline" on the shared status topic; we are still here.
+        own = self.client
+        if own is not None and self.connected.is_set():
+            with contextlib.suppress(aiomqtt.MqttError):
+                await own.publish(topics.controller_status(), _status(True, self.key_ids), qos=1, retain=True,
+                                  timeout=15)  # fmt: skip
+        return n
 
     # ---- connection ------------------------------------------------------------------------------
     def _client(self) -> aiomqtt.Client:

@@ -19,6 +19,10 @@ log = logging.getLogger(__name__)
 LEADER = "camfleet/leader"
 ENGINE_MUTEX = "camfleet/campaign-engine"
 CONNECT_TIMEOUT = 10.0
+# A lease connection's application_name is this prefix and the replica's MQTT client id (keep ids <= 40
+# characters: PostgreSQL cuts names at 63 bytes).
+APP_PREFIX = "camfleet-lease "
+ORPHAN_CHECKS = 3
 # The lease connection is the liveness signal: a SIGKILLed holder's socket is closed by the kernel and the
 # server drops its session (and lock) at once; a silent network loss is detected by TCP keepalives instead.
 KEEPALIVES = {"tcp_keepalives_idle": "5", "tcp_keepalives_interval": "2", "tcp_keepalives_count": "3"}
@@ -29,11 +33,11 @@ def lock_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
-async def _connect(dsn: str, role: str) -> asyncpg.Connection:
+async def _connect(dsn: str, app_name: str) -> asyncpg.Connection:
     try:
         conn: asyncpg.Connection = await asyncpg.connect(
             dsn, timeout=CONNECT_TIMEOUT, command_timeout=CONNECT_TIMEOUT,
-            server_settings={"application_name": f"camfleet-{role}", **KEEPALIVES},
+            server_settings={"application_name": app_name, **KEEPALIVES},
         )  # fmt: skip
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         # The dsn may carry a password: name the failure only.
@@ -46,6 +50,9 @@ class LocalLease:
 
     def __init__(self) -> None:
         self.listeners: list[Callable[[bool], None]] = []
+
+    def take_orphans(self) -> list[str]:
+        return []
 
     @property
     def held(self) -> bool:
@@ -82,7 +89,7 @@ class PgMutex:
         await self._local.acquire()
         try:
             if self._conn is None or self._conn.is_closed():
-                self._conn = await _connect(self.dsn, "mutex")
+                self._conn = await _connect(self.dsn, "camfleet-mutex")
             await self._conn.execute("SELECT pg_advisory_lock($1)", self.key, timeout=self.timeout_s)
         except BaseException as exc:
             # Also on cancellation: the lock may have been granted just as we stopped waiting for it.
@@ -120,6 +127,12 @@ class PgLease:
         self.listeners: list[Callable[[bool], None]] = []
         self._held = False
         self._conn: asyncpg.Connection | None = None
+        # Peers: client ids of replicas seen alive (their lease connections name them). One that vanished is
+        # an orphan: the holder adopts its MQTT session (Hub.adopt_session), where the broker parks the
+        # shared-subscription messages it routed to the dead member.
+        self.peers: set[str] = set()
+        self._absent: dict[str, int] = {}
+        self._orphans: list[str] = []
 
     @property
     def held(self) -> bool:
@@ -144,13 +157,37 @@ class PgLease:
     async def _once(self) -> None:
         """One connection's life: try for the lock until granted, then hold it while the connection answers."""
         # The holder in application_name lets an operator (and the tests) see who leads in pg_stat_activity.
-        self._conn = await _connect(self.dsn, f"lease {self.holder}"[:50])
+        self._conn = await _connect(self.dsn, f"{APP_PREFIX}{self.holder}")
         while True:
-            if self._held:
-                await self._conn.fetchval("SELECT 1", timeout=self.interval_s * 3)
-            elif await self._conn.fetchval("SELECT pg_try_advisory_lock($1)", self.key, timeout=10):
+            if not self._held and await self._conn.fetchval(
+                "SELECT pg_try_advisory_lock($1)", self.key, timeout=10
+            ):
                 self._set(True)
+            # Doubles as the holder's liveness check of its own connection.
+            alive = {
+                str(r[0]).removeprefix(APP_PREFIX)
+                for r in await self._conn.fetch(
+                    "SELECT application_name FROM pg_stat_activity WHERE application_name LIKE $1",
+                    APP_PREFIX + "%", timeout=self.interval_s * 3,
+                )
+            }  # fmt: skip
+            self._watch(alive)
             await asyncio.sleep(self.interval_s)
+
+    def _watch(self, alive: set[str]) -> None:
+        """Track peers; one missing for ORPHAN_CHECKS checks in a row (not a blip) is handed to the holder."""
+        self.peers |= alive - {self.holder}
+        for peer in sorted(self.peers):
+            self._absent[peer] = 0 if peer in alive else self._absent.get(peer, 0) + 1
+            if self._held and self._absent[peer] >= ORPHAN_CHECKS:
+                self.peers.discard(peer)
+                del self._absent[peer]
+                self._orphans.append(peer)
+
+    def take_orphans(self) -> list[str]:
+        """Client ids of replicas that died while another watched; each is returned once."""
+        out, self._orphans = self._orphans, []
+        return out
 
     async def run(self) -> None:
         while True:

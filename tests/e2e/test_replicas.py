@@ -192,6 +192,11 @@ async def campaign_with_leader_killed(s: Stack, store: PostgresStore) -> None:
     st = await until(done, 150, "the campaign finishes on the survivor", 0.5)
     assert st["state"] == "COMPLETED", st
     assert all(b["state"] == "SUCCEEDED" for b in st["batches"]), [b["state"] for b in st["batches"]]
+    # The survivor drained and ended the dead replica's MQTT session, where Mosquitto parks the share of
+    # results it keeps routing to a disconnected member (otherwise they would wait there for its return).
+    survivor = s.procs[s.replica_name(other)]
+    await until(lambda: _true(f"adopted the MQTT session of dead replica camfleet-controller-{lead}" in survivor.tail(20_000)),
+                30, "the dead replica's session is adopted")  # fmt: skip
     await check_invariants(s, store, cid)
 
 
