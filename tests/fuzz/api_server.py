@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from controller.app import STORE, build_app
+from controller.api import STORE
+from controller.app import build_app
 from controller.auth import hash_password, new_token, token_hash
 from controller.config import ControllerConfig
 from controller.store.base import CameraRow, UserRow

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 from hypothesis import strategies as st
-from lxml import etree
+from lxml import etree  # type: ignore[import-untyped, unused-ignore]
 
 FIXTURES = Path("/work/shared/fixtures/onvif_agsh_v0.8.2")
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
@@ -228,9 +228,7 @@ def replay_camera() -> Iterator[ReplayCamera]:
     loop.run_until_complete(runner.setup())
     site = web.TCPSite(runner, "127.0.0.1", 0)
     loop.run_until_complete(site.start())
-    server = site._server
-    assert server is not None
-    cam.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    cam.port = int(runner.addresses[0][1])
     thread = threading.Thread(target=loop.run_forever, name="fuzz-onvif", daemon=True)
     thread.start()
     try:
