@@ -87,6 +87,17 @@ def test_controller_sigkilled_mid_campaign(stack: ChaosStack) -> None:
         await asyncio.sleep(2.0)  # agents keep working; their results wait in the broker's session
         s.procs["controller"].start()
         await s.wait_http(f"{s.url}/healthz", 30, "controller")
+        # Again, at the worst moment for the engine: right as it starts sending the next stage (a step recorded,
+        # its command perhaps created but not yet published).
+        seen = len(await campaign_commands(s, cid, executions=False))
+
+        async def next_stage_sent() -> bool:
+            return len(await campaign_commands(s, cid, executions=False)) > seen
+
+        assert await wait_until(next_stage_sent, 60, 0.02)
+        s.procs["controller"].kill()
+        s.procs["controller"].start()
+        await s.wait_http(f"{s.url}/healthz", 30, "controller")
         out = await drive(s, cid)
         rep = await check_invariants(s, cid)
         assert rep.states.keys() == {"SUCCEEDED"}, rep.states
