@@ -20,6 +20,20 @@ EXECUTION_ORDER = {
     "TIMED_OUT": 4,
     "CANCELED": 4,
 }
+# A batch of audit entries for Store.append_audit_many: (actor, action, subject, details), in chain order.
+AuditInput = tuple[str, str, str, dict[str, Any]]
+
+
+def update_accepted(old_state: str, old_seq: int, upd: ExecutionRow) -> bool:
+    """The per-row rule of Store.apply_update/apply_updates: a final state is written once, a seq must grow,
+    and a state never goes back (a late IN_PROGRESS after SUCCEEDED changes nothing)."""
+    if old_state in FINAL_STATES:
+        return False
+    if upd.seq and upd.seq <= old_seq:
+        return False
+    return EXECUTION_ORDER.get(upd.state, -1) >= EXECUTION_ORDER.get(old_state, 0)
+
+
 LIFECYCLE = ("DISCOVERED", "INVENTORIED", "CLOUD_OFF", "NETWORK_LOCKED", "DECOMMISSIONED", "REMOVED")
 
 
@@ -242,6 +256,10 @@ class Store(Protocol):
     async def list_commands(self, limit: int = 50, offset: int = 0) -> list[CommandRow]: ...
     async def executions(self, command_id: str) -> list[ExecutionRow]: ...
     async def apply_update(self, upd: ExecutionRow) -> bool: ...
+    async def apply_updates(self, rows: Sequence[ExecutionRow]) -> list[bool]:
+        """apply_update for each row in order, in one transaction; each command rolled up once."""
+        ...
+
     async def expire_executions(self, now: float) -> list[ExecutionRow]: ...
     async def cancel_command(self, command_id: str) -> int: ...
     async def reject_pending(self, command_id: str, agent_id: str, message: str) -> int: ...
@@ -285,5 +303,9 @@ class Store(Protocol):
     async def append_audit(
         self, actor: str, action: str, subject: str, details: dict[str, Any]
     ) -> AuditEntry: ...
+    async def append_audit_many(self, entries: Sequence[AuditInput]) -> list[AuditEntry]:
+        """append_audit for each entry in order, in one transaction (one chain, no gaps)."""
+        ...
+
     async def audit_entries(self, limit: int | None = None, offset: int = 0) -> list[AuditEntry]: ...
     async def verify_audit(self) -> ChainReport: ...
