@@ -15,7 +15,7 @@ from google.protobuf.json_format import MessageToDict
 from controller.auth import Perm, allowed, token_hash
 from controller.commands import CommandError, CommandRequest, CommandService
 from controller.openapi import openapi_document
-from controller.store.base import CameraFilter, CameraRow, CommandRow, ExecutionRow, Store, UserRow
+from controller.store.base import CameraFilter, CameraRow, CommandRow, ExecutionRow, Store, UserRow, marginal
 from protos.camfleet.v1 import camfleet_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -196,13 +196,22 @@ async def summary(request: web.Request) -> web.Response:
     need(request, Perm.READ)
     store = request.app[STORE]
     flt = camera_filter(request.query)
-    _, total = await store.query_cameras(flt, limit=1)
-    out = {"total": total}
-    for col in ("origin", "site", "risk_level", "lifecycle", "manufacturer"):
-        out[col] = await store.counts(col, flt)  # type: ignore[assignment]
-    out["cloud_reachable"] = (await store.counts("cloud_reachable", flt)).get("1", 0)
-    out["oem_rebrand"] = (await store.counts("oem_rebrand", flt)).get("1", 0)
-    out["covered"] = (await store.counts("covered", flt)).get("1", 0)
+    cols = (
+        "origin",
+        "site",
+        "risk_level",
+        "lifecycle",
+        "manufacturer",
+        "cloud_reachable",
+        "oem_rebrand",
+        "covered",
+    )
+    rows = await store.breakdown(cols, flt)
+    out: dict[str, Any] = {"total": sum(n for _, n in rows)}
+    for i, col in enumerate(cols[:5]):
+        out[col] = marginal(rows, i)
+    for i, col in enumerate(cols[5:], start=5):
+        out[col] = marginal(rows, i).get("1", 0)
     return web.json_response(out)
 
 

@@ -103,8 +103,12 @@ class PgMutex:
         try:
             if self._conn is not None:
                 await self._conn.execute("SELECT pg_advisory_unlock($1)", self.key, timeout=10)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
-            self._drop()  # closing the session releases the lock all the same
+        except BaseException as exc:
+            # Closing the session releases the lock all the same. Also on cancellation: the unlock may still
+            # be running on the connection, which the next holder must not share.
+            self._drop()
+            if not isinstance(exc, Exception):
+                raise
         finally:
             self._local.release()
 
@@ -133,6 +137,7 @@ class PgLease:
         self.peers: set[str] = set()
         self._absent: dict[str, int] = {}
         self._orphans: list[str] = []
+        self._reconnect = False
 
     @property
     def held(self) -> bool:
@@ -158,6 +163,17 @@ class PgLease:
         """One connection's life: try for the lock until granted, then hold it while the connection answers."""
         # The holder in application_name lets an operator (and the tests) see who leads in pg_stat_activity.
         self._conn = await _connect(self.dsn, f"{APP_PREFIX}{self.holder}")
+        twins = await self._conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()",
+            f"{APP_PREFIX}{self.holder}", timeout=10,
+        )  # fmt: skip
+        if twins and not self._reconnect:  # a reconnect may overlap our own old session
+            # Two replicas with one MQTT client id take each other's broker session over in turn.
+            log.error(
+                "another controller replica uses client id %r: give each its own broker.client_id",
+                self.holder,
+            )
+        self._reconnect = True
         while True:
             if not self._held and await self._conn.fetchval(
                 "SELECT pg_try_advisory_lock($1)", self.key, timeout=10

@@ -248,6 +248,9 @@ class Store(Protocol):
     async def camera_history(self, camera_id: str, limit: int = 100) -> list[dict[str, Any]]: ...
     async def set_lifecycle(self, camera_id: str, lifecycle: str) -> None: ...
     async def counts(self, column: str, flt: CameraFilter | None = None) -> dict[str, int]: ...
+    async def breakdown(
+        self, columns: Sequence[str], flt: CameraFilter | None = None
+    ) -> list[tuple[tuple[str, ...], int]]: ...
 
     # commands and executions
     async def create_command(self, cmd: CommandRow, camera_ids: Sequence[str]) -> None: ...
@@ -309,3 +312,17 @@ class Store(Protocol):
 
     async def audit_entries(self, limit: int | None = None, offset: int = 0) -> list[AuditEntry]: ...
     async def verify_audit(self) -> ChainReport: ...
+
+
+BREAKDOWN_COLUMNS = frozenset(
+    {"origin", "site", "risk_level", "lifecycle", "manufacturer", "agent_id", "model", "covered",
+     "cloud_reachable", "oem_rebrand"}
+)  # fmt: skip
+
+
+def marginal(rows: Sequence[tuple[tuple[str, ...], int]], index: int) -> dict[str, int]:
+    """One column's counts out of a multi-column breakdown."""
+    out: dict[str, int] = {}
+    for values, n in rows:
+        out[values[index]] = out.get(values[index], 0) + n
+    return out

@@ -11,7 +11,7 @@ from google.protobuf.json_format import MessageToDict
 
 from controller.api import STORE, camera_filter
 from controller.auth import Perm
-from controller.store.base import LIFECYCLE, CameraFilter, Store
+from controller.store.base import LIFECYCLE, CameraFilter, Store, marginal
 from controller.web.charts import RISK_ORDER, bar_chart
 from controller.web.common import page_args, render, require
 from protos.camfleet.v1 import camfleet_pb2 as pb
@@ -30,25 +30,33 @@ ERROR_CLASSES = {v: k.removeprefix("ERROR_CLASS_").lower() for k, v in pb.ErrorC
 
 
 async def fleet_summary(store: Store, flt: CameraFilter | None = None) -> dict[str, Any]:
-    """Every count of the overview; also the body of the printable report."""
-    f = flt or CameraFilter()
-    origin = await store.counts("origin", f)
+    """Every count of the overview (also the body of the printable report), from one grouped scan."""
+    cols = (
+        "origin",
+        "manufacturer",
+        "oem_rebrand",
+        "covered",
+        "cloud_reachable",
+        "site",
+        "risk_level",
+        "lifecycle",
+    )
+    rows = await store.breakdown(cols, flt or CameraFilter())
+    origin = marginal(rows, 0)
     # Per origin, the brands on the label: a Hikvision sold as "LTS" shows as hikvision, rebranded LTS.
-    brands: dict[str, dict[str, int]] = {}
-    for o in origin:
-        brands[o] = await store.counts("manufacturer", _with(f, origin=o))
-    rebrand = {o: (await store.counts("oem_rebrand", _with(f, origin=o))).get("1", 0) for o in origin}
+    brands = {o: marginal([r for r in rows if r[0][0] == o], 1) for o in origin}
+    rebrand = {o: marginal([r for r in rows if r[0][0] == o], 2).get("1", 0) for o in origin}
     return {
         "total": sum(origin.values()),
         "origin": origin,
         "brands": brands,
         "rebrand": rebrand,
-        "oem_rebrand": (await store.counts("oem_rebrand", f)).get("1", 0),
-        "covered": (await store.counts("covered", f)).get("1", 0),
-        "cloud_reachable": (await store.counts("cloud_reachable", f)).get("1", 0),
-        "site": await store.counts("site", f),
-        "risk": await store.counts("risk_level", f),
-        "lifecycle": await store.counts("lifecycle", f),
+        "oem_rebrand": marginal(rows, 2).get("1", 0),
+        "covered": marginal(rows, 3).get("1", 0),
+        "cloud_reachable": marginal(rows, 4).get("1", 0),
+        "site": marginal(rows, 5),
+        "risk": marginal(rows, 6),
+        "lifecycle": marginal(rows, 7),
     }
 
 
@@ -99,11 +107,12 @@ async def cameras(request: web.Request) -> web.Response:
     page, per = page_args(q)
     rows, total = await store.query_cameras(flt, limit=per, offset=(page - 1) * per, order=order)
     pages = max(1, math.ceil(total / per))
+    seen = await store.breakdown(("origin", "manufacturer", "site", "risk_level"))
     options = {
-        "origin": sorted(await store.counts("origin")),
-        "vendor": sorted(await store.counts("manufacturer")),
-        "site": sorted(await store.counts("site")),
-        "risk": [r for r in RISK_ORDER if r in await store.counts("risk_level")],
+        "origin": sorted(marginal(seen, 0)),
+        "vendor": sorted(marginal(seen, 1)),
+        "site": sorted(marginal(seen, 2)),
+        "risk": [r for r in RISK_ORDER if r in marginal(seen, 3)],
         "state": list(LIFECYCLE),
     }
     return render(

@@ -20,6 +20,7 @@ from controller.store.base import (
     RetiredRow,
     StepRow,
     Store,
+    marginal,
 )
 from controller.store.migrations import MIGRATIONS
 from tests.controller.conftest import Backend
@@ -297,3 +298,16 @@ async def test_retired_cameras_changes_and_alerts(store: Store) -> None:
     assert [a.alert_id for a in await store.alerts(open_only=True)] == [a2.alert_id]
     acked = (await store.alerts(limit=1, offset=1))[0]
     assert (acked.acknowledged_by, acked.details) == ("alice", {"fp": "fp-1"})
+
+
+async def test_breakdown_matches_the_single_column_counts(store: Store) -> None:
+    rows = [cam(i, origin=["hikvision", "dahua", "axis"][i % 3], site=["a", "b"][i % 2], cloud_reachable=i % 4 == 0)
+            for i in range(1, 41)]  # fmt: skip
+    await store.ingest_cameras("site-a", rows, full=True, removed=[], seq=1)
+    got = await store.breakdown(("origin", "site", "cloud_reachable"))
+    assert marginal(got, 0) == await store.counts("origin")
+    assert marginal(got, 1) == await store.counts("site")
+    assert marginal(got, 2) == await store.counts("cloud_reachable")
+    assert sum(n for _, n in got) == 40
+    with pytest.raises(ValueError):
+        await store.breakdown(("record",))
