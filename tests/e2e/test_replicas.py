@@ -94,6 +94,14 @@ async def test_cluster_mutex_excludes_across_connections(pg: PgCluster) -> None:
 
     await asyncio.wait_for(asyncio.gather(worker(m1, 1), worker(m2, 2), worker(m1, 3)), 30)
     assert not overlap
+    # A waiter cancelled while the other replica holds the mutex leaves nothing locked behind it.
+    async with m1:
+        waiter = asyncio.create_task(worker(m2, 4))
+        await asyncio.sleep(0.3)
+        waiter.cancel()
+        await asyncio.gather(waiter, return_exceptions=True)
+    await asyncio.wait_for(worker(m2, 5), 10)
+    assert not overlap
     m1.close()
     m2.close()
 
