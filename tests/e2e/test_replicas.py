@@ -12,7 +12,9 @@ from typing import Any
 import asyncpg
 import pytest
 
+from controller.hub import Hub, HubSettings
 from controller.lease import PgLease, PgMutex
+from controller.store.base import CameraFilter, CommandRow
 from controller.store.postgres import PostgresStore
 from tests.pg import PgCluster, running_postgres
 from tests.stack import Stack
@@ -151,7 +153,7 @@ def test_two_replicas_share_ingest_and_survive_the_leader_killed_mid_campaign(re
 
 async def ingest_once(s: Stack, store: PostgresStore) -> None:
     """Both replicas are subscribed through one shared group: each report is stored by one of them only."""
-    rows, total = await store.query_cameras(_all(), limit=1000)
+    rows, total = await store.query_cameras(CameraFilter(), limit=1000)
     assert total == s.cameras and len({r.camera_id for r in rows}) == s.cameras
     async with store.pool.acquire() as conn:
         dup = await conn.fetch(
@@ -164,12 +166,6 @@ async def ingest_once(s: Stack, store: PostgresStore) -> None:
     a = await s.api("GET", "/api/v1/summary", replica=0)
     b = await s.api("GET", "/api/v1/summary", replica=1)
     assert a["total"] == b["total"] == s.cameras
-
-
-def _all() -> Any:
-    from controller.store.base import CameraFilter
-
-    return CameraFilter()
 
 
 async def campaign_with_leader_killed(s: Stack, store: PostgresStore) -> None:
@@ -247,3 +243,56 @@ async def check_invariants(s: Stack, store: PostgresStore, cid: str) -> None:
     assert set(moved.values()) == {1} and len(moved) == s.cameras, moved
     report = await store.verify_audit()
     assert report.ok, report.problems
+
+
+# ---- dispatch of QUEUED commands by several replicas ------------------------------------------------------
+class CountingHub(Hub):
+    """A hub whose publish is a counter (the broker is not the subject here): connected, PUBACK after a pause."""
+
+    published: Counter[str]
+
+    async def publish_command(self, agent_id: str, envelope: bytes) -> bool:
+        await asyncio.sleep(0.01)  # let the other replica run in between
+        self.published[envelope.decode()] += 1
+        return not envelope.startswith(b"fail")
+
+
+async def test_queued_commands_are_claimed_once_across_replicas(pg: PgCluster) -> None:
+    dsn = new_db(pg, "dispatch_unit")
+    stores = [PostgresStore(dsn), PostgresStore(dsn)]
+    for st in stores:
+        await st.open()
+    try:
+        old = time.time() - 60  # past the grace left to a command's creator
+        ids = [f"cmd-{i}" for i in range(20)]
+        for i, cid in enumerate(ids):
+            env = f"{'fail' if i == 0 else 'ok'}-{cid}".encode()
+            await stores[0].create_command(
+                CommandRow(cid, "agent-x", "disable_cloud", {}, False, old, time.time() + 600, "test", envelope=env),
+                [f"cam-{i}"],
+            )  # fmt: skip
+        fresh = CommandRow("cmd-fresh", "agent-x", "disable_cloud", {}, False, time.time(), time.time() + 600,
+                           "test", envelope=b"ok-fresh")  # fmt: skip
+        await stores[0].create_command(fresh, ["cam-fresh"])
+        counts: Counter[str] = Counter()
+        hubs = [CountingHub(st, HubSettings(), ["k"]) for st in stores]
+        for h in hubs:
+            h.published = counts
+        sent = await asyncio.gather(*(h.dispatch_queued() for h in hubs))
+        # Every old command went out exactly once; the failed one went back to QUEUED; the fresh one is left
+        # to its creator for now.
+        assert sum(sent) == 19
+        assert all(n == 1 for n in counts.values()) and len(counts) == 20, counts
+        states = {cid: (await stores[0].get_command(cid)).state for cid in [*ids, "cmd-fresh"]}  # type: ignore[union-attr]
+        assert states["cmd-0"] == "QUEUED" and states["cmd-fresh"] == "QUEUED"
+        assert all(states[c] == "SENT" for c in ids[1:]), states
+        assert {e.state for e in await stores[0].executions("cmd-5")} == {"SENT"}
+        # A claim left by a replica that died mid-publish goes back to QUEUED when the lease changes hands.
+        assert await stores[1].claim_command("cmd-0")
+        assert (await stores[0].get_command("cmd-0")).state == "DISPATCHING"  # type: ignore[union-attr]
+        assert not await stores[0].claim_command("cmd-0")  # one winner
+        assert await stores[0].requeue_claimed() == 1
+        assert (await stores[0].get_command("cmd-0")).state == "QUEUED"  # type: ignore[union-attr]
+    finally:
+        for st in stores:
+            await st.close()
