@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,7 @@ from agent.actions.onvif_settings import field as zfield
 from agent.attribution import Observation, Origin, VendorLookup, attribute
 from agent.cves import CveCheck, check_firmware
 from agent.drivers import DRIVERS, Setting, value_to_json
+from agent.drivers.base import CameraHttpLike, HttpReplyLike
 from agent.errors import AuthFailed, CameraError, Unreachable, Unsupported
 from agent.risk import Exposure, Risk, assess_risk
 from protos.camfleet.v1 import camfleet_pb2 as pb
@@ -119,6 +121,44 @@ def fingerprint(macs: list[str], serial: str, model: str) -> str:
     if basis == "||":
         return ""
     return hashlib.sha256(basis.encode()).hexdigest()[:24]
+
+
+_Pairs = tuple[tuple[str, str], ...]
+
+
+class _ReadOnce:
+    """A camera's vendor HTTP for one inventory read: a GET repeated within the read is answered from its first
+    reply. Hikvision's driver GETs /ISAPI/System/deviceInfo once to probe and again for the identity; the
+    inventory writes nothing, so the second answer could only be the same document (one request per
+    Hikvision camera saved). Errors are not kept: a failed GET is sent again if asked again."""
+
+    def __init__(self, http: CameraHttpLike) -> None:
+        self._http = http
+        self._replies: dict[tuple[str, _Pairs, _Pairs], HttpReplyLike] = {}
+
+    @property
+    def base_url(self) -> str:
+        return self._http.base_url
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        data: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 -- the CameraHttpLike signature
+    ) -> HttpReplyLike:
+        if method.upper() != "GET" or data is not None:
+            return await self._http.request(method, path, params=params, data=data, headers=headers,
+                                            timeout=timeout)  # fmt: skip
+        key = (path, tuple(sorted((params or {}).items())), tuple(sorted((headers or {}).items())))
+        reply = self._replies.get(key)
+        if reply is None:
+            reply = await self._http.request(method, path, params=params, headers=headers, timeout=timeout)
+            self._replies[key] = reply
+        return reply
 
 
 class Inventory:
@@ -287,16 +327,17 @@ class Inventory:
         order = sorted(DRIVERS, key=lambda d: d != _FIRST_DRIVER.get(guess))
         found: list[str] = []
         identities: dict[str, dict[str, str]] = {}
+        vendor_http = _ReadOnce(self.conn.vendor_http)
         for name in order:
             driver = DRIVERS[name]
             try:
-                if not await driver.probe(self.conn.vendor_http):
+                if not await driver.probe(vendor_http):
                     self.caps[f"vendor.{name}"] = False
                     continue
                 found.append(name)
                 self.caps[f"vendor.{name}"] = True
-                identities[name] = await driver.read_identity(self.conn.vendor_http)
-                for sname, setting in (await driver.read_settings(self.conn.vendor_http)).items():
+                identities[name] = await driver.read_identity(vendor_http)
+                for sname, setting in (await driver.read_settings(vendor_http)).items():
                     self.result.vendor_settings[f"{name}.{sname}"] = setting
             except (AuthFailed, Unreachable) as exc:
                 if isinstance(exc, AuthFailed):
