@@ -487,7 +487,8 @@ async def test_multicast_probe_to_many_cameras_is_spread_over_the_delay(client: 
         arrivals = sorted(at - t0 for _, _, at in got)
         # Random delays up to APP_MAX_DELAY: spread out, yet all within it (plus scheduling slack).
         assert arrivals[-1] - arrivals[0] > 0.05
-        assert arrivals[-1] < 0.2 + 0.3
+        # Bounded by the delay window plus scheduling slack; a loaded CI machine needs generous slack.
+        assert arrivals[-1] < 0.2 + 2.0
     finally:
         await responder.stop()
 
