@@ -24,9 +24,12 @@ EXECUTION_ORDER = {
 AuditInput = tuple[str, str, str, dict[str, Any]]
 
 
-def update_accepted(old_state: str, old_seq: int, upd: ExecutionRow) -> bool:
-    """The per-row rule of Store.apply_update/apply_updates: a final state is written once, a seq must grow,
+def update_accepted(old_state: str, old_seq: int, upd: ExecutionRow, old_agent: str = "") -> bool:
+    """The per-row rule of Store.apply_update/apply_updates: only the agent the command went to may report on
+    it (the hub fills agent_id from the broker-enforced topic), a final state is written once, a seq must grow,
     and a state never goes back (a late IN_PROGRESS after SUCCEEDED changes nothing)."""
+    if upd.agent_id and old_agent and upd.agent_id != old_agent:
+        return False
     if old_state in FINAL_STATES:
         return False
     if upd.seq and upd.seq <= old_seq:

@@ -14,7 +14,6 @@ import asyncpg
 from controller.store.audit import GENESIS, AuditEntry, ChainReport, entry_hash, verify_chain
 from controller.store.base import (
     BREAKDOWN_COLUMNS,
-    EXECUTION_ORDER,
     FINAL_STATES,
     AgentRow,
     AlertRow,
@@ -473,17 +472,13 @@ class PostgresStore:
         async with self._tx() as conn:
             await self._lock_commands(conn, [upd.command_id])
             old = await conn.fetchrow(
-                "SELECT state, seq FROM executions WHERE command_id = $1 AND camera_id = $2",
+                "SELECT state, seq, agent_id FROM executions WHERE command_id = $1 AND camera_id = $2",
                 upd.command_id, upd.camera_id,
             )  # fmt: skip
             if old is None:
                 return False
             old_state, old_seq = str(old["state"]), int(old["seq"])
-            if old_state in FINAL_STATES:
-                return False
-            if upd.seq and upd.seq <= old_seq:
-                return False
-            if EXECUTION_ORDER.get(upd.state, -1) < EXECUTION_ORDER.get(old_state, 0):
+            if not update_accepted(old_state, old_seq, upd, str(old["agent_id"])):
                 return False
             await conn.execute(
                 """UPDATE executions SET state=$1, settings=$2, snapshot=$3, snapshot_id=$4, error_class=$5,
@@ -505,22 +500,22 @@ class PostgresStore:
         async with self._tx() as conn:
             await self._lock_commands(conn, [k[0] for k in keys])
             found = await conn.fetch(
-                """SELECT e.command_id, e.camera_id, e.state, e.seq FROM executions e
+                """SELECT e.command_id, e.camera_id, e.state, e.seq, e.agent_id FROM executions e
                    JOIN unnest($1::text[], $2::text[]) AS k(command_id, camera_id)
                      ON e.command_id = k.command_id AND e.camera_id = k.camera_id""",
                 [k[0] for k in keys], [k[1] for k in keys],
             )  # fmt: skip
-            current = {(str(r[0]), str(r[1])): (str(r[2]), int(r[3])) for r in found}
+            current = {(str(r[0]), str(r[1])): (str(r[2]), int(r[3]), str(r[4])) for r in found}
             out: list[bool] = []
             writes: list[tuple[Any, ...]] = []
             for upd in rows:
                 key = (upd.command_id, upd.camera_id)
                 old = current.get(key)
-                if old is None or not update_accepted(old[0], old[1], upd):
+                if old is None or not update_accepted(old[0], old[1], upd, old[2]):
                     out.append(False)
                     continue
                 seq = max(upd.seq, old[1])
-                current[key] = (upd.state, seq)
+                current[key] = (upd.state, seq, old[2])
                 writes.append((upd.state, json.dumps(upd.settings), json.dumps(upd.snapshot), upd.snapshot_id,
                                upd.error_class, upd.message, seq, time.time(), upd.command_id, upd.camera_id))  # fmt: skip
                 out.append(True)

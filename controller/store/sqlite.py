@@ -15,7 +15,6 @@ import aiosqlite
 from controller.store.audit import GENESIS, AuditEntry, ChainReport, entry_hash, verify_chain
 from controller.store.base import (
     BREAKDOWN_COLUMNS,
-    EXECUTION_ORDER,
     FINAL_STATES,
     AgentRow,
     AlertRow,
@@ -406,18 +405,14 @@ class SqliteStore:
         nothing, so an update redelivered by the broker is never counted twice."""
         async with self._lock:
             async with self.db.execute(
-                "SELECT state, seq FROM executions WHERE command_id = ? AND camera_id = ?",
+                "SELECT state, seq, agent_id FROM executions WHERE command_id = ? AND camera_id = ?",
                 (upd.command_id, upd.camera_id),
             ) as cur:
                 old = await cur.fetchone()
             if old is None:
                 return False
             old_state, old_seq = str(old[0]), int(old[1])
-            if old_state in FINAL_STATES:
-                return False
-            if upd.seq and upd.seq <= old_seq:
-                return False
-            if EXECUTION_ORDER.get(upd.state, -1) < EXECUTION_ORDER.get(old_state, 0):
+            if not update_accepted(old_state, old_seq, upd, str(old[2])):
                 return False
             await self.db.execute(
                 """UPDATE executions SET state=?, settings=?, snapshot=?, snapshot_id=?, error_class=?, message=?,
@@ -440,26 +435,26 @@ class SqliteStore:
             return []
         keys = list(dict.fromkeys((r.command_id, r.camera_id) for r in rows))
         async with self._lock:
-            current: dict[tuple[str, str], tuple[str, int]] = {}
+            current: dict[tuple[str, str], tuple[str, int, str]] = {}
             for i in range(0, len(keys), 400):  # two variables per key: well under SQLite's variable limit
                 chunk = keys[i : i + 400]
                 async with self.db.execute(
-                    f"""SELECT command_id, camera_id, state, seq FROM executions
+                    f"""SELECT command_id, camera_id, state, seq, agent_id FROM executions
                         WHERE (command_id, camera_id) IN (VALUES {",".join(["(?,?)"] * len(chunk))})""",
                     [v for k in chunk for v in k],
                 ) as cur:
                     for r in await cur.fetchall():
-                        current[(str(r[0]), str(r[1]))] = (str(r[2]), int(r[3]))
+                        current[(str(r[0]), str(r[1]))] = (str(r[2]), int(r[3]), str(r[4]))
             out: list[bool] = []
             writes: list[tuple[Any, ...]] = []
             for upd in rows:
                 key = (upd.command_id, upd.camera_id)
                 old = current.get(key)
-                if old is None or not update_accepted(old[0], old[1], upd):
+                if old is None or not update_accepted(old[0], old[1], upd, old[2]):
                     out.append(False)
                     continue
                 seq = max(upd.seq, old[1])
-                current[key] = (upd.state, seq)
+                current[key] = (upd.state, seq, old[2])
                 writes.append((upd.state, json.dumps(upd.settings), json.dumps(upd.snapshot), upd.snapshot_id,
                                upd.error_class, upd.message, seq, time.time(), upd.command_id, upd.camera_id))  # fmt: skip
                 out.append(True)

@@ -311,3 +311,12 @@ async def test_breakdown_matches_the_single_column_counts(store: Store) -> None:
     assert sum(n for _, n in got) == 40
     with pytest.raises(ValueError):
         await store.breakdown(("record",))
+
+
+async def test_only_the_commands_agent_may_report_on_it(store: Store) -> None:
+    cid = await command(store)
+    # agent-b knows the command id (say, from a leaked log) but the command went to site-a.
+    assert not await store.apply_update(ExecutionRow(cid, "cam-001", "agent-b", "SUCCEEDED", seq=5))
+    assert await store.apply_updates([ExecutionRow(cid, "cam-002", "agent-b", "FAILED", seq=6)]) == [False]
+    assert {e.state for e in await store.executions(cid)} == {"QUEUED"}
+    assert await store.apply_update(ExecutionRow(cid, "cam-001", "site-a", "SUCCEEDED", seq=7))
