@@ -243,7 +243,15 @@ class Hub:
 
     async def _expirer(self) -> None:
         while True:
-            for row in await self.store.expire_executions(time.time()) if self.leader() else []:
+            expired = await self.store.expire_executions(time.time()) if self.leader() else []
+            if expired:
+                # A timeout is a state change like any other: it goes into the audit chain too.
+                await self.store.append_audit_many(
+                    [("controller", "execution.final", f"{r.command_id}/{r.camera_id}",
+                      {"state": r.state, "error_class": r.error_class, "message": r.message, "changed": []})
+                     for r in expired]
+                )  # fmt: skip
+            for row in expired:
                 self.notify("execution", {"command_id": row.command_id, "camera_id": row.camera_id,
                                           "state": row.state})  # fmt: skip
             await asyncio.sleep(1.0)

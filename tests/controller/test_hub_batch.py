@@ -3,6 +3,8 @@ handling the same messages one at a time does."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -102,3 +104,23 @@ async def test_handle_many_equals_one_at_a_time(tmp_path: Path) -> None:
     finally:
         await one_store.close()
         await many_store.close()
+
+
+async def test_expiry_is_audited_once(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "exp.db")
+    await store.open()
+    try:
+        row = CommandRow("c-x", "site-a", "reboot", {}, False, time.time() - 120, time.time() - 1, "alice")
+        await store.create_command(row, ["cam-1", "cam-2"])
+        hub = Hub(store, HubSettings(), [])
+        task = asyncio.create_task(hub._expirer())
+        await asyncio.sleep(2.5)  # two or three expiry rounds
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        finals = [e for e in await store.audit_entries() if e.action == "execution.final"]
+        assert sorted(e.subject for e in finals) == ["c-x/cam-1", "c-x/cam-2"]
+        assert {e.details["state"] for e in finals} == {"TIMED_OUT"}
+        assert (await store.verify_audit()).ok
+    finally:
+        await store.close()
