@@ -92,6 +92,29 @@ class ClockSample:
         self.samples += 1
 
 
+_REALM_RE = re.compile(r'realm\s*=\s*"([^"]*)"', re.IGNORECASE)
+
+
+@dataclass(slots=True)
+class Banner:
+    """What a camera's web server says about itself: attribution evidence (DESIGN §5: `App-webs/`,
+    `DNVRS-Webs`, a digest realm `Login to <serial>`), and, from its SOAP replies, the XML namespaces it
+    declares (Hikvision firmware keeps `hikvision.com/2011/event/topics` under any brand)."""
+
+    server: str | None = None
+    realm: str | None = None
+    namespaces: set[str] = field(default_factory=set)
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        if self.server is None and headers.get("Server"):
+            self.server = str(headers["Server"])[:200]
+        if self.realm is None:
+            challenge = headers.get("WWW-Authenticate") or ""
+            m = _REALM_RE.search(challenge)
+            if m:
+                self.realm = m.group(1)[:200]
+
+
 @dataclass(eq=False)
 class HttpPool:
     """Process-wide connection budget: one TCPConnector (limit, limit_per_host=1) plus a semaphore gate.
@@ -217,10 +240,17 @@ class CameraHttp:
         self.timeout = timeout
         self.attempts = max(1, attempts)
         self.clock = ClockSample()
+        self.banner = Banner()
         self.pool = pool or default_pool()
         self.credentials = credentials
         self._lock = asyncio.Lock()
         self._session = self._new_session(credentials)
+
+    async def _observe_leg(self, request: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
+        """Innermost middleware: sees every leg, including the 401 the digest middleware answers itself."""
+        response = await handler(request)
+        self.banner.observe(response.headers)
+        return response
 
     def _new_session(self, credentials: Credentials | None) -> ClientSession:
         # Order matters: the first middleware is the outermost, so _settle_challenge sees each digest leg.
@@ -228,9 +258,10 @@ class CameraHttp:
             (
                 DigestAuthMiddleware(credentials.username, credentials.password, preemptive=True),
                 _settle_challenge,
+                self._observe_leg,
             )
             if credentials is not None
-            else ()
+            else (self._observe_leg,)
         )
         return ClientSession(
             connector=self.pool.connector,
@@ -342,6 +373,7 @@ class CameraHttp:
         except (aiohttp.ClientError, OSError) as exc:
             raise Unreachable(f"{type(exc).__name__}: {exc}", host=self.host, operation=op) from exc
         self.clock.observe(reply.headers, time.time())
+        self.banner.observe(reply.headers)
         return reply
 
     def check(self, reply: HttpReply, *, operation: str = "", authenticated: bool = True) -> HttpReply:

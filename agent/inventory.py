@@ -354,6 +354,7 @@ class Inventory:
     def _observation(self) -> Observation:
         ident = self.rec.identity
         ids: dict[str, dict[str, str]] = getattr(self, "_identities", {})
+        banner = self.conn.session.http.banner
         return Observation(
             onvif_manufacturer=ident.manufacturer or None,
             onvif_model=ident.model or None,
@@ -362,6 +363,9 @@ class Inventory:
             onvif_hardware_id=ident.hardware_id or None,
             scopes=tuple(self.rec.scopes),
             macs=tuple(ident.macs),
+            http_server=banner.server,
+            digest_realm=banner.realm,
+            soap_namespaces=frozenset(banner.namespaces),
             isapi_device_info=ids.get("hikvision"),
             dahua_magicbox=ids.get("dahua"),
             axis_params=ids.get("axis"),

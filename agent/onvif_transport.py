@@ -83,7 +83,7 @@ class CameraTransport(AIOHTTPTransport):  # type: ignore[misc]  # onvif ships no
             raise Unreachable(f"HTTP {reply.status} without a SOAP body", host=host, operation=op)
         if reply.body.strip():
             try:
-                etree.fromstring(reply.body, _STRICT)
+                root = etree.fromstring(reply.body, _STRICT)
             except etree.XMLSyntaxError as exc:
                 if self.authenticate and reply.status in (400, 401):
                     # An unreadable 400/401 to a request with credentials may be a refused UsernameToken
@@ -94,6 +94,9 @@ class CameraTransport(AIOHTTPTransport):  # type: ignore[misc]  # onvif ships no
                 raise ProtocolError(
                     f"reply is not well-formed XML: {exc}", host=host, operation=op, raw=reply.body
                 ) from exc
+            # The namespaces the envelope declares are attribution evidence (vendor extensions survive OEM
+            # rebranding); only the root's declarations, so this costs nothing per element.
+            self.http.banner.namespaces.update(v for v in root.nsmap.values() if v)
 
     async def get(
         self, address: str, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None

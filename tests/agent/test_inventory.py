@@ -175,3 +175,20 @@ async def test_malformed_replies_hang_and_closed_port_are_classified_not_raised(
     assert not results["127.0.6.22"].record.reachable
     assert results["127.0.6.22"].record.errors[0].error_class == pb.ERROR_CLASS_UNREACHABLE
     assert all(not r.ok for r in results.values())
+
+
+async def test_web_server_banner_realm_and_soap_namespaces_are_evidence(
+    generated: tuple[SimServer, list[Camera], list[InventoryResult]],
+) -> None:
+    """DESIGN §5: the Server header, the digest realm and the vendor namespaces of SOAP replies count too."""
+    _, cameras, results = generated
+    signals: dict[str, set[str]] = {"hikvision": set(), "dahua": set()}
+    for cam, res in by_camera(cameras, results):
+        if cam.identity.true_manufacturer in signals:
+            signals[cam.identity.true_manufacturer] |= {
+                e.signal for e in res.record.origin.evidence if e.points_to == cam.identity.true_manufacturer
+            }
+    # camsim's Hikvision personalities declare the hikvision.com namespaces and send App-webs/ or webserver;
+    # its Dahua ones answer with the realm "Login to <serial>".
+    assert "soap.namespace" in signals["hikvision"], signals
+    assert "http.realm" in signals["dahua"], signals
