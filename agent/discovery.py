@@ -15,6 +15,8 @@ from xml.sax.saxutils import escape
 # lxml ships no stubs in this venv; the second code keeps mypy quiet if lxml-stubs appear later.
 from lxml import etree  # type: ignore[import-untyped, unused-ignore]
 
+from agent.xmlsafe import SAFE_PARSER
+
 log = logging.getLogger(__name__)
 
 # WS-Discovery (April 2005) as ONVIF Core uses it; VENDORS.md §2.
@@ -46,14 +48,7 @@ _REPEAT_GAP_S = 0.05
 # Datagrams waiting to be parsed; more than this and new ones are dropped (counted as ignored).
 _MAX_QUEUED = 4096
 
-_PARSER = etree.XMLParser(
-    resolve_entities=False,
-    no_network=True,
-    load_dtd=False,
-    huge_tree=False,
-    remove_comments=True,
-    remove_pis=True,
-)
+_PARSER = SAFE_PARSER
 
 
 class DiscoveryError(Exception):

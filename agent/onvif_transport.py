@@ -12,11 +12,12 @@ from zeep.wsdl.utils import etree_to_string
 
 from agent.errors import AuthFailed, ProtocolError, Unreachable, Unsupported
 from agent.http import CameraHttp, HttpReply
+from agent.xmlsafe import SAFE_PARSER
 
 # onvif-zeep-async runs zeep with strict=False, i.e. lxml *recover* mode: a body cut mid-document or with
 # garbage appended parses "fine" and silently loses data (a truncated GetUsers would look like fewer users).
 # Replies are therefore checked for well-formedness with a strict parser first (small bodies: ~50 us).
-_STRICT = etree.XMLParser(resolve_entities=False, no_network=True, recover=False, huge_tree=False)
+_STRICT = SAFE_PARSER
 
 
 class PreAuthRefused(AuthFailed):

@@ -19,6 +19,7 @@ import aiohttp
 from lxml import etree  # type: ignore[import-untyped, unused-ignore]
 
 from agent.targets import DEFAULT_MAX_ADDRESSES, RangeAllowList, RangeError, resolve_ranges
+from agent.xmlsafe import SAFE_PARSER
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +49,7 @@ _HEADERS = {
     "Content-Type": f'application/soap+xml; charset=utf-8; action="{NS_TDS}/GetSystemDateAndTime"',
     "Accept": "application/soap+xml, text/xml",
 }
-_PARSER = etree.XMLParser(
-    resolve_entities=False,
-    no_network=True,
-    load_dtd=False,
-    huge_tree=False,
-    remove_comments=True,
-    remove_pis=True,
-)
+_PARSER = SAFE_PARSER
 
 
 class SweepError(Exception):

@@ -11,14 +11,12 @@ from lxml import etree  # type: ignore[import-untyped, unused-ignore]  # no lxml
 
 from agent.drivers.base import AccessProtocol, IPFilterConfig, WriteRejected, parse_bool
 from agent.errors import ProtocolError, Unreachable, Unsupported
+from agent.xmlsafe import SAFE_PARSER
 
 NS_HIKVISION = "http://www.hikvision.com/ver20/XMLSchema"
 NS_ISAPI = "http://www.isapi.org/ver20/XMLSchema"  # newer firmware (VENDORS.md §3)
 
-# A secure parser: no entity expansion (billion laughs / XXE), no network fetches for DTDs, bounded trees.
-_PARSER = etree.XMLParser(
-    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_comments=True
-)
+_PARSER = SAFE_PARSER
 
 
 def parse_xml(raw: bytes, *, operation: str = "") -> etree._Element:

@@ -1,0 +1,17 @@
+"""The one XML parser the agent uses for camera replies: no entities, no DTDs, no network, bounded trees."""
+
+from __future__ import annotations
+
+from lxml import etree  # type: ignore[import-untyped, unused-ignore]  # no lxml-stubs in the venv
+
+# Cameras are untrusted: no entity expansion (billion laughs, XXE), no DTD or network fetches, no huge trees,
+# and no recover mode (a body cut mid-document must fail, not parse "fine" with data missing).
+SAFE_PARSER = etree.XMLParser(
+    resolve_entities=False,
+    no_network=True,
+    load_dtd=False,
+    huge_tree=False,
+    recover=False,
+    remove_comments=True,
+    remove_pis=True,
+)
