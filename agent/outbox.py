@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from agent.durable import open_durable
 
 
 @dataclass(frozen=True)
@@ -20,23 +21,18 @@ class OutMessage:
 
 class Outbox:
     """Also keeps the agent's counters that must survive restarts: the boot sequence (Sparkplug bdSeq) and
-    the message sequence that lets the controller drop stale or duplicate updates.
-
-    sqlite3 is used synchronously: each call is one short local transaction, far below a millisecond, and a
-    thread pool would buy nothing but ordering problems."""
+    the message sequence that lets the controller drop stale or duplicate updates (agent.durable explains why
+    the calls are synchronous)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(
+        self._db = open_durable(
+            path,
             """
             CREATE TABLE IF NOT EXISTS outbox (
                 id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, payload BLOB NOT NULL,
                 qos INTEGER NOT NULL, retain INTEGER NOT NULL, created REAL NOT NULL);
             CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-            """
+            """,
         )
         self._lock = threading.Lock()
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from agent.durable import open_durable
 
 
 @dataclass(frozen=True)
@@ -25,11 +26,8 @@ class AgentState:
     """One SQLite file (WAL, synchronous=FULL: a crash must not forget that a command was seen or started)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(
+        self._db = open_durable(
+            path,
             """
             CREATE TABLE IF NOT EXISTS seen (command_id TEXT PRIMARY KEY, expires_at REAL NOT NULL);
             CREATE TABLE IF NOT EXISTS journal (
@@ -39,7 +37,7 @@ class AgentState:
             CREATE TABLE IF NOT EXISTS snapshots (
                 snapshot_id TEXT PRIMARY KEY, camera_id TEXT NOT NULL, action TEXT NOT NULL,
                 values_json TEXT NOT NULL, taken REAL NOT NULL);
-            """
+            """,
         )
         self._lock = threading.Lock()
 
