@@ -787,18 +787,7 @@ class PostgresStore:
     async def campaign_command_published(self, command_id: str, sent: bool) -> None:
         """PENDING -> SENT (executions QUEUED -> SENT) or -> QUEUED for the hub's dispatcher. Conditional, so
         results that already arrived (and rolled the command up) are never overwritten."""
-        async with self._tx() as conn:
-            await self._lock_commands(conn, [command_id])
-            await conn.execute(
-                "UPDATE commands SET state = $1 WHERE command_id = $2 AND state = 'PENDING'",
-                "SENT" if sent else "QUEUED", command_id,
-            )  # fmt: skip
-            if sent:
-                # As on SQLite, executions follow even when the command had already left PENDING.
-                await conn.execute(
-                    "UPDATE executions SET state = 'SENT', updated_at = $1 WHERE command_id = $2 AND state = 'QUEUED'",
-                    time.time(), command_id,
-                )  # fmt: skip
+        await self._published(command_id, "PENDING", sent)
 
     # ---- dispatch claims (several replicas; used by Hub.dispatch_queued when the store has them) ----------
     async def claim_command(self, command_id: str) -> bool:
@@ -810,11 +799,17 @@ class PostgresStore:
     async def release_command(self, command_id: str, sent: bool) -> None:
         """DISPATCHING -> SENT (executions follow) or back to QUEUED; conditional, so a roll-up of results that
         beat the PUBACK is kept."""
+        await self._published(command_id, "DISPATCHING", sent)
+
+    async def _published(self, command_id: str, from_state: str, sent: bool) -> None:
+        """from_state -> SENT (executions QUEUED -> SENT) or back to QUEUED. Conditional on from_state, so a
+        roll-up of results that beat the broker's PUBACK is never overwritten; executions follow on SENT even
+        when the command had already left from_state, as on SQLite."""
         async with self._tx() as conn:
             await self._lock_commands(conn, [command_id])
             await conn.execute(
-                "UPDATE commands SET state = $1 WHERE command_id = $2 AND state = 'DISPATCHING'",
-                "SENT" if sent else "QUEUED", command_id,
+                "UPDATE commands SET state = $1 WHERE command_id = $2 AND state = $3",
+                "SENT" if sent else "QUEUED", command_id, from_state,
             )  # fmt: skip
             if sent:
                 await conn.execute(
