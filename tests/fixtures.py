@@ -14,9 +14,6 @@ def _find() -> Path:
     env = os.environ.get("CAMFLEET_FIXTURES")
     if env:
         return Path(env)
-    for candidate in (REPO.parent / "shared" / "fixtures", Path("/work/shared/fixtures")):
-        if candidate.exists():
-            return candidate
     return REPO.parent / "shared" / "fixtures"
 
 

@@ -9,6 +9,7 @@ import io
 import json
 import os
 import pty
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -31,7 +32,8 @@ from tests.camsim.conftest import find_free_port
 
 pytestmark = pytest.mark.integration
 
-FLEETCTL = "/work/venv/bin/fleetctl"
+#: The fleetctl entry point installed beside the interpreter running the tests (the project's .venv).
+FLEETCTL = str(Path(sys.executable).with_name("fleetctl"))
 OEM = {"hikvision": "ANNKE", "dahua": "Lorex"}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import threading
 from collections.abc import Iterator
@@ -14,7 +15,10 @@ from aiohttp import web
 from hypothesis import strategies as st
 from lxml import etree  # type: ignore[import-untyped, unused-ignore]
 
-FIXTURES = Path("/work/shared/fixtures/onvif_agsh_v0.8.2")
+from tests.fixtures import SHARED_FIXTURES, require
+
+#: Recorded replies of one real ONVIF server (found by the suite's one fixture locator).
+FIXTURES = SHARED_FIXTURES / "onvif_agsh_v0.8.2"
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 TDS = "http://www.onvif.org/ver10/device/wsdl"
@@ -53,14 +57,21 @@ class Plan:
 def fixture_reply(op: str) -> Reply:
     """What a camera of the fixtures says (some are broken the way real cameras are; README), else a fault."""
     for name in (f"{op}.xml", f"device.{op}.xml"):
-        path = FIXTURES / name
+        path = require(FIXTURES) / name
         if path.exists():
             return Reply(200, path.read_bytes(), (("Content-Type", "application/soap+xml; charset=utf-8"),))
     return Reply(500, fault12("Receiver", "ActionNotSupported", "not implemented"), SOAP_CT)
 
 
 SOAP_CT = (("Content-Type", "application/soap+xml; charset=utf-8"),)
-FIXTURE_BODIES = sorted(p.read_bytes() for p in FIXTURES.glob("*.xml"))
+
+
+@functools.cache
+def fixture_bodies() -> list[bytes]:
+    """Every recorded reply; a missing folder skips (fails under CI), and an empty one is a failure."""
+    bodies = sorted(p.read_bytes() for p in require(FIXTURES).glob("*.xml"))
+    assert bodies, f"no recorded replies in {FIXTURES}"
+    return bodies
 
 
 def fault12(code: str, subcode: str, reason: str) -> bytes:
@@ -143,7 +154,7 @@ FAULTS = st.one_of(
 @st.composite
 def mangled_fixture(draw: st.DrawFn) -> bytes:
     """A real camera reply, truncated or with a slice overwritten by random bytes."""
-    raw = draw(st.sampled_from(FIXTURE_BODIES))
+    raw = draw(st.sampled_from(fixture_bodies()))
     cut = draw(st.integers(0, len(raw)))
     if draw(st.booleans()):
         return raw[:cut]
