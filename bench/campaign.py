@@ -21,11 +21,11 @@ import aiohttp
 import aiomqtt
 
 from bench.common import ControllerProc, cpu_seconds, machine, result_line, rss_mb, seed
+from devstack.broker import Broker, make_broker
 from protos import topics
 from protos.camfleet.v1 import camfleet_pb2 as pb
 from protos.keys import Keyring
 from protos.verify import MemorySeenStore, VerificationError, Verifier
-from tests.broker import Broker, make_broker
 
 
 def agent_ids(n: int) -> list[str]:

@@ -24,9 +24,10 @@ from bench.common import camera_id, cpu_seconds, machine, record, result_line
 from controller.hub import Hub, HubSettings
 from controller.store.base import CommandRow, Store
 from controller.store.sqlite import SqliteStore
+from devstack.broker import Broker, running_broker
+from devstack.pg import PostgresNotWanted, running_postgres
 from protos import topics
 from protos.camfleet.v1 import camfleet_pb2 as pb
-from tests.broker import Broker, running_broker
 
 CHUNK = 200  # cameras per InventoryReport, as agent/daemon.py publishes them
 WINDOW = 100  # QoS-1 publishes in flight per simulated agent
@@ -192,12 +193,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     if args.postgres:
         try:
             from controller.store.postgres import PostgresStore
-            from tests.pg import running_postgres
 
             pg_cm = running_postgres()
             cluster = pg_cm.__enter__()
             stores.append(("postgres", None))  # type: ignore[arg-type]
-        except BaseException as exc:  # pytest.skip/fail from the helper is BaseException
+        except (ImportError, PostgresNotWanted, RuntimeError) as exc:  # no asyncpg, skipped, or no server
             print(f"postgres skipped: {exc}", file=sys.stderr)
             pg_cm = None
     tmp = Path(tempfile.mkdtemp(prefix="camfleet-bench-ingest-"))

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import aiohttp
 
 from bench.common import ControllerProc, cpu_seconds, machine, result_line, rss_mb, seed
-from tests.stack import Stack
+from devstack.stack import Stack
 
 
 async def agent_memory(cameras: int) -> dict[str, Any]:

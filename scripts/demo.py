@@ -15,7 +15,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.stack import ADMIN_PASSWORD, Stack  # noqa: E402  (the repo root must be on the path first)
+from devstack.stack import ADMIN_PASSWORD, Stack  # noqa: E402  (the repo root must be on the path first)
 
 
 def port_free(port: int) -> bool:

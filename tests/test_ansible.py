@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.broker import free_port
+from devstack.net import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

@@ -29,8 +29,8 @@ from controller.app import build_app
 from controller.auth import hash_password
 from controller.config import ControllerConfig
 from controller.store.base import CameraFilter, Store, UserRow
+from devstack.broker import Broker, make_broker
 from protos.keys import Keyring, SigningKey
-from tests.broker import Broker, make_broker
 from tests.camsim.conftest import find_free_port
 
 T = TypeVar("T")

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import aiomqtt
 import pytest
 
+from devstack.broker import Broker, running_broker
 from protos import topics
-from tests.broker import Broker, running_broker
 
 pytestmark = pytest.mark.integration
 

@@ -23,8 +23,8 @@ from controller.api import STORE
 from controller.app import build_app
 from controller.auth import new_token, token_hash
 from controller.config import ControllerConfig
-from controller.fleetctl_output import ProgressBar, table
-from controller.fleetctl_where import WhereError, parse_where
+from controller.fleetctl.output import ProgressBar, table
+from controller.fleetctl.where import WhereError, parse_where
 from controller.store.base import FINAL_STATES, AgentRow, CameraRow, ExecutionRow, Store, UserRow
 from protos.camfleet.v1 import camfleet_pb2 as pb
 from protos.keys import SigningKey

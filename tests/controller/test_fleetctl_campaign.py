@@ -25,8 +25,8 @@ from controller.auth import new_token, token_hash
 from controller.campaign_api import ENGINE
 from controller.campaigns.engine import CampaignEngine
 from controller.config import ControllerConfig
-from controller.fleetctl_campaign import FINAL_BATCH, parse_window
-from controller.fleetctl_http import FleetctlError
+from controller.fleetctl.campaign import FINAL_BATCH, parse_window
+from controller.fleetctl.http import FleetctlError
 from controller.store.base import Store, UserRow
 from protos.keys import Keyring, SigningKey
 from tests.camsim.conftest import find_free_port

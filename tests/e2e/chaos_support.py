@@ -15,7 +15,8 @@ from typing import Any
 
 import aiohttp
 
-from tests.stack import Stack, free_port, wait_until
+from devstack.net import free_port
+from devstack.stack import Stack, wait_until
 
 FINAL = frozenset({"SUCCEEDED", "FAILED", "REJECTED", "TIMED_OUT", "CANCELED"})
 # restrict_network writes these on every camera (from camsim's own write counters); seeing some but not all of

@@ -12,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 import aiomqtt
 import pytest
 
+from devstack.stack import PASSPHRASE, Stack, wait_until
 from protos import topics
 from protos.camfleet.v1 import camfleet_pb2 as pb
 from protos.envelope import approve, build_manifest, new_command, seal
 from protos.keys import Keyring, SigningKey
-from tests.stack import PASSPHRASE, Stack, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 APPROVERS = [SigningKey.generate() for _ in range(3)]

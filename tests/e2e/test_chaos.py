@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from devstack.stack import wait_until
 from tests.e2e.chaos_support import (
     NETWORK_SETTINGS,
     ChaosStack,
@@ -32,7 +33,6 @@ from tests.e2e.chaos_support import (
     try_api,
     wait_in_progress,
 )
-from tests.stack import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 LATENCY_MS = 100.0

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.stack import Stack
+from devstack.stack import Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 FINAL = {"SUCCEEDED", "FAILED", "REJECTED", "TIMED_OUT", "CANCELED"}

@@ -14,11 +14,11 @@ import aiohttp
 import aiomqtt
 import pytest
 
+from devstack.stack import PASSPHRASE, Stack
 from protos import topics
 from protos.camfleet.v1 import camfleet_pb2 as pb
 from protos.envelope import new_command, seal
 from protos.keys import SigningKey
-from tests.stack import PASSPHRASE, Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -16,8 +16,8 @@ from controller.hub import Hub, HubSettings
 from controller.lease import PgLease, PgMutex
 from controller.store.base import CameraFilter, CommandRow
 from controller.store.postgres import PostgresStore
+from devstack.stack import Stack
 from tests.pg import PgCluster, running_postgres
-from tests.stack import Stack
 
 pytestmark = [pytest.mark.integration]
 FINAL = {"SUCCEEDED", "FAILED", "REJECTED", "TIMED_OUT", "CANCELED"}

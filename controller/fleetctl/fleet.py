@@ -12,10 +12,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from controller.fleetctl_base import API, Context, Parser, SubParsers, usage
-from controller.fleetctl_http import Exit
-from controller.fleetctl_output import ago, table, value, when
-from controller.fleetctl_where import WhereError, add_filter_flags, filters_from_args
+from controller.fleetctl.base import API, Context, Parser, SubParsers, usage
+from controller.fleetctl.http import Exit
+from controller.fleetctl.output import ago, table, value, when
+from controller.fleetctl.where import WhereError, add_filter_flags, filters_from_args
 
 MAX_PAGE = 500  # the API's largest page (controller.api.MAX_PAGE)
 

@@ -24,17 +24,11 @@ import aiohttp
 
 from controller.broker_config import BrokerSettings, write_broker_config
 from controller.pki import Pki
+from devstack.net import free_port
 
 BIN = Path(sys.executable).parent
 PASSPHRASE = "camfleet-demo-passphrase"
 ADMIN_PASSWORD = "camfleet-admin-pw"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -91,7 +85,7 @@ class Stack:
     token: str = ""
     approver_keys: list[Path] = field(default_factory=list)
     metrics_ports: dict[str, int] = field(default_factory=dict)
-    # Replicas: `controllers` > 1 needs a shared `store_url` (PostgreSQL, e.g. from tests/pg.py); each replica
+    # Replicas: `controllers` > 1 needs a shared `store_url` (PostgreSQL, e.g. from devstack/pg.py); each replica
     # gets its own HTTP port, state dir and MQTT client id, and they share ingest through `share_group`.
     controllers: int = 1
     store_url: str = ""

@@ -8,10 +8,13 @@ import os
 import sys
 from pathlib import Path
 
-from controller import __version__, fleetctl_campaign, fleetctl_fleet, fleetctl_run
-from controller.fleetctl_base import Context, Handler, Parser, Registrar
-from controller.fleetctl_http import EXIT_HELP, Client, Exit, FleetctlError, plain_http_to_remote
-from controller.fleetctl_output import Output
+from controller import __version__
+from controller.fleetctl import campaign as fleetctl_campaign
+from controller.fleetctl import fleet as fleetctl_fleet
+from controller.fleetctl import run as fleetctl_run
+from controller.fleetctl.base import Context, Handler, Parser, Registrar
+from controller.fleetctl.http import EXIT_HELP, Client, Exit, FleetctlError, plain_http_to_remote
+from controller.fleetctl.output import Output
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 # Subcommand modules, in --help order. Campaigns and approvals (`fleetctl campaign ...`, `fleetctl approve`)

@@ -11,10 +11,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from controller.fleetctl_base import API, Context, Parser, SubParsers, usage
-from controller.fleetctl_http import EXIT_HELP, Exit, FleetctlError
-from controller.fleetctl_output import ProgressBar, table, value, when
-from controller.fleetctl_where import WhereError, add_filter_flags, filters_from_args
+from controller.fleetctl.base import API, Context, Parser, SubParsers, usage
+from controller.fleetctl.http import EXIT_HELP, Exit, FleetctlError
+from controller.fleetctl.output import ProgressBar, table, value, when
+from controller.fleetctl.where import WhereError, add_filter_flags, filters_from_args
 
 # Execution states after which nothing more happens (controller.store.base.FINAL_STATES; a client keeps its own
 # copy rather than importing the server's store).

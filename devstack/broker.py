@@ -1,4 +1,4 @@
-"""A real Mosquitto for tests: PKI and configuration from the controller's own generators, on a free port."""
+"""A real Mosquitto on loopback: PKI and configuration from the controller's own generators, on a free port."""
 
 from __future__ import annotations
 
@@ -15,17 +15,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 from controller.broker_config import BrokerSettings, write_broker_config
 from controller.pki import Pki
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from devstack.net import ToolMissing, free_port
 
 
 def mosquitto_path() -> str:
@@ -33,7 +25,9 @@ def mosquitto_path() -> str:
         "/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None
     )
     if path is None:
-        pytest.fail("mosquitto is not installed: scripts/bootstrap installs it (apt-get install mosquitto)")
+        raise ToolMissing(
+            "mosquitto is not installed: scripts/bootstrap installs it (apt-get install mosquitto)"
+        )
     return path
 
 

@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from controller.fleetctl_base import API, Context, Parser, SubParsers, usage
-from controller.fleetctl_http import EXIT_HELP, Exit, FleetctlError
-from controller.fleetctl_output import ProgressBar, table, when
-from controller.fleetctl_where import WhereError, add_filter_flags, filters_from_args
+from controller.fleetctl.base import API, Context, Parser, SubParsers, usage
+from controller.fleetctl.http import EXIT_HELP, Exit, FleetctlError
+from controller.fleetctl.output import ProgressBar, table, when
+from controller.fleetctl.where import WhereError, add_filter_flags, filters_from_args
 
 if TYPE_CHECKING:
     # Imported where used: protobuf and the signing code cost every other fleetctl command ~0.3 s at start.

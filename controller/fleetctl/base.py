@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NoReturn
 
-from controller.fleetctl_http import Client, Exit, FleetctlError
-from controller.fleetctl_output import Output
+from controller.fleetctl.http import Client, Exit, FleetctlError
+from controller.fleetctl.output import Output
 
 
 class Parser(argparse.ArgumentParser):
