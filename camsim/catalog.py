@@ -35,6 +35,7 @@ class Model:
     device_type: str = "IPCamera"
     hardware_id: str = ""
     oem: bool = False  # True when `brand` is a rebrand of `maker`
+    channels: int = 0  # recorders: how many IP channels (PoE ports count among them)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -216,8 +217,59 @@ GENERIC_MODELS: tuple[Model, ...] = (
     Model("generic", "Acme", "AV-IPD4120", (Firmware("2.1.0"),), hardware_id="1.0"),
 )
 
+# ---------------------------------------------------------------------------------------------------------
+# Recorders (NVRs). The DS-7608NXI-I2/8P/S deviceInfo, capabilities and InputProxy channel list are recorded
+# (fixtures/hikvision_devices/DS-7608NXI-I2.json, firmware V4.62.210 build 230619); the other model names follow
+# the makers' published naming (VENDORS.md §5 lists DS-7616NI, DS-7732NI-M4) and their firmware pairings are
+# illustrative. Dahua NVR firmware keeps the Dahua x.yyy.zzzzzzz.n.R shape [U: NVR builds were not recorded].
+_HIK_NVR = (("encoderVersion", "V5.0 build 230530"), ("telecontrolID", "255"))
+RECORDER_MODELS: tuple[Model, ...] = (
+    Model("hikvision", "HIKVISION", "DS-7608NXI-I2/8P/S", (
+        Firmware("V4.62.210 build 230619", (), "fixture", _HIK_NVR),
+    ), device_type="NVR", hardware_id="0100000092010000", channels=8),
+    Model("hikvision", "HIKVISION", "DS-7604NI-K1/4P", (
+        Firmware("V4.30.085 build 200916", (), "plausible", _HIK_NVR),
+    ), device_type="NVR", hardware_id="0100000092010000", channels=4),
+    Model("hikvision", "HIKVISION", "DS-7616NI-Q2/16P", (
+        Firmware("V4.61.025 build 220415", (), "plausible", _HIK_NVR),
+    ), device_type="NVR", hardware_id="0100000092010000", channels=16),
+    Model("hikvision", "HIKVISION", "DS-7732NI-M4/16P", (
+        Firmware("V4.71.105 build 240108", (), "plausible", _HIK_NVR),
+    ), device_type="NVR", hardware_id="0100000092010000", channels=32),
+    # LTS sells Hikvision-made recorders under LTN/LTD model names [S: VENDORS.md §5 LTS is a Hikvision OEM].
+    Model("hikvision", "LTS", "LTN8708K-P8", (
+        Firmware("V4.30.085 build 200916", (), "plausible", _HIK_NVR),
+    ), base_model="DS-7608NI-K2/8P", device_type="NVR", hardware_id="0100000092010000", oem=True, channels=8),
+    Model("dahua", "Dahua", "NVR4104HS-P-4KS2", (
+        Firmware("4.001.0000000.3.R, build: 2020-09-03", (), "plausible"),
+    ), base_model="NVR4104HS-P-4KS2", device_type="NVR", hardware_id="1.00", channels=4),
+    Model("dahua", "Dahua", "NVR4108-8P-4KS2", (
+        Firmware("4.001.0000000.5.R, build: 2021-06-11", (), "plausible"),
+    ), base_model="NVR4108-8P-4KS2", device_type="NVR", hardware_id="1.00", channels=8),
+    Model("dahua", "Dahua", "NVR5216-16P-4KS2E", (
+        Firmware("4.001.0000000.7.R, build: 2022-03-30", (), "plausible"),
+    ), base_model="NVR5216-16P-4KS2E", device_type="NVR", hardware_id="1.00", channels=16),
+    Model("dahua", "Dahua", "NVR5432-16P-4KS2E", (
+        Firmware("4.001.0000000.7.R, build: 2022-03-30", (), "plausible"),
+    ), base_model="NVR5432-16P-4KS2E", device_type="NVR", hardware_id="1.00", channels=32),
+    # Lorex sold Dahua-made NVRs; getVendor answers Lorex while updateSerial keeps the Dahua base [U pairing].
+    Model("dahua", "Lorex", "N841A81", (
+        Firmware("4.001.05LX000.0.R, build: 2020-07-22", (), "plausible"),
+    ), base_model="NVR4108HS-8P-4KS2", device_type="NVR", hardware_id="1.00", oem=True, channels=8),
+)  # fmt: skip
+# The recorder's own address on the network its PoE ports serve (the cameras there are reachable only through
+# it). Hikvision NVRs default their internal NIC to 192.168.254.1, Dahua to 10.1.1.1 [U: installers' lore,
+# not found in a manual here]; the hidden cameras get the addresses after it.
+POE_SUBNET: dict[str, str] = {"hikvision": "192.168.254.0/24", "dahua": "10.1.1.0/24"}
+
 ALL_MODELS: tuple[Model, ...] = (
-    HIK_MODELS + HIK_OEM_MODELS + DAHUA_MODELS + DAHUA_OEM_MODELS + AXIS_MODELS + GENERIC_MODELS
+    HIK_MODELS
+    + HIK_OEM_MODELS
+    + DAHUA_MODELS
+    + DAHUA_OEM_MODELS
+    + AXIS_MODELS
+    + GENERIC_MODELS
+    + RECORDER_MODELS
 )
 OEM_MODELS: tuple[Model, ...] = HIK_OEM_MODELS + DAHUA_OEM_MODELS
 MODELS_BY_KIND: dict[str, tuple[Model, ...]] = {

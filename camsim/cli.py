@@ -65,7 +65,39 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"port on every camera address (default {DEFAULT_PORT}, or the fleet file's; 80 needs root)",
     )
+    p.add_argument(
+        "--recorders",
+        type=int,
+        default=0,
+        help="recorders (Hikvision-/Dahua-like NVRs, 4-32 channels) after the cameras (default 0)",
+    )
+    p.add_argument(
+        "--behind-share",
+        type=float,
+        default=None,
+        metavar="F",
+        help="share of recorder channels fed by cameras on its PoE ports, unreachable (default 0.6)",
+    )
+    p.add_argument(
+        "--unactivated-share",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="share of Hikvision-made cameras left unactivated: no password, SADP only (default 0)",
+    )
     p.add_argument("--fleet", type=Path, help="fleet description file (JSON/TOML) instead of --cameras/--mix")
+    p.add_argument(
+        "--rtsp-port",
+        type=int,
+        default=None,
+        help="also answer RTSP OPTIONS/DESCRIBE on this port of every camera (fingerprints; off by default)",
+    )
+    p.add_argument(
+        "--tls-port",
+        type=int,
+        default=None,
+        help="also accept TLS on this port of every camera, self-signed certificate (off by default)",
+    )
     p.add_argument("--state", type=Path, help="persist camera state here across restarts")
     p.add_argument("--export", type=Path, metavar="DIR", help="write DIR/targets.csv and DIR/truth.json")
     p.add_argument("--control-host", default="127.0.0.1")
@@ -117,6 +149,9 @@ def make_fleet(args: argparse.Namespace) -> list[Camera]:
             base_address=args.base_address,
             port=DEFAULT_PORT if args.port is None else args.port,
             latency_ms=args.latency,
+            recorders=args.recorders,
+            behind_share=fleet.DEFAULT_BEHIND_SHARE if args.behind_share is None else args.behind_share,
+            unactivated_share=args.unactivated_share,
         )
     for cam in cams:
         if args.latency:
@@ -137,7 +172,14 @@ def summary(cameras: list[Camera]) -> str:
     )
     parts = ", ".join(f"{k}={v}" for k, v in sorted(counts.items()))
     cloud = sum(1 for c in cameras if c.cloud_reachable())
-    return f"{parts}; cloud_reachable={cloud}"
+    extra = ""
+    recorders = sum(1 for c in cameras if c.is_recorder)
+    if recorders:
+        extra += f"; recorders={recorders} behind_recorders={sum(1 for c in cameras if not c.reachable)}"
+    unactivated = sum(1 for c in cameras if not c.activated)
+    if unactivated:
+        extra += f"; unactivated={unactivated}"
+    return f"{parts}; cloud_reachable={cloud}{extra}"
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -151,6 +193,8 @@ async def run(args: argparse.Namespace) -> int:
         control_port=args.control_port,
         state_file=args.state,
         discovery=args.discovery,
+        rtsp_port=args.rtsp_port,
+        tls_port=args.tls_port,
     )
     await server.start()
     try:
@@ -158,7 +202,7 @@ async def run(args: argparse.Namespace) -> int:
             from camsim.export import export
 
             export(server.cameras, args.export)
-        cams = server.cameras
+        cams = server.reachable()
         first, last = cams[0].network.address if cams else "-", cams[-1].network.address if cams else "-"
         port = cams[0].port if cams else args.port
         print(
@@ -166,7 +210,7 @@ async def run(args: argparse.Namespace) -> int:
             f"control={server.control_url} startup_s={time.monotonic() - t0:.2f}",
             flush=True,
         )
-        print(f"camsim fleet: {summary(cams)}", flush=True)
+        print(f"camsim fleet: {summary(server.cameras)}", flush=True)
         if server.discovery_error:
             print(f"camsim: WS-Discovery disabled: {server.discovery_error}", file=sys.stderr, flush=True)
         stop = asyncio.Event()
@@ -186,8 +230,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    if args.cameras < 0:
-        parser.error("--cameras must be >= 0")
+    if args.cameras < 0 or args.recorders < 0:
+        parser.error("--cameras and --recorders must be >= 0")
+    for flag, share in (
+        ("--behind-share", args.behind_share),
+        ("--unactivated-share", args.unactivated_share),
+    ):
+        if share is not None and not 0.0 <= share <= 1.0:
+            parser.error(f"{flag} must be in [0, 1]")
     if not 0.0 <= args.fault_fraction <= 1.0:
         parser.error("--fault-fraction must be in [0, 1]")
     raise_fd_limit()

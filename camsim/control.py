@@ -186,21 +186,42 @@ async def stats(request: web.Request) -> web.Response:
             "traffic": dict(sum(server.traffic.values(), Counter())),
             "by_personality": dict(Counter(c.identity.personality for c in cams)),
             "by_manufacturer": dict(Counter(c.identity.manufacturer for c in cams)),
+            # Every request that carried a credential (HTTP Authorization, WS-Security): a census must leave 0.
+            "credentials_presented": sum(t.get("credentials", 0) for t in server.traffic.values()),
+            "multicast": {
+                name: {"probes": r.stats.probes, "replies": r.stats.replies}
+                for name, r in server.multicast.items()
+            },
         }
     )
 
 
+def _state(server: SimServer, cam: Camera) -> dict[str, Any]:
+    """Live state; a recorder adds each channel's camera and whether it records right now."""
+    state = cam.live_state()
+    if cam.is_recorder:
+        from camsim.recorders import channel_views
+
+        state["channels"] = [
+            {"channel": v.channel.number, "camera_id": v.channel.camera_id, "address": v.channel.address,
+             "protocol": v.channel.protocol, "online": v.online, "reason": v.reason}
+            for v in channel_views(cam, server.lookup)
+        ]  # fmt: skip
+    return state
+
+
 async def list_cameras(request: web.Request) -> web.Response:
-    cams = _server(request).cameras
+    server = _server(request)
+    cams = server.cameras
     personality = request.query.get("personality")
     if personality is not None:
         cams = [c for c in cams if c.identity.personality == personality]
-    return web.json_response([c.live_state() for c in cams])
+    return web.json_response([_state(server, c) for c in cams])
 
 
 async def get_camera(request: web.Request) -> web.Response:
     cam = _camera(request)
-    state = cam.live_state()
+    state = _state(_server(request), cam)
     state["traffic"] = dict(_server(request).traffic.get(cam.id, {}))
     return web.json_response(state)
 

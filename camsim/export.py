@@ -25,8 +25,35 @@ def admin_user(cam: Camera) -> tuple[str, str]:
     return "", ""
 
 
-def truth_record(cam: Camera) -> dict[str, Any]:
+def feeds(cameras: list[Camera]) -> dict[str, tuple[Camera, int, str]]:
+    """camera id -> (recorder, channel number, channel protocol) for every camera on a recorder channel."""
+    out: dict[str, tuple[Camera, int, str]] = {}
+    for rec in cameras:
+        for ch in rec.channels:
+            out[ch.camera_id] = (rec, ch.number, ch.protocol)
+    return out
+
+
+def truth_record(cam: Camera, fed: dict[str, tuple[Camera, int, str]] | None = None) -> dict[str, Any]:
     ident = cam.identity
+    rec = (fed or {}).get(cam.id)
+    extra: dict[str, Any] = {
+        "kind": "recorder" if cam.is_recorder else "camera",
+        "device_type": ident.device_type,
+        "base_model": ident.base_model,
+        "activated": cam.activated,
+        # False: lives only behind its recorder (PoE port); the agent can see it only in the channel list.
+        "reachable": cam.reachable,
+        "recorder": rec[0].id if rec else None,
+        "recorder_host": rec[0].network.address if rec else None,
+        "channel": rec[1] if rec else None,
+        "channel_protocol": rec[2] if rec else None,
+    }
+    if cam.is_recorder:
+        extra["channels"] = [
+            {"channel": ch.number, "camera_id": ch.camera_id, "address": ch.address, "protocol": ch.protocol}
+            for ch in cam.channels
+        ]
     return {
         "id": cam.id,
         "host": cam.network.address,
@@ -39,6 +66,7 @@ def truth_record(cam: Camera) -> dict[str, Any]:
         "model": ident.model,
         "firmware": ident.firmware,
         "serial": ident.serial,
+        **extra,
     }
 
 
@@ -52,11 +80,14 @@ def export(cameras: list[Camera], directory: Path) -> tuple[Path, Path]:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(TARGETS_HEADER)
         for cam in cameras:
+            if not cam.reachable or not cam.activated:
+                continue  # behind a recorder (nobody reaches it) or unactivated (it has no password yet)
             user, password = admin_user(cam)
             w.writerow((cam.network.address, cam.port, user, password))
 
     def write_truth(fh: TextIO) -> None:
-        json.dump([truth_record(c) for c in cameras], fh, indent=1)
+        fed = feeds(cameras)
+        json.dump([truth_record(c, fed) for c in cameras], fh, indent=1)
         fh.write("\n")
 
     _atomic_write(targets, write_targets)

@@ -18,6 +18,7 @@ from camsim.model import (
     AuthMode,
     AuthPolicy,
     Camera,
+    Channel,
     Faults,
     Identity,
     IPFilter,
@@ -27,6 +28,8 @@ from camsim.model import (
 )
 
 DEFAULT_AUTH_ONLY_SHARE = 0.1
+# Share of a recorder's used channels served by cameras on its own PoE ports (reachable only through it).
+DEFAULT_BEHIND_SHARE = 0.6
 _PASSWORD_ALPHABET = string.ascii_letters + string.digits
 
 
@@ -294,13 +297,20 @@ def generate_fleet(
     port: int = 80,
     latency_ms: float = 0.0,
     auth_only_share: float = DEFAULT_AUTH_ONLY_SHARE,
+    recorders: int = 0,
+    behind_share: float = DEFAULT_BEHIND_SHARE,
+    unactivated_share: float = 0.0,
 ) -> list[Camera]:
-    """n cameras split over `mix` (weights), identical for the same arguments."""
-    if n < 0:
-        raise FleetError("camera count must be >= 0")
+    """n cameras split over `mix` (weights), identical for the same arguments; then `recorders` recorders on the
+    next addresses, each with its channels, and the cameras hidden behind them (not reachable, listed last)."""
+    if n < 0 or recorders < 0:
+        raise FleetError("camera and recorder counts must be >= 0")
+    for name, share in (("behind_share", behind_share), ("unactivated_share", unactivated_share)):
+        if not 0.0 <= share <= 1.0:
+            raise FleetError(f"{name} must be in [0, 1]")
     kinds = _kinds(n, mix, seed)
-    addrs = addresses(base_address, n)
-    return [
+    addrs = addresses(base_address, n + recorders)
+    fleet = [
         make_camera(
             i,
             kind,
@@ -312,6 +322,88 @@ def generate_fleet(
         )
         for i, kind in enumerate(kinds)
     ]
+    _deactivate(fleet, unactivated_share, seed)
+    if recorders:
+        fleet += add_recorders(
+            fleet, recorders, seed, addrs[n:], port=port, latency_ms=latency_ms, behind_share=behind_share
+        )
+    return fleet
+
+
+def _deactivate(fleet: list[Camera], share: float, seed: int) -> None:
+    """A seeded share of the Hikvision-made cameras left unactivated: no password at all (SADP says so)."""
+    hik = [c for c in fleet if c.identity.personality == "hikvision"]
+    k = round(share * len(hik))
+    for cam in random.Random(f"camsim-unactivated:{seed}").sample(hik, k):
+        cam.activated = False
+        cam.users = []
+        cam.defaults = cam._config_dict()
+
+
+# ---- recorders -------------------------------------------------------------------------------------------
+_VENDOR_PROTOCOL = {"hikvision": "HIKVISION", "dahua": "Private"}
+
+
+def _channel_protocol(recorder: Camera, camera: Camera) -> str:
+    """Same maker: the recorder's private protocol (Hikvision SDK / Dahua 37777); anything else over ONVIF."""
+    maker = recorder.identity.personality
+    return _VENDOR_PROTOCOL[maker] if camera.identity.personality == maker else "ONVIF"
+
+
+def _hidden_kind(rng: random.Random, maker: str) -> tuple[str, str]:
+    """(kind, model name) of a PoE camera: mostly the recorder's own maker, some OEM, some third party."""
+    roll = rng.random()
+    if roll < 0.75:
+        return maker, rng.choice(catalog.MODELS_BY_KIND[maker]).name
+    if roll < 0.85:
+        return "oem", rng.choice([m for m in catalog.OEM_MODELS if m.maker == maker]).name
+    other = rng.choice(("axis", "generic", "dahua" if maker == "hikvision" else "hikvision"))
+    return other, rng.choice(catalog.MODELS_BY_KIND[other]).name
+
+
+def add_recorders(
+    fleet: list[Camera],
+    count: int,
+    seed: int,
+    addrs: list[str],
+    *,
+    port: int = 80,
+    latency_ms: float = 0.0,
+    behind_share: float = DEFAULT_BEHIND_SHARE,
+) -> list[Camera]:
+    """`count` recorders on `addrs`; their channels are fed by hidden PoE cameras (returned after the recorders)
+    and by activated cameras of `fleet` on the site network (each feeds at most one recorder)."""
+    rng = random.Random(f"camsim-recorders:{seed}")
+    free = [c for c in fleet if c.activated and c.reachable and not c.is_recorder]
+    rng.shuffle(free)
+    recs: list[Camera] = []
+    hidden: list[Camera] = []
+    for r in range(count):
+        model = rng.choice(catalog.RECORDER_MODELS)
+        rec = make_camera(100_000 + r, model.maker, seed, addrs[r], port=port, latency_ms=latency_ms,
+                          auth_only_share=0.0, model_name=model.name)  # fmt: skip
+        rec.id = f"nvr-{r + 1:02d}"
+        rec.scopes.append("onvif://www.onvif.org/Profile/G")  # recording (Hikvision/Dahua NVRs claim G)
+        subnet = ipaddress.IPv4Network(catalog.POE_SUBNET[model.maker])
+        rec.poe_address = str(subnet.network_address + 1)
+        used = rng.randint(max(1, model.channels // 2), model.channels)
+        for number in range(1, used + 1):
+            if rng.random() < behind_share or not free:
+                kind, name = _hidden_kind(rng, model.maker)
+                cam = make_camera(200_000 + r * 100 + number, kind, seed, str(subnet.network_address + 1 + number),
+                                  port=80, latency_ms=latency_ms, auth_only_share=0.0, model_name=name)  # fmt: skip
+                cam.id = f"nvr{r + 1:02d}-ch{number:02d}"
+                cam.reachable = False
+                hidden.append(cam)
+            else:
+                cam = free.pop()
+            rec.channels.append(
+                Channel(
+                    number, cam.id, cam.network.address, _channel_protocol(rec, cam), f"Camera {number:02d}"
+                )
+            )
+        recs.append(rec)
+    return recs + hidden
 
 
 def _apply_overrides(cam: Camera, entry: dict[str, Any]) -> None:
@@ -393,8 +485,11 @@ def fleet_from_spec(spec: dict[str, Any]) -> list[Camera]:
         mix_raw = spec.get("mix", {"hikvision": 1})
         mix = parse_mix(mix_raw) if isinstance(mix_raw, str) else {str(k): int(v) for k, v in mix_raw.items()}
         fleet = generate_fleet(
-            cams, mix, seed, base_address=base, port=port, latency_ms=latency, auth_only_share=share
-        )
+            cams, mix, seed, base_address=base, port=port, latency_ms=latency, auth_only_share=share,
+            recorders=int(spec.get("recorders", 0)),
+            behind_share=float(spec.get("behind_share", DEFAULT_BEHIND_SHARE)),
+            unactivated_share=float(spec.get("unactivated_share", 0.0)),
+        )  # fmt: skip
         overrides = spec.get("overrides", {})
         by_id = {c.id: c for c in fleet}
         for cam_id, entry in dict(overrides).items():

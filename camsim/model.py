@@ -14,6 +14,8 @@ UserLevel = Literal["Administrator", "Operator", "User", "Anonymous", "Extended"
 
 # Vendor cloud/P2P features. A camera only carries the keys its personality has.
 CLOUD_FEATURES = ("ezviz", "ehome", "t2u", "remote_service", "ddns", "upnp", "upnp_portmap")
+# ISAPI deviceType / Dahua device classes of recorders.
+RECORDER_TYPES = frozenset({"NVR", "DVR", "XVR", "HVR"})
 # Remote-shell services that count as exposure, not as cloud.
 SHELL_FEATURES = ("telnet", "ssh")
 
@@ -92,6 +94,19 @@ class User:
 
 
 @dataclass
+class Channel:
+    """One input channel of a recorder and the camera that feeds it. The recorder's APIs show a view of this;
+    whether the channel records right now is derived (Camera.channel_online), not stored."""
+
+    number: int  # 1-based, as the recorder's UI, ISAPI ids and RTSP paths count
+    camera_id: str
+    address: str  # the camera as the recorder reaches it: its site address, or one on the PoE subnet
+    # How the recorder pulls the stream: HIKVISION (SDK port 8000), ONVIF (HTTP + RTSP), Private (Dahua 37777).
+    protocol: str
+    name: str = ""
+
+
+@dataclass
 class Faults:
     """Misbehaviour injected per camera; rates are probabilities per request in [0, 1]."""
 
@@ -133,6 +148,14 @@ class Camera:
     # Optional ONVIF capabilities this personality implements: IPFilter, ZeroConfiguration, DynDNS, NTP ...
     capabilities: list[str] = field(default_factory=list)
     scopes: list[str] = field(default_factory=list)
+    # An unactivated Hikvision device has no password at all: it answers SADP (Activated=false) and serves its
+    # activation page, but no ONVIF and no WS-Discovery, and no credential opens it.
+    activated: bool = True
+    # False for a camera that lives only behind a recorder (on its PoE ports): nothing is bound for it.
+    reachable: bool = True
+    # Recorders: their channels, and the recorder's own address on its PoE subnet (what PoE cameras see).
+    channels: list[Channel] = field(default_factory=list)
+    poe_address: str | None = None
     # Runtime state (persisted with --state, reset by factory default where noted).
     writes: dict[str, int] = field(default_factory=dict)  # setting -> number of writes that reached it
     auth_failures: dict[str, int] = field(default_factory=dict)  # client ip -> consecutive failures
@@ -145,6 +168,10 @@ class Camera:
     def __post_init__(self) -> None:
         if self.defaults is None:
             self.defaults = self._config_dict()
+
+    @property
+    def is_recorder(self) -> bool:
+        return self.identity.device_type in RECORDER_TYPES
 
     # ---- clock -------------------------------------------------------------------------
     def now(self) -> float:
@@ -178,6 +205,9 @@ class Camera:
         self.features = restored["features"]
         self.feature_detail = restored["feature_detail"]
         self.scopes = restored["scopes"]
+        # A recorder's channel list is configuration: any factory reset forgets its cameras [U: Hikvision
+        # "basic" restore keeps network and users; that it drops the channels is an assumption].
+        self.channels = []
         if mode == "Soft":
             self.network.gateway = keep_gateway
         self.record_write(f"factory_default.{mode.lower()}")
@@ -255,8 +285,10 @@ class Camera:
                 "scopes": d.pop("scopes"),
             }
         )
+        channels = [Channel(**c) for c in d.pop("channels", [])]
         return cls(
             identity=Identity(**d.pop("identity")),
+            channels=channels,
             auth=AuthPolicy(**d.pop("auth")),
             faults=Faults(**d.pop("faults")),
             **cfg,
@@ -270,6 +302,9 @@ class Camera:
             "host": self.network.address,
             "port": self.port,
             "personality": self.identity.personality,
+            "device_type": self.identity.device_type,
+            "activated": self.activated,
+            "reachable": self.reachable,
             "network": asdict(self.network),
             "features": dict(self.features),
             "users": [{"username": u.username, "level": u.level} for u in self.users],

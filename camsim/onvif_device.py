@@ -11,7 +11,8 @@ import logging
 
 from aiohttp import web
 
-from camsim import auth, onvif_info, onvif_network, onvif_users, soap
+from camsim import auth, onvif_info, onvif_media, onvif_network, onvif_users, soap
+from camsim.keys import CREDENTIALS_SENT
 from camsim.model import Camera
 from camsim.onvif_common import Ctx, Handler
 
@@ -41,11 +42,16 @@ async def handle(camera: Camera, request: web.Request) -> web.Response:
     except soap.SoapError as err:
         return soap.fault_response(soap.envelope(style, "1.2"), err)
     env = soap.envelope(style, req.version)
+    if req.has_security_header:
+        request[CREDENTIALS_SENT] = True
     if req.operation not in PRE_AUTH or req.namespace != soap.TDS:
         outcome = auth.check_onvif(camera, request, req, env)
         if outcome.response is not None:
             return outcome.response
-    handler = HANDLERS.get(req.operation) if req.namespace == soap.TDS else None
+    if req.namespace == soap.TDS:
+        handler = HANDLERS.get(req.operation)
+    else:
+        handler = onvif_media.HANDLERS.get((req.namespace or "", req.operation))
     if handler is None:
         # Optional/unknown operation: Core says a service "should" answer env:Receiver/ter:ActionNotSupported.
         return soap.fault_response(env, soap.action_not_supported())

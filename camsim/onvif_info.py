@@ -16,6 +16,7 @@ _SERVICES = (
     ("deviceio", "http://www.onvif.org/ver10/deviceIO/wsdl", "DeviceIO", 2, 20),
     ("ptz", "http://www.onvif.org/ver20/ptz/wsdl", "PTZ", 2, 41),
     ("imaging", "http://www.onvif.org/ver20/imaging/wsdl", "Imaging", 2, 30),
+    ("recording", "http://www.onvif.org/ver10/recording/wsdl", "Recording", 2, 40),
 )
 
 
@@ -124,6 +125,8 @@ def get_services(ctx: Ctx) -> str:
     for key, ns, path, major, minor in _SERVICES:
         if key == "ptz" and "PTZ" not in ctx.camera.capabilities:
             continue
+        if key == "recording" and not ctx.camera.is_recorder:
+            continue  # Profile G recording control: recorders only
         caps = ""
         if include and key == "device":
             caps = f"<tds:Capabilities>{_service_capabilities(ctx)}</tds:Capabilities>"

@@ -16,13 +16,20 @@ from typing import Any
 from aiohttp import web
 
 from camsim import faults as faultlib
+from camsim.keys import CREDENTIALS_SENT, LOOKUP
 from camsim.model import Camera
 
 log = logging.getLogger(__name__)
 
-ONVIF_PATHS = frozenset({"/onvif/device_service", "/onvif/Device", "/onvif/services"})
-DAHUA_PATHS = frozenset({"/cgi-bin/magicBox.cgi", "/cgi-bin/configManager.cgi"})
+ONVIF_PATHS = frozenset(
+    {"/onvif/device_service", "/onvif/Device", "/onvif/services", "/onvif/Media", "/onvif/Recording"}
+)
+DAHUA_PATHS = frozenset(
+    {"/cgi-bin/magicBox.cgi", "/cgi-bin/configManager.cgi", "/cgi-bin/LogicDeviceManager.cgi"}
+)
 AXIS_PATHS = frozenset({"/axis-cgi/param.cgi"})
+# Served without login: landing pages and the UPnP description (camsim.pages).
+PAGE_PATHS = frozenset({"/", "/index.html", "/upnp/rootDesc.xml"})
 
 _REQ_CAMERA = web.RequestKey("camsim_camera", Camera)
 
@@ -63,6 +70,8 @@ class SimServer:
         state_file: Path | None = None,
         discovery: bool = False,
         fault_seed: int | None = None,
+        rtsp_port: int | None = None,
+        tls_port: int | None = None,
     ) -> None:
         self.cameras = list(cameras)
         self._by_id: dict[str, Camera] = {}
@@ -73,6 +82,12 @@ class SimServer:
         self._discovery_enabled = discovery
         self._discovery: Any = None
         self.discovery_error: str | None = None
+        # Vendor discovery responders (SADP, DHIP, SSDP), name -> MulticastResponder; best effort like WS-Discovery.
+        self.multicast: dict[str, Any] = {}
+        self.multicast_errors: dict[str, str] = {}
+        self._rtsp_port = rtsp_port
+        self._tls_port = tls_port
+        self._banners: Any = None
         self.injector = faultlib.FaultInjector(fault_seed)
         self._inflight: dict[str, int] = {}
         self._runner: web.AppRunner | None = None
@@ -95,11 +110,20 @@ class SimServer:
     # ---- lookup ------------------------------------------------------------------------
     def _index(self) -> None:
         self._by_id = {c.id: c for c in self.cameras}
-        self._by_sock = {(c.network.address, c.port): c for c in self.cameras}
+        # Cameras behind a recorder have no socket: the agent cannot reach them, only their recorder can.
+        listening = self.reachable()
+        self._by_sock = {(c.network.address, c.port): c for c in listening}
         if len(self._by_id) != len(self.cameras):
             raise ValueError("camera ids must be unique")
-        if len(self._by_sock) != len(self.cameras):
+        if len(self._by_sock) != len(listening):
             raise ValueError("camera (address, port) pairs must be unique")
+
+    def lookup(self, camera_id: str) -> Camera | None:
+        return self._by_id.get(camera_id)
+
+    def reachable(self) -> list[Camera]:
+        """The devices on the simulated site network (everything but the cameras behind recorders)."""
+        return [c for c in self.cameras if c.reachable]
 
     def camera(self, camera_id: str) -> Camera:
         return self._by_id[camera_id]
@@ -142,6 +166,8 @@ class SimServer:
 
     async def _start_serving(self) -> None:
         app = web.Application(handler_args={"max_field_size": 16384})
+        # Recorders answer for the cameras on their channels, hidden ones included.
+        app[LOOKUP] = self.lookup
         app.router.add_route("*", "/{tail:.*}", self._handle)
         app.on_response_prepare.append(self._on_prepare)
         # Access logging for 1,000 cameras would dominate CPU; the control API has the counters instead.
@@ -160,6 +186,12 @@ class SimServer:
         port = self._control_runner.addresses[0][1]
         self._control_url = f"http://{self._control_host}:{port}"
 
+        if self._rtsp_port is not None or self._tls_port is not None:
+            from camsim.banners import BannerServers
+
+            self._banners = BannerServers(self.reachable, self._count, rtsp_port=self._rtsp_port,
+                                          tls_port=self._tls_port)  # fmt: skip
+            await self._banners.start()
         if self._discovery_enabled:
             await self._start_discovery()
         # Cameras that were mid-reboot when state was saved come back when their downtime ends.
@@ -171,13 +203,29 @@ class SimServer:
         """WS-Discovery is best effort: a busy UDP 3702 (another camsim) must not take the HTTP fleet down."""
         try:
             disco = importlib.import_module("camsim.discovery")
-            responder = disco.DiscoveryResponder(lambda: self.cameras)
+            responder = disco.DiscoveryResponder(self.reachable)
             await responder.start()
         except (ImportError, OSError) as exc:
             self.discovery_error = str(exc)
             log.warning("camsim: WS-Discovery disabled: %s", exc)
             return
         self._discovery = responder
+        await self._start_multicast()
+
+    async def _start_multicast(self) -> None:
+        """SADP, DHIP and SSDP on lo multicast: one socket each, whatever the fleet size."""
+        from camsim import dhip, sadp, ssdp
+        from camsim.multicast import MulticastResponder
+
+        for proto in (sadp.Sadp(), dhip.Dhip(), ssdp.Ssdp()):
+            responder = MulticastResponder(self.reachable, proto)
+            try:
+                await responder.start()
+            except OSError as exc:
+                self.multicast_errors[proto.name] = str(exc)
+                log.warning("camsim: %s disabled: %s", proto.name, exc)
+                continue
+            self.multicast[proto.name] = responder
 
     async def stop(self) -> None:
         self._stopping.set()  # release hanging handlers so shutdown does not wait for them
@@ -189,6 +237,12 @@ class SimServer:
         if self._discovery is not None:
             await self._discovery.stop()
             self._discovery = None
+        for responder in self.multicast.values():
+            await responder.stop()
+        self.multicast.clear()
+        if self._banners is not None:
+            await self._banners.stop()
+            self._banners = None
         if self._control_runner is not None:
             await self._control_runner.cleanup()
             self._control_runner = None
@@ -217,6 +271,8 @@ class SimServer:
     # ---- reboot downtime ---------------------------------------------------------------
     def _schedule_reboot(self, cam: Camera) -> None:
         """While a camera reboots its port is closed (connection refused), then it listens again."""
+        if not cam.reachable:
+            return  # nothing listens for a camera behind a recorder; its channel shows it down meanwhile
         key = (cam.network.address, cam.port)
         loop = asyncio.get_running_loop()
         old = self._reopen.pop(key, None)
@@ -291,6 +347,9 @@ class SimServer:
             resp = await self._pipeline(cam, request)
         finally:
             self._inflight[cam.id] -= 1
+        if "Authorization" in request.headers or request.get(CREDENTIALS_SENT):
+            # Anything that carried a credential (HTTP auth, a WS-Security UsernameToken): the census must show 0.
+            self._count(cam, "credentials")
         after = _fingerprint(cam)
         if after != before:
             if after[1] != before[1] and cam.is_down():
@@ -358,6 +417,14 @@ class SimServer:
 
     async def _dispatch(self, cam: Camera, request: web.Request) -> web.StreamResponse:
         path = request.path
+        if path in PAGE_PATHS:
+            from camsim import pages
+
+            return pages.handle(cam, request)
+        if not cam.activated and (path in ONVIF_PATHS or _is_vendor_path(cam, path)):
+            # No password exists yet and ONVIF is not running: every API call is refused until activation.
+            auth = self._auth.get()
+            return auth.digest_challenge(cam) if auth is not None else web.Response(status=401)
         if path in ONVIF_PATHS:
             if request.method != "POST":
                 return web.Response(status=405, headers={"Allow": "POST"})

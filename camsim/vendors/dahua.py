@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from camsim.model import Camera
+from camsim.recorders import MANAGE_PORT, channel_views, lookup_of
 from camsim.vendors.common import set_feature_if_changed
 
 # Bodies are key=value lines with CRLF on the wire (fixtures/dahua_cgi_replies.txt).
@@ -60,7 +61,13 @@ def _system_info(cam: Camera) -> list[tuple[str, str]]:
     ]
 
 
+def _device_class(cam: Camera) -> list[tuple[str, str]]:
+    # python-amcrest reads magicBox getDeviceClass; the key name "class" is the simulator's guess [U].
+    return [("class", cam.identity.device_type if cam.is_recorder else "IPC")]
+
+
 MAGICBOX: dict[str, Callable[[Camera], list[tuple[str, str]]]] = {
+    "getDeviceClass": _device_class,
     "getSystemInfo": _system_info,
     "getSoftwareVersion": lambda c: [("version", software_version(c.identity.firmware))],
     "getDeviceType": lambda c: [("type", c.identity.model)],
@@ -215,6 +222,70 @@ def _apply(cam: Camera, plan: list[_Set]) -> None:
         cam.record_write("ntp")  # same setting ONVIF SetNTP writes
 
 
+# ---- recorders: RemoteDevice table and LogicDeviceManager camera state ---------------------------------
+# Shapes from public NVR integrations quoting real replies [S]: one `table.RemoteDevice.uuid:System_CONFIG_
+# NETCAMERA_INFO_<slot>.<Key>=value` line per field, slot = channel - 1; unused slots say Address=192.168.0.0
+# and Enable=false. Real recorders include each camera's Password in clear (one capture shows
+# `Password=12345`): kept here, so the agent is tested on never storing or echoing it.
+_SLOT = "table.RemoteDevice.uuid:System_CONFIG_NETCAMERA_INFO_{}"
+_PROTOCOL_TYPE = {"Private": "Dahua2", "ONVIF": "Onvif", "HIKVISION": "Onvif"}
+
+
+def _remote_devices(cam: Camera, request: web.Request) -> list[tuple[str, str]]:
+    views = {v.channel.number: v for v in channel_views(cam, lookup_of(request))}
+    total = max([cam_channels(cam), *views]) if views else cam_channels(cam)
+    out: list[tuple[str, str]] = []
+    for slot in range(total):
+        p = _SLOT.format(slot)
+        v = views.get(slot + 1)
+        if v is None:
+            out += [(f"{p}.Address", "192.168.0.0"), (f"{p}.Enable", "false"), (f"{p}.Name", "")]
+            continue
+        other = v.camera
+        ident = other.identity if other is not None else None
+        password = other.users[0].password if other is not None and other.users else ""
+        vendor = "Private" if v.channel.protocol == "Private" else "Onvif"
+        out += [
+            (f"{p}.Address", v.channel.address),
+            (f"{p}.DeviceType", ident.model if ident else ""),
+            (f"{p}.Enable", "true"),
+            (f"{p}.HttpPort", "80"),
+            (f"{p}.Mac", ident.mac if ident else ""),
+            (f"{p}.Name", v.channel.name),
+            (f"{p}.Password", password),
+            (f"{p}.Port", str(MANAGE_PORT.get(v.channel.protocol, 37777))),
+            (f"{p}.ProtocolType", _PROTOCOL_TYPE.get(v.channel.protocol, "Onvif")),
+            (f"{p}.RtspPort", "554"),
+            (f"{p}.SerialNo", ident.serial if ident else ""),
+            (f"{p}.UserName", "admin"),
+            (f"{p}.Vendor", vendor),
+            (f"{p}.Version", ident.firmware if ident else ""),
+            (f"{p}.VideoInputChannels", "1"),
+        ]
+    return out
+
+
+def cam_channels(cam: Camera) -> int:
+    """The recorder model's channel count (its RemoteDevice table has one slot per channel)."""
+    from camsim import catalog
+
+    try:
+        return catalog.find_model(cam.identity.model).channels or len(cam.channels)
+    except KeyError:
+        return len(cam.channels)
+
+
+def _camera_state(cam: Camera, request: web.Request) -> list[tuple[str, str]]:
+    """LogicDeviceManager getCameraState: states[i].channel (0-based) and connectionState Connected|Unconnect."""
+    out: list[tuple[str, str]] = []
+    for i, v in enumerate(channel_views(cam, lookup_of(request))):
+        out += [
+            (f"states[{i}].channel", str(v.channel.number - 1)),
+            (f"states[{i}].connectionState", "Connected" if v.online else "Unconnect"),
+        ]
+    return out
+
+
 # ---- dispatch --------------------------------------------------------------------------------------------
 async def handle(camera: Camera, request: web.Request) -> web.Response:
     """Serve one (already authenticated) Dahua CGI request."""
@@ -222,9 +293,19 @@ async def handle(camera: Camera, request: web.Request) -> web.Response:
         return bad_request()
     action = request.query.get("action", "")
     if request.path == "/cgi-bin/magicBox.cgi":
+        if action == "getProductDefinition" and request.query.get("name") == "MaxRemoteInputChannels":
+            if not camera.is_recorder:
+                return bad_request()
+            return _lines([("table.MaxRemoteInputChannels", str(cam_channels(camera)))])
         fn = MAGICBOX.get(action)
         return _lines(fn(camera)) if fn is not None else bad_request()
+    if request.path == "/cgi-bin/LogicDeviceManager.cgi":
+        if action != "getCameraState" or not camera.is_recorder:
+            return bad_request()
+        return _lines(_camera_state(camera, request))
     if request.path == "/cgi-bin/configManager.cgi":
+        if action == "getConfig" and request.query.get("name") == "RemoteDevice":
+            return _lines(_remote_devices(camera, request)) if camera.is_recorder else bad_request()
         if action == "getConfig":
             getter = GET_CONFIG.get(request.query.get("name", ""))
             name = request.query.get("name", "")

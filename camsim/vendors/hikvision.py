@@ -14,11 +14,14 @@ from aiohttp import web
 from camsim import catalog
 from camsim.fleet import device_uuid
 from camsim.model import Camera, IPFilter, Protocol
+from camsim.recorders import MANAGE_PORT, channel_views, lookup_of
 from camsim.vendors.common import BodyTooLarge, read_body, set_feature_if_changed, set_ip_filter
 
 # Namespace of V5.x firmware (all deviceInfo/capabilities fixtures). Newer firmware uses
 # http://www.isapi.org/ver20/XMLSchema; PUT bodies are accepted in either (or none), as real firmware does.
 NS = "http://www.hikvision.com/ver20/XMLSchema"
+# The V4.x recorder firmware of the DS-7608NXI-I2 fixture answers in the newer isapi.org namespace.
+NS_ISAPI = "http://www.isapi.org/ver20/XMLSchema"
 XML_CT = "application/xml"
 
 # ResponseStatus statusCode -> (statusString, HTTP status). 1/3/7 verified, 2/6 seen in tests, 4/5 [U]
@@ -45,11 +48,11 @@ def _n(tag: str, value: str | list[Node] | bool | int, **attrs: str) -> Node:
     return (tag, value, attrs)
 
 
-def _render(node: Node, root: bool = False) -> str:
+def _render(node: Node, root: bool = False, ns: str = NS) -> str:
     tag, value, attrs = node
     a = dict(attrs)
     if root:
-        a = {"version": "2.0", "xmlns": NS, **a}
+        a = {"version": "2.0", "xmlns": ns, **a}
     attr_text = "".join(f" {k}={quoteattr(v)}" for k, v in a.items())
     if isinstance(value, str):
         return f"<{tag}{attr_text}>{escape(value)}</{tag}>"
@@ -57,8 +60,8 @@ def _render(node: Node, root: bool = False) -> str:
     return f"<{tag}{attr_text}>\n{inner}\n</{tag}>"
 
 
-def xml_response(node: Node, status: int = 200) -> web.Response:
-    body = '<?xml version="1.0" encoding="UTF-8"?>\n' + _render(node, root=True) + "\n"
+def xml_response(node: Node, status: int = 200, ns: str = NS) -> web.Response:
+    body = '<?xml version="1.0" encoding="UTF-8"?>\n' + _render(node, root=True, ns=ns) + "\n"
     return web.Response(status=status, text=body, content_type=XML_CT, charset="utf-8")
 
 
@@ -143,9 +146,9 @@ def _device_info(camera: Camera) -> Node:
     extra = _fw_extra(camera)
     enc, enc_date = split_version(extra.get("encoderVersion", "V7.3 build 240801"))
     items = [
-        _n("deviceName", "IP CAMERA"),
+        _n("deviceName", "Network Video Recorder" if camera.is_recorder else "IP CAMERA"),
         _n("deviceID", device_uuid(camera)),
-        _n("deviceDescription", "IPCamera"),
+        _n("deviceDescription", ident.device_type if camera.is_recorder else "IPCamera"),
         _n("deviceLocation", "hangzhou"),
         _n("systemContact", "Hikvision.China"),
         _n("model", ident.model),
@@ -486,6 +489,83 @@ def _replace_protocol(camera: Camera, new: Protocol) -> None:
     camera.network.protocols = [new if p.name == new.name else p for p in camera.network.protocols]
 
 
+# ---- recorder channels (ContentMgmt/InputProxy) ----------------------------------------------------------
+def _source_descriptor(camera: Camera, address: str, protocol: str, hidden: bool) -> list[Node]:
+    return [
+        _n("proxyProtocol", protocol),
+        _n("addressingFormatType", "ipaddress"),
+        _n("ipAddress", address),
+        _n("managePortNo", MANAGE_PORT.get(protocol, 8000)),
+        _n("srcInputPort", 1),
+        _n("userName", "admin"),
+        # PoE cameras are added by plug-and-play; cameras on the LAN by hand (fixture: connMode plugplay).
+        _n("connMode", "plugplay" if hidden else "manual"),
+        _n("streamType", "auto"),
+    ]
+
+
+def _input_proxy_channels(camera: Camera, request: web.Request) -> web.Response:
+    """InputProxyChannelList in the shape of the DS-7608NXI-I2 fixture: an offline channel's camera details are
+    empty there (channel 4 of the recording), so only online channels name their camera."""
+    items: list[Node] = []
+    for v in channel_views(camera, lookup_of(request)):
+        ch, cam = v.channel, v.camera
+        hidden = cam is not None and not cam.reachable
+        ident = cam.identity if (cam is not None and v.online) else None
+        desc = [
+            *_source_descriptor(camera, ch.address, ch.protocol, hidden),
+            _n("model", ident.model if ident else ""),
+            _n("serialNumber", ident.serial if ident else ""),
+            _n("firmwareVersion", ident.firmware if ident else ""),
+            _n("deviceID", ""),
+        ]
+        items.append(
+            _n(
+                "InputProxyChannel",
+                [
+                    _n("id", ch.number),
+                    _n("name", ch.name),
+                    _n("sourceInputPortDescriptor", desc),
+                    _n("certificateValidationEnabled", False),
+                    _n("defaultAdminPortEnabled", True),
+                    _n("enableAnr", False),
+                    _n("enableTiming", True),
+                ],
+            )
+        )
+    return xml_response(_n("InputProxyChannelList", items, size=str(len(items))), ns=NS_ISAPI)
+
+
+def _input_proxy_status(camera: Camera, request: web.Request) -> web.Response:
+    """InputProxyChannelStatusList: id, the source descriptor and online [S: public NVR integrations parse these
+    three]; chanDetectResult carries why a channel is down [U: value names are the simulator's]."""
+    items: list[Node] = []
+    for v in channel_views(camera, lookup_of(request)):
+        ch, cam = v.channel, v.camera
+        hidden = cam is not None and not cam.reachable
+        items.append(
+            _n(
+                "InputProxyChannelStatus",
+                [
+                    _n("id", ch.number),
+                    _n(
+                        "sourceInputPortDescriptor",
+                        _source_descriptor(camera, ch.address, ch.protocol, hidden),
+                    ),
+                    _n("online", v.online),
+                    _n("chanDetectResult", v.reason),
+                ],
+            )
+        )
+    return xml_response(_n("InputProxyChannelStatusList", items), ns=NS_ISAPI)
+
+
+RECORDER_GETS: dict[str, Callable[[Camera, web.Request], web.Response]] = {
+    "/ISAPI/ContentMgmt/InputProxy/channels": _input_proxy_channels,
+    "/ISAPI/ContentMgmt/InputProxy/channels/status": _input_proxy_status,
+}
+
+
 # ---- system actions --------------------------------------------------------------------------------------
 async def _factory_reset(camera: Camera, request: web.Request) -> web.Response:
     mode = request.query.get("mode", "")
@@ -545,6 +625,12 @@ def _supported(camera: Camera, path: str) -> bool:
 async def handle(camera: Camera, request: web.Request) -> web.Response:
     """Serve one (already authenticated) ISAPI request."""
     path = request.path
+    if path in RECORDER_GETS:
+        if not camera.is_recorder:
+            return response_status(path, 4, "notSupport", http=404)
+        if request.method != "GET":
+            return response_status(path, 4, "methodNotAllowed", http=405)
+        return RECORDER_GETS[path](camera, request)
     known = path in GET_ROUTES or path in PUT_ROUTES
     if not known or not _supported(camera, path):
         return response_status(path, 4, "notSupport", http=404)
