@@ -20,6 +20,7 @@ from camsim.model import Camera
 from camsim.server import SimServer
 from protos.camfleet.v1 import camfleet_pb2 as pb
 from tests.camsim.conftest import run_sim
+from tests.timing import until
 
 pytestmark = pytest.mark.integration
 
@@ -234,13 +235,15 @@ async def test_reboot_and_reboot_in_the_middle_of_apply(sim: Sim) -> None:
     rep = await sim.fleet.run_action(cid, pb.Action(reboot=pb.Reboot()))
     assert outcomes(rep) == {"reboot": Outcome.CHANGED}
     assert cam.boots == 2
-    await asyncio.sleep(0.6)
+    await until(lambda: not cam.is_down(), 10, "the camera back from its reboot")
     # Slow camera, reboot while disable_cloud is writing: a classified outcome, what changed stays known.
     cam.faults.latency_ms = 80
     cam.faults.reboot_seconds = 30
+    writes_before = sum(cam.writes.values())
 
     async def reboot_soon() -> None:
-        await asyncio.sleep(1.2)
+        # The reboot lands right after the first write of the apply, whatever the machine's load.
+        await until(lambda: sum(cam.writes.values()) > writes_before, 30, "the apply's first write")
         cam.reboot()
 
     task = asyncio.create_task(reboot_soon())

@@ -158,8 +158,10 @@ async def test_unicast_finds_exactly_the_probed_cameras(responder: Start) -> Non
     _, port = await responder(cams)
     stats = ProbeStats()
     t0 = time.monotonic()
-    found = await probe(["127.0.6.1", "127.0.6.3"], port=port, window_s=3.0, stats=stats)
-    assert time.monotonic() - t0 < 1.5, "a unicast probe returns once every address answered"
+    # A window far longer than any loaded machine needs: returning well inside it shows the probe stopped
+    # once every address had answered.
+    found = await probe(["127.0.6.1", "127.0.6.3"], port=port, window_s=30.0, stats=stats)
+    assert time.monotonic() - t0 < 15, "a unicast probe returns once every address answered"
     assert sorted(d.source_address for d in found) == ["127.0.6.1", "127.0.6.3"]
     for dev in found:
         cam = next(c for c in cams if c.network.address == dev.source_address)
@@ -177,7 +179,7 @@ async def test_unicast_to_a_silent_address_waits_the_window_only(responder: Star
     found = await probe(["127.0.6.10", "127.0.6.11"], port=port, window_s=0.4)
     elapsed = time.monotonic() - t0
     assert [d.source_address for d in found] == ["127.0.6.10"]
-    assert 0.35 < elapsed < 1.0
+    assert 0.35 < elapsed < 2.5, "the 0.4 s window, not the 3 s default"
 
 
 async def test_non_discoverable_camera_is_not_found(responder: Start) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +14,7 @@ from agent.drivers.hikvision import HikvisionDriver
 from agent.errors import AuthFailed, ProtocolError, Unreachable, Unsupported
 from camsim.model import Camera
 from tests.agent.drivers_support import fleet, of, sim_with_http
+from tests.timing import until
 
 pytestmark = pytest.mark.integration
 
@@ -180,7 +180,7 @@ async def test_reboot_and_factory_reset() -> None:
         status = await DRV.reboot(http)
         assert status.ok and status.status_code == 1
         assert hik.boots == boots + 1 and hik.writes["reboot"] == 1
-        await asyncio.sleep(0.3)  # camsim reboot_seconds=0.2 in this fleet
+        await until(lambda: not hik.is_down(), 10, "the camera back from its reboot")
         await DRV.write_setting(http, "ezviz", not hik.features["ezviz"])
         status = await DRV.factory_reset(http, "basic")
         assert status.ok

@@ -89,7 +89,10 @@ async def site() -> AsyncIterator[int]:
 async def test_sweep_classifies_a_site(site: int) -> None:
     seen: list[SweepResult] = []
     t0 = time.monotonic()
-    results = await sweep(["127.0.6.48/28"], allow=ALLOW, ports=[site], on_result=seen.append)
+    # A 30 s connect timeout: finishing well inside it shows closed ports were refused, not waited for.
+    results = await sweep(
+        ["127.0.6.48/28"], allow=ALLOW, ports=[site], on_result=seen.append, connect_timeout_s=30.0
+    )
     elapsed = time.monotonic() - t0
     by_addr = {r.address: r for r in results}
     assert [r.address for r in results] == [f"127.0.6.{i}" for i in range(49, 63)]
@@ -119,7 +122,7 @@ async def test_sweep_classifies_a_site(site: int) -> None:
     for i in range(56, 63):
         (p,) = by_addr[f"127.0.6.{i}"].ports
         assert (p.kind, p.detail) == (Kind.UNREACHABLE, "connection refused")
-    assert elapsed < 3.0, "closed loopback ports are refused at once, not waited for"
+    assert elapsed < 15, "closed loopback ports are refused at once, not waited for"
 
 
 async def test_several_ports_per_address(site: int) -> None:
@@ -161,7 +164,7 @@ async def test_silent_listener_is_open_after_the_http_timeout_and_concurrency_is
         (p,) = r.ports
         assert (p.kind, p.detail) == (Kind.OPEN, "port open, no HTTP answer within 0.2s")
     assert peak <= 2, "never more probes in flight than the concurrency bound"
-    assert 0.5 < elapsed < 2.5, "six 0.2 s timeouts, two at a time"
+    assert elapsed > 0.5, "six 0.2 s timeouts, two at a time (six at once would take 0.2 s)"
 
 
 @pytest.mark.parametrize(

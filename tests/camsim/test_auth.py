@@ -185,7 +185,9 @@ async def test_digest_stale_nonce(monkeypatch: pytest.MonkeyPatch) -> None:
     async with run_sim([cam]), aiohttp.ClientSession() as s:
         _, _, r = await post(s, cam, envelope(GET_INFO))
         challenge = r.headers["WWW-Authenticate"]
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(
+            0.3
+        )  # the nonce's 0.2 s lifetime passes (a longer pause under load changes nothing)
         hdr = digest_authorization(challenge, "admin", PASSWORD, uri)
         status, _, r = await post(s, cam, envelope(GET_INFO), headers={"Authorization": hdr})
         assert status == 401 and "stale=true" in r.headers["WWW-Authenticate"]

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import zeep.exceptions
 
 from tests.camsim.conftest import run_sim
 from tests.camsim.onvif_helpers import call, camera, device, fault_code, subcodes
+from tests.timing import scaled, until_async
 
 pytestmark = pytest.mark.integration
 
@@ -288,23 +289,32 @@ async def test_bad_arguments_are_invalid_arg_val(
     assert cam.writes == {} and not cam.is_down()
 
 
+async def answers(dm: Any) -> bool:
+    """The device service answers again (after a reboot or a reset)."""
+    try:
+        await call(dm, "GetSystemDateAndTime")
+    except Exception:
+        return False
+    return True
+
+
 async def test_reboot_replies_then_goes_down_and_comes_back() -> None:
     cam = camera("hikvision")
-    cam.faults.reboot_seconds = 0.5
+    cam.faults.reboot_seconds = scaled(3.0)  # long enough to see it down, even on a loaded machine
     async with run_sim([cam]), device(cam) as dm:
         msg = await call(dm, "SystemReboot")
         assert isinstance(msg, str) and msg
         assert cam.boots == 2 and cam.is_down()
         with pytest.raises(Exception):  # noqa: B017 - connection refused/reset, whatever aiohttp raises
             await call(dm, "GetDeviceInformation")
-        await asyncio.sleep(0.8)
+        await until_async(lambda: answers(dm), 30, "the camera back after its reboot")
         assert (await call(dm, "GetDeviceInformation")).Model == cam.identity.model
 
 
 @pytest.mark.parametrize("mode", ["Soft", "Hard"])
 async def test_factory_default_restores_settings(mode: str) -> None:
     cam = camera("dahua")
-    cam.faults.reboot_seconds = 0.3
+    cam.faults.reboot_seconds = scaled(1.0)
     async with run_sim([cam]), device(cam) as dm:
         await call(dm, "SetDNS", {"FromDHCP": True})
         await call(dm, "SetNetworkDefaultGateway", {"IPv4Address": ["192.0.2.254"]})
@@ -315,7 +325,7 @@ async def test_factory_default_restores_settings(mode: str) -> None:
         )
         await call(dm, "SetSystemFactoryDefault", {"FactoryDefault": mode})
         assert cam.is_down()
-        await asyncio.sleep(0.6)
+        await until_async(lambda: answers(dm), 30, "the camera back after its reset")
         dns = await call(dm, "GetDNS")
         assert dns.FromDHCP is False and [d.IPv4Address for d in dns.DNSManual] == ["192.0.2.53"]
         assert [u.Username for u in await call(dm, "GetUsers")] == ["admin"]

@@ -18,6 +18,7 @@ import pytest
 
 from camsim.model import Camera, IPFilter
 from camsim.server import SimServer
+from tests.timing import scaled, until, until_async
 
 pytestmark = pytest.mark.integration
 
@@ -96,9 +97,10 @@ async def test_latency_and_jitter(sim: Sim, make_camera: MakeCamera) -> None:
         async with s.get(url(fast, "/nope")) as r:
             assert r.status == 404
         fast_s = time.monotonic() - t0
-    assert all(0.145 <= t <= 0.5 for t in times), times
+    # Lower bounds only: a loaded machine adds delay, it never removes the injected one.
+    assert all(t >= 0.145 for t in times), times
     assert max(times) - min(times) > 0.005  # jitter really varies the delay
-    assert fast_s < 0.1
+    assert fast_s < 0.145, "the other camera does not share the slow one's latency"
 
 
 async def test_hang_until_cleared(sim: Sim, make_camera: MakeCamera) -> None:
@@ -152,20 +154,17 @@ async def test_truncated_body(sim: Sim, make_camera: MakeCamera) -> None:
 
 async def test_reboot_downtime_refuses_then_returns(sim: Sim, make_camera: MakeCamera) -> None:
     cam = make_camera("generic", address="127.0.1.28")
-    cam.faults.reboot_seconds = 0.6
+    cam.faults.reboot_seconds = scaled(3.0)  # long enough to look at it while it is down, even under load
     async with sim([cam]) as server, aiohttp.ClientSession(timeout=TIMEOUT) as s:
         async with s.post(f"{server.control_url}/cameras/{cam.id}/reboot") as r:
             assert r.status == 200
             assert (await r.json())["boots"] == 2
-        await asyncio.sleep(0.05)
         with pytest.raises(aiohttp.ClientConnectorError):  # port closed while rebooting
             async with s.get(url(cam, "/nope")) as r:
                 await r.read()
         async with s.get(f"{server.control_url}/cameras/{cam.id}") as r:
             assert (await r.json())["down"] is True
-        await asyncio.sleep(0.8)
-        async with s.get(url(cam, "/nope")) as r:
-            assert r.status == 404
+        await until_async(lambda: answers(s, cam), 30, "the camera back after its reboot")
 
 
 async def test_fault_fraction_is_seeded(sim: Sim, make_camera: MakeCamera) -> None:
@@ -356,12 +355,18 @@ async def test_state_saved_soon_after_control_change(
     async with sim([cam], state_file=state) as server, aiohttp.ClientSession(timeout=TIMEOUT) as s:
         async with s.patch(f"{server.control_url}/cameras/{cam.id}/faults", json={"drop_rate": 0.25}) as r:
             assert r.status == 200
-        for _ in range(40):
-            if state.exists():
-                break
-            await asyncio.sleep(0.05)
+        await until(state.exists, 10, "the debounced state save")
         assert json.loads(state.read_text())["cameras"][0]["faults"]["drop_rate"] == 0.25
         assert not [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]  # atomic: no temp file left behind
+
+
+async def answers(s: aiohttp.ClientSession, cam: Camera) -> bool:
+    """The camera's port accepts a request again (after a reboot)."""
+    try:
+        async with s.get(url(cam, "/nope")) as r:
+            return r.status == 404
+    except aiohttp.ClientConnectionError:
+        return False
 
 
 # ---- headers and reboot through the camera's own API -------------------------------------------
@@ -382,17 +387,17 @@ async def test_server_header_per_personality(sim: Sim, make_camera: MakeCamera) 
 
 async def test_onvif_system_reboot_takes_camera_down(sim: Sim, make_camera: MakeCamera) -> None:
     cam = make_camera("generic", address="127.0.1.73")
-    cam.faults.reboot_seconds = 0.6
+    cam.faults.reboot_seconds = scaled(3.0)
     reboot = GET_DATE.replace(b"GetSystemDateAndTime", b"SystemReboot")
     mw = aiohttp.DigestAuthMiddleware(login="admin", password="Secret-123")
     async with sim([cam]) as server, aiohttp.ClientSession(timeout=TIMEOUT, middlewares=(mw,)) as s:
         async with s.post(url(cam, "/onvif/device_service"), data=reboot, headers=SOAP_CT) as r:
             assert r.status == 200
             assert b"SystemRebootResponse" in await r.read()
-        await asyncio.sleep(0.05)
+        await until(cam.is_down, 10, "the camera to go down")  # it answers first, then reboots
         with pytest.raises(aiohttp.ClientConnectionError):
             await get_date(s, cam)
-        await asyncio.sleep(0.8)
+        await until_async(lambda: answers(s, cam), 30, "the camera back after its reboot")
         status, _ = await get_date(s, cam)
         assert status == 200
         assert cam.boots == 2 and server.inflight(cam.id) == 0
@@ -412,12 +417,9 @@ async def test_soap_write_is_persisted_without_stop(
     async with sim([cam], state_file=state), aiohttp.ClientSession(timeout=TIMEOUT, middlewares=(mw,)) as s:
         async with s.post(url(cam, "/onvif/device_service"), data=body, headers=SOAP_CT) as r:
             assert r.status == 200, await r.text()
-        saved: dict[str, Any] = {}
-        for _ in range(40):  # debounced save, written while the server keeps running
-            await asyncio.sleep(0.05)
-            if state.exists():
-                saved = json.loads(state.read_text())["cameras"][0]
-                break
+        # debounced save, written while the server keeps running
+        await until(state.exists, 10, "the debounced state save")
+        saved: dict[str, Any] = json.loads(state.read_text())["cameras"][0]
         assert saved["network"]["discovery_mode"] == "NonDiscoverable"
         assert saved["writes"] == cam.writes and sum(cam.writes.values()) == 1
 
@@ -429,10 +431,10 @@ async def test_stop_does_not_wait_for_hanging_requests(make_camera: MakeCamera, 
     await server.start()
     async with aiohttp.ClientSession() as s:
         pending = asyncio.ensure_future(s.get(url(cam, "/nope"), timeout=aiohttp.ClientTimeout(total=10)))
-        await asyncio.sleep(0.2)
+        await until(lambda: server.inflight(cam.id) > 0, 10, "the request to reach the hanging camera")
         t0 = time.monotonic()
         await server.stop()
-        assert time.monotonic() - t0 < 0.9
+        assert time.monotonic() - t0 < 5, "stop did not wait out the client's 10 s timeout"
         with pytest.raises(aiohttp.ClientError):
             await pending
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable
@@ -19,6 +18,7 @@ from camsim.server import SimServer
 from tests.camsim.conftest import find_free_port
 from tests.camsim.onvif_helpers import call, device
 from tests.fixtures import SHARED_FIXTURES
+from tests.timing import until_async
 
 pytestmark = pytest.mark.integration
 
@@ -356,15 +356,14 @@ async def test_factory_reset_and_reboot(sim: Sim) -> None:
 
 
 async def _wait_up(c: Client) -> None:
-    for _ in range(100):
+    async def up() -> bool:
         try:
             status, _, _ = await c.get("/ISAPI/System/deviceInfo")
-            if status == 200:
-                return
         except (aiohttp.ClientError, ET.ParseError):
-            pass
-        await asyncio.sleep(0.05)
-    raise AssertionError("camera did not come back")
+            return False
+        return status == 200
+
+    await until_async(up, 30, "the camera back after its reboot", step=0.05)
 
 
 # ---- golden: element names and order as recorded from real devices ---------------------------------------

@@ -20,6 +20,7 @@ from protos.envelope import approve
 from protos.keys import Keyring, SigningKey
 from protos.verify import MemorySeenStore, VerificationError, Verifier
 from tests.controller.conftest import Backend
+from tests.timing import until, until_async
 
 AGENTS = ("agent-a", "agent-b")
 
@@ -650,21 +651,18 @@ async def test_background_run_reacts_to_hub_notifications(world: World) -> None:
     world.engine.interval_s = 60.0  # only a wake-up can make it tick again within the test
     task = asyncio.create_task(world.engine.run())
     try:
-        await asyncio.sleep(0.2)  # first tick: nothing to do yet
+        await asyncio.sleep(0.2)  # let the first tick pass with nothing to do (a later one is only a wake-up)
         c = await world.engine.create(spec(where={"ids": "cam-000"}, plan={"canary": 1}), "olga")
         await world.engine.start(c.campaign_id, "olga")  # start() wakes the loop
-        for _ in range(50):
-            if world.agents.sent:
-                break
-            await asyncio.sleep(0.05)
+        await until(lambda: world.agents.sent, 30, "the woken engine to send the canary")
         assert len(world.agents.sent) == 1
         await world.agents.run()
         world.engine.listener("execution", {"command_id": "x", "state": "SUCCEEDED"})
-        for _ in range(50):
-            if (await world.engine.status(c.campaign_id))["state"] == "COMPLETED":
-                break
-            await asyncio.sleep(0.05)
-        assert (await world.engine.status(c.campaign_id))["state"] == "COMPLETED"
+
+        async def completed() -> bool:
+            return bool((await world.engine.status(c.campaign_id))["state"] == "COMPLETED")
+
+        await until_async(completed, 30, "the notified engine to complete the campaign", step=0.05)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

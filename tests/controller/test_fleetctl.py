@@ -29,6 +29,7 @@ from controller.store.base import FINAL_STATES, AgentRow, CameraRow, ExecutionRo
 from protos.camfleet.v1 import camfleet_pb2 as pb
 from protos.keys import SigningKey
 from tests.camsim.conftest import find_free_port
+from tests.timing import scaled
 
 pytestmark = pytest.mark.integration
 
@@ -88,7 +89,7 @@ class Fleet:
         )  # fmt: skip
 
     async def finish(self, proc: asyncio.subprocess.Process, within: float = 30.0) -> Result:
-        out, err = await asyncio.wait_for(proc.communicate(), within)
+        out, err = await asyncio.wait_for(proc.communicate(), scaled(within))
         res = Result(proc.returncode if proc.returncode is not None else -1, out.decode(), err.decode())
         for secret in [*self.tokens.values(), *self.secrets]:
             assert secret not in res.out and secret not in res.err, "a token reached fleetctl's output"
@@ -146,8 +147,27 @@ async def report(
         assert await store.apply_update(upd)
 
 
+async def stderr_until(
+    proc: asyncio.subprocess.Process, needle: str, seen: list[str], within: float = 30
+) -> None:
+    """Read a running fleetctl's stderr until a line contains `needle`; the lines read are kept in `seen`
+    (prepend them to what `finish` returns). This is how a test knows fleetctl has shown a state."""
+    assert proc.stderr is not None
+
+    async def read() -> None:
+        while True:
+            line = (await proc.stderr.readline()).decode()  # type: ignore[union-attr]
+            if not line:
+                raise AssertionError(f"fleetctl ended before printing {needle!r}: {seen}")
+            seen.append(line)
+            if needle in line:
+                return
+
+    await asyncio.wait_for(read(), scaled(within))
+
+
 async def created_commands(store: Store, n: int, within: float = 15.0) -> list[str]:
-    deadline = time.monotonic() + within
+    deadline = time.monotonic() + scaled(within)
     while time.monotonic() < deadline:
         cmds = await store.list_commands()
         if len(cmds) >= n:
@@ -205,17 +225,18 @@ async def test_run_waits_with_progress_and_summarises(fleet: Fleet) -> None:
     )
     (cid,) = await created_commands(fleet.store, 1)
     cams = fleet.select(lambda c: c.origin == "hikvision" and c.site == "north")
-    await asyncio.sleep(0.3)
+    seen: list[str] = []
+    await stderr_until(proc, f"0/{len(cams)}", seen)  # fleetctl is watching
     await report(fleet.store, cid, "IN_PROGRESS", cameras=cams[:1])
-    await asyncio.sleep(0.3)
     ezviz = [
         ("cloud.ezviz", "changed", {"enabled": True}, {"enabled": False}),
         ("upnp", "already", False, False),
     ]
     await report(fleet.store, cid, "SUCCEEDED", ezviz, cameras=cams[:3])
-    await asyncio.sleep(0.3)
+    await stderr_until(proc, f"3/{len(cams)}", seen)  # it showed the partial progress
     await report(fleet.store, cid, "SUCCEEDED", ezviz)
     res = await fleet.finish(proc)
+    res.err = "".join(seen) + res.err
     assert res.rc == 0, res.err
     cmd = await fleet.store.get_command(cid)
     assert (
@@ -239,7 +260,6 @@ async def test_dry_run_shows_the_per_setting_diff(fleet: Fleet) -> None:
     proc = await fleet.spawn("run", "disable-cloud", "--where", "origin=dahua,site=south", "--dry-run",
                              "--interval", "0.1")  # fmt: skip
     (cid,) = await created_commands(fleet.store, 1)
-    await asyncio.sleep(0.2)
     await report(fleet.store, cid, "SUCCEEDED", [("p2p.t2u", "would_change", {"enabled": True}, {"enabled": False}),
                                                  ("ntp", "unsupported", None, None)])  # fmt: skip
     res = await fleet.finish(proc)

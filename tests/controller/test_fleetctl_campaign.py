@@ -30,7 +30,7 @@ from controller.fleetctl.http import FleetctlError
 from controller.store.base import Store, UserRow
 from protos.keys import Keyring, SigningKey
 from tests.camsim.conftest import find_free_port
-from tests.controller.test_fleetctl import FLEETCTL, Fleet, Result, camera, report
+from tests.controller.test_fleetctl import FLEETCTL, Fleet, Result, camera, report, stderr_until
 
 pytestmark = pytest.mark.integration
 
@@ -158,13 +158,14 @@ async def test_campaign_lifecycle_through_fleetctl(world: World) -> None:
     (cmd2,) = await w.run_commands(cid, "b002", 1)
     b2 = hik[2:6]
     assert watch.stderr is not None
-    first = (await asyncio.wait_for(watch.stderr.readline(), 15)).decode()  # fleetctl is up and watching
+    seen: list[str] = []
+    await stderr_until(watch, "2/10", seen)  # fleetctl is up and watching
     await report(w.store, cmd2, "SUCCEEDED", cameras=b2[:1])
-    await asyncio.sleep(0.3)
+    await stderr_until(watch, "3/10", seen)  # and showed that camera before the next one fails
     await report(w.store, cmd2, "FAILED", cameras=b2[1:2], error=("AuthError", "locked out"))
     res = await w.finish(watch)
     assert res.rc == 1, res.err  # a camera failed
-    bars = [ln for ln in (first + res.err).splitlines() if ln.startswith("[")]
+    bars = [ln for ln in ("".join(seen) + res.err).splitlines() if ln.startswith("[")]
     assert len(bars) >= 2 and "2/10" in bars[0] and "RUNNING" in bars[0] and "PAUSED" in bars[-1]
     st = rows(res.out)
     assert st["b001"][1] == "SUCCEEDED" and st["b002"][1:3] == ["PAUSED", "4"]

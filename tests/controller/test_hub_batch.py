@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from controller.hub import Hub, HubSettings
-from controller.store.base import CommandRow
+from controller.store.base import CommandRow, ExecutionRow
 from controller.store.sqlite import SqliteStore
 from protos import topics
 from protos.camfleet.v1 import camfleet_pb2 as pb
+from tests.timing import until
 
 
 def result(
@@ -112,9 +113,18 @@ async def test_expiry_is_audited_once(tmp_path: Path) -> None:
     try:
         row = CommandRow("c-x", "site-a", "reboot", {}, False, time.time() - 120, time.time() - 1, "alice")
         await store.create_command(row, ["cam-1", "cam-2"])
+        rounds = 0
+        expire = store.expire_executions
+
+        async def counted(now: float) -> list[ExecutionRow]:
+            nonlocal rounds
+            rounds += 1
+            return await expire(now)
+
+        store.expire_executions = counted  # type: ignore[method-assign]
         hub = Hub(store, HubSettings(), [])
         task = asyncio.create_task(hub._expirer())
-        await asyncio.sleep(2.5)  # two or three expiry rounds
+        await until(lambda: rounds >= 3, 30, "three expiry rounds")  # the later rounds must find nothing new
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
