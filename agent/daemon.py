@@ -278,6 +278,8 @@ class AgentDaemon:
             except Exception:
                 log.warning("unreadable controller status; treating the controller as offline")
                 st.online = False
+            if st.online != self.controller_online:
+                log.info("controller is %s", "online" if st.online else "offline")
             self.controller_online = st.online
             if st.online:
                 self._controller_online_evt.set()

@@ -354,7 +354,8 @@ def _wait_file(path: Path, seconds: float, proc: Proc) -> None:
 
 async def wait_until(check: Any, seconds: float, step: float = 0.3) -> bool:
     """Poll an async predicate until it holds or the time is up; returns its last answer."""
-    for _ in range(max(1, int(seconds / step))):
+    deadline = time.monotonic() + seconds  # wall time: a loaded machine makes each check slower
+    while time.monotonic() < deadline:
         if await check():
             return True
         await asyncio.sleep(step)

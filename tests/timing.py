@@ -6,6 +6,7 @@ import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 #: Multiplies every deadline in the suite. A deadline only bounds how long a broken test hangs, so it is
 #: generous; CAMFLEET_TEST_TIME_SCALE raises it further on a very slow or heavily shared machine.
@@ -46,3 +47,26 @@ async def until_async(
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {scaled(seconds):.0f} s waiting for {what}")
         await asyncio.sleep(step)
+
+
+def log_size(path: Path) -> int:
+    """Where a log file ends now: pass it as `since` to wait only for lines written after this point."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+async def until_log(path: Path, needle: str, since: int, seconds: float, what: str) -> None:
+    """Wait until a process's log, past byte `since`, contains `needle` (a line it writes when the event
+    happened)."""
+
+    def seen() -> bool:
+        try:
+            with path.open("rb") as f:
+                f.seek(since)
+                return needle.encode() in f.read()
+        except FileNotFoundError:
+            return False
+
+    await until(seen, seconds, what, step=0.1)

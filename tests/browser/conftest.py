@@ -11,12 +11,18 @@ from pathlib import Path
 import pytest
 
 from tests.browser.harness import Fleet, running_fleet
+from tests.timing import scaled
 
 CHROMIUM = os.environ.get("CAMFLEET_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 
 pytest.importorskip("playwright.sync_api")
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright  # noqa: E402
+
+#: Every wait on page state (navigation, a locator, an `expect`) has this deadline. It only bounds how long a
+#: broken test hangs: a page that is right passes at once, however loaded the machine.
+PAGE_TIMEOUT_MS = scaled(60_000)
+expect.set_options(timeout=PAGE_TIMEOUT_MS)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +48,13 @@ def playwright() -> Iterator[Playwright]:
 
 @pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
-    b = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+    # No background networking, updates or sync: on a closed network Chromium's own connections only fail
+    # and add load.
+    b = playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+              "--disable-sync", "--no-first-run"],
+    )  # fmt: skip
     yield b
     b.close()
 
@@ -50,7 +62,8 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-    ctx.set_default_timeout(15_000)
+    ctx.set_default_timeout(PAGE_TIMEOUT_MS)
+    ctx.set_default_navigation_timeout(PAGE_TIMEOUT_MS)
     p = ctx.new_page()
     yield p
     ctx.close()

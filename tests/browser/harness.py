@@ -32,6 +32,7 @@ from controller.store.base import CameraFilter, Store, UserRow
 from devstack.broker import Broker, make_broker
 from protos.keys import Keyring, SigningKey
 from tests.camsim.conftest import find_free_port
+from tests.timing import scaled, wait_for
 
 T = TypeVar("T")
 BIN = Path(sys.executable).parent
@@ -151,7 +152,7 @@ def start_camsim(root: Path, cameras: int, seed: int, base_address: str) -> Cams
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     assert proc.stdout is not None
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + scaled(60)
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
         if not line:
@@ -211,12 +212,9 @@ class Fleet:
         return {t["host"]: SITES[i % len(SITES)] for i, t in enumerate(self.camsim.truth)}
 
     def wait_inventory(self, n: int, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.controller.camera_total() >= n:
-                return
-            time.sleep(0.3)
-        raise TimeoutError(f"inventory incomplete: {self.controller.camera_total()} of {n} cameras")
+        wait_for(
+            lambda: self.controller.camera_total() >= n, timeout, f"the inventory of {n} cameras", step=0.3
+        )
 
     def stop(self) -> None:
         for p in self.agents:

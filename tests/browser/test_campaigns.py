@@ -14,9 +14,10 @@ from controller.campaigns.approvals import sign_manifest
 from controller.store.base import CameraFilter
 from tests.browser.conftest import login, shot
 from tests.browser.harness import Fleet
+from tests.timing import scaled
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
-LIVE_TIMEOUT = 90_000
+LIVE_TIMEOUT = scaled(90_000)
 
 
 @pytest.fixture(autouse=True)

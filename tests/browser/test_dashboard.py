@@ -10,6 +10,7 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import login, shot
 from tests.browser.harness import SITES, Fleet
+from tests.timing import scaled
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 
@@ -169,7 +170,7 @@ def test_operator_runs_a_dry_run_and_watches_it(page: Page, fleet: Fleet) -> Non
     expect(page.get_by_test_id("command-state")).to_be_visible()
     if fleet.live:
         # The agent runs the dry run; the page follows over SSE without a reload.
-        expect(page.get_by_test_id("command-state")).to_have_text("SUCCEEDED", timeout=60_000)
+        expect(page.get_by_test_id("command-state")).to_have_text("SUCCEEDED", timeout=scaled(60_000))
     shot(page, "06-command-detail")
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from devstack.broker import Broker, running_broker
 from protos import topics
+from tests.timing import until_async
 
 pytestmark = pytest.mark.integration
 
@@ -93,9 +94,15 @@ async def test_revoked_agent_is_refused(broker: Broker) -> None:
     ctx = broker.tls_context("site-c")  # loaded before the key file is removed by revoke
     broker.pki.revoke("site-c")
     broker.reload_crl()
-    with pytest.raises(aiomqtt.MqttError):
-        async with aiomqtt.Client(broker.host, broker.port, tls_context=ctx, timeout=3):
-            pass
+
+    async def refused() -> bool:
+        try:
+            async with aiomqtt.Client(broker.host, broker.port, tls_context=ctx, timeout=3):
+                return False
+        except aiomqtt.MqttError:
+            return True
+
+    await until_async(refused, 15, "the reloaded broker to refuse the revoked certificate")
     # The reload itself refuses nobody else: an agent still enrolled connects as before.
     async with client(broker, "site-b"):
         pass

@@ -31,6 +31,7 @@ from controller.store.base import Store, UserRow
 from protos.keys import Keyring, SigningKey
 from tests.camsim.conftest import find_free_port
 from tests.controller.test_fleetctl import FLEETCTL, Fleet, Result, camera, report, stderr_until
+from tests.timing import scaled
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +46,7 @@ class World(Fleet):
     keys: dict[str, Path]
 
     async def batch_state(self, cid: str, bid: str, want: AbstractSet[str], within: float = 15.0) -> str:
-        deadline = time.monotonic() + within
+        deadline = time.monotonic() + scaled(within)
         while True:
             self.engine.wake()
             b = next(b for b in await self.store.campaign_batches(cid) if b.batch_id == bid)
@@ -56,7 +57,7 @@ class World(Fleet):
 
     async def run_commands(self, cid: str, bid: str, n: int, within: float = 15.0) -> list[str]:
         """The command ids of the batch's run steps, once there are n of them."""
-        deadline = time.monotonic() + within
+        deadline = time.monotonic() + scaled(within)
         while time.monotonic() < deadline:
             self.engine.wake()
             steps = [s for s in await self.store.campaign_steps(cid, bid) if s.kind == "run"]

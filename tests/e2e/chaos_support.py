@@ -17,6 +17,7 @@ import aiohttp
 
 from devstack.net import free_port
 from devstack.stack import Stack, wait_until
+from tests.timing import scaled
 
 FINAL = frozenset({"SUCCEEDED", "FAILED", "REJECTED", "TIMED_OUT", "CANCELED"})
 # restrict_network writes these on every camera (from camsim's own write counters); seeing some but not all of
@@ -186,7 +187,7 @@ async def wait_in_progress(
 ) -> tuple[str, str]:
     """Wait for a real (not dry-run) execution IN_PROGRESS in batch >= `batch_from` (1 = the canary), on `agent`
     if given; returns (command_id, camera_id)."""
-    deadline = time.monotonic() + seconds
+    deadline = time.monotonic() + scaled(seconds)
     while time.monotonic() < deadline:
         for c in await campaign_commands(s, cid, executions=False):
             if c["dry_run"] or int(c["batch_id"][1:]) < batch_from or (agent and c["agent_id"] != agent):
@@ -208,7 +209,7 @@ class Outcome:
 async def drive(s: Stack, cid: str, seconds: float = 120, resumes: int = 3) -> Outcome:
     """Wait for the campaign to complete; a gate that paused it (failures after the chaos) is resumed, which
     retries only the failed cameras, at most `resumes` times."""
-    deadline = time.monotonic() + seconds
+    deadline = time.monotonic() + scaled(seconds)
     done = 0
     st: dict[str, Any] | None = None
     while time.monotonic() < deadline:

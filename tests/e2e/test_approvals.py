@@ -17,6 +17,7 @@ from protos import topics
 from protos.camfleet.v1 import camfleet_pb2 as pb
 from protos.envelope import approve, build_manifest, new_command, seal
 from protos.keys import Keyring, SigningKey
+from tests.timing import log_size, until_log
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 APPROVERS = [SigningKey.generate() for _ in range(3)]
@@ -110,10 +111,14 @@ def test_destructive_work_waits_for_the_controller(stack: Stack) -> None:
         cams = [c["camera_id"] for c in (await stack.api("GET", "/api/v1/cameras"))["cameras"]]
         target = cams[1]
         before = await boots(stack)
+        agent_log = stack.procs["agent-north"].log
+        mark = log_size(agent_log)
         stack.procs["controller"].stop()  # a clean stop publishes the retained "controller offline"
-        await asyncio.sleep(1.0)
+        await until_log(
+            agent_log, "controller is offline", mark, 30, "the agent to see the controller offline"
+        )
         await publish(stack, decommission(stack, target, APPROVERS[:2]))
-        await asyncio.sleep(4.0)
+        await until_log(agent_log, "holding decommission", mark, 30, "the agent to hold the decommission")
         assert (await boots(stack))[target] == before[target], (
             "decommissioned while the controller was offline"
         )

@@ -18,6 +18,7 @@ from controller.store.base import CameraFilter, CommandRow
 from controller.store.postgres import PostgresStore
 from devstack.stack import Stack
 from tests.pg import PgCluster, running_postgres
+from tests.timing import scaled
 
 pytestmark = [pytest.mark.integration]
 FINAL = {"SUCCEEDED", "FAILED", "REJECTED", "TIMED_OUT", "CANCELED"}
@@ -35,7 +36,7 @@ def new_db(pg: PgCluster, name: str) -> str:
 
 
 async def until(check: Any, seconds: float, what: str, step: float = 0.2) -> Any:
-    deadline = time.monotonic() + seconds
+    deadline = time.monotonic() + scaled(seconds)
     while time.monotonic() < deadline:
         got = await check()
         if got:
