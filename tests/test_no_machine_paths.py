@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 # System locations a deployed camfleet or Debian really uses (/etc, /opt, /var/lib, /usr/bin/chromium …) are
 # fine; these are the places that only exist on the machine where a file was written.
 MACHINE_PATH = re.compile(
-    r"""(?<![\w.~-])(?:/home/[\w.-]+|/root(?=/|\b)|/work(?=/|\b)|/Users/[\w.-]+|/tmp/[\w.-]+|"""
+    r"""(?<![\w.~<-])(?:/home/[\w.-]+|/root(?=/|\b)|/work(?=/|\b)|/Users/[\w.-]+|/tmp/[\w.-]+|"""
     r"""/var/folders/|/private/var/|/mnt/[\w.-]+|[A-Z]:\\Users\\)"""
 )
 #: Words that look like such a path but are not one (the pattern itself lives in this file).
