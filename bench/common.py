@@ -23,8 +23,8 @@ from typing import Any
 import aiohttp
 
 from controller.ingest import camera_row
+from controller.store import Store
 from controller.store.base import AgentRow, CameraRow
-from controller.store.sqlite import SqliteStore
 from protos.camfleet.v1 import camfleet_pb2 as pb
 
 # Vendors and models in the proportions of the camsim default mix, so rows and reports carry realistic strings.
@@ -159,7 +159,7 @@ def _free_port() -> int:
 async def seed(db: Path, n: int, start: int = 0, agents: int = 20) -> float:
     """Put cameras start..n-1 into the SQLite store through its own ingest path; returns seconds taken."""
     t0 = time.perf_counter()
-    store = SqliteStore(db)
+    store = Store(db)
     await store.open()
     try:
         ids = [f"agent-{a:03d}" for a in range(agents)]

@@ -22,8 +22,8 @@ import aiomqtt
 
 from bench.common import camera_id, cpu_seconds, machine, record, result_line
 from controller.hub import Hub, HubSettings
-from controller.store.base import CommandRow, Store
-from controller.store.sqlite import SqliteStore
+from controller.store import Store
+from controller.store.base import CommandRow
 from devstack.broker import Broker, running_broker
 from devstack.pg import PostgresNotWanted, running_postgres
 from protos import topics
@@ -192,8 +192,6 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     pg_cm = None
     if args.postgres:
         try:
-            from controller.store.postgres import PostgresStore
-
             pg_cm = running_postgres()
             cluster = pg_cm.__enter__()
             stores.append(("postgres", None))  # type: ignore[arg-type]
@@ -205,11 +203,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         with running_broker(tuple(agent_ids(agents))) as broker:
             for name, _ in stores:
                 if name == "sqlite":
-                    store: Store = SqliteStore(tmp / "bench.db")
+                    store = Store(tmp / "bench.db")
                 else:
                     db = f"bench_{os.getpid()}"
                     cluster.psql(f'CREATE DATABASE "{db}" OWNER camfleet')
-                    store = PostgresStore(cluster.dsn(db))
+                    store = Store(cluster.dsn(db))
                 await store.open()
                 try:
                     for kind, msgs in (("inventory", n_inv), ("result", n)):

@@ -15,7 +15,8 @@ from google.protobuf.json_format import MessageToDict
 from controller.auth import Perm, allowed, token_hash
 from controller.commands import CommandError, CommandRequest, CommandService
 from controller.openapi import openapi_document
-from controller.store.base import CameraFilter, CameraRow, CommandRow, ExecutionRow, Store, UserRow, marginal
+from controller.store import Store
+from controller.store.base import CameraFilter, CameraRow, CommandRow, ExecutionRow, UserRow, marginal
 from protos.camfleet.v1 import camfleet_pb2 as pb
 
 log = logging.getLogger(__name__)

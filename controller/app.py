@@ -19,8 +19,7 @@ from controller.embedded_broker import EmbeddedBroker
 from controller.hub import Hub, HubSettings
 from controller.lease import open_lease
 from controller.metrics import METRICS
-from controller.store.base import Store
-from controller.store.sqlite import SqliteStore
+from controller.store import Store
 from controller.web import mount as mount_dashboard
 from protos.keys import SigningKey
 
@@ -29,16 +28,11 @@ CONFIG = web.AppKey("config", ControllerConfig)
 
 
 def open_store(cfg: ControllerConfig) -> Store:
-    if cfg.store_url.startswith(("postgres://", "postgresql://")):
-        from controller.store.postgres import PostgresStore  # type: ignore[import-not-found,unused-ignore]
-
-        store: Store = PostgresStore(cfg.store_url)
-        return store
-    if cfg.store_url and not cfg.store_url.startswith("sqlite:"):
-        raise ValueError(f"store.url: unsupported {cfg.store_url.split(':', 1)[0]!r}; sqlite or postgresql")
-    path = cfg.store_url.removeprefix("sqlite://") if cfg.store_url else str(cfg.sqlite_path)
+    """store.url (postgresql://... or sqlite:///path) or, by default, SQLite in the state directory."""
+    if cfg.store_url:
+        return Store(cfg.store_url)
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
-    return SqliteStore(path)
+    return Store(cfg.sqlite_path)
 
 
 def hub_settings(cfg: ControllerConfig) -> HubSettings:

@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 
 from controller import __version__
@@ -19,7 +20,9 @@ from controller.config import ConfigError, ControllerConfig, load_config
 from controller.keystore import SigningKeyError, load_or_create, write_keyring
 from controller.logs import setup_logging
 from controller.pki import Pki, PkiError
-from controller.store.base import Store, UserRow
+from controller.store import Store, migrate
+from controller.store.base import UserRow
+from controller.store.migrate import SchemaError
 
 log = logging.getLogger("camfleet.controller")
 
@@ -81,18 +84,39 @@ def build_parser() -> argparse.ArgumentParser:
     aus = au.add_subparsers(dest="audit_cmd", required=True)
     av = aus.add_parser("verify", help="verify the hash chain; exit 1 on any edited or deleted entry")
     av.add_argument("--config", type=Path, required=True)
+
+    db = sub.add_parser("db", help="the store's schema (the controller also upgrades it itself at start)")
+    dbs = db.add_subparsers(dest="db_cmd", required=True)
+    up = dbs.add_parser("upgrade", help="upgrade the schema (default: to the newest this version knows)")
+    up.add_argument("--to", default="head", metavar="REVISION")
+    down = dbs.add_parser("downgrade", help="back to an older revision (never past the baseline)")
+    down.add_argument("revision")
+    dbs.add_parser("current", help="print the schema revision of the database and the newest known")
+    for d in (up, down, dbs.choices["current"]):
+        d.add_argument("--config", type=Path, required=True)
     return p
 
 
-async def _with_store(cfg: ControllerConfig, fn: Callable[[Store], Awaitable[int]]) -> int:
+async def _with_store(
+    cfg: ControllerConfig, fn: Callable[[Store], Awaitable[int]], *, upgrade: bool = True
+) -> int:
     from controller.app import open_store
 
     store = open_store(cfg)
-    await store.open()
+    await store.open(upgrade=upgrade)
     try:
         return await fn(store)
     finally:
         await store.close()
+
+
+async def _db(args: argparse.Namespace, store: Store) -> int:
+    if args.db_cmd == "upgrade":
+        await store.upgrade(args.to)
+    elif args.db_cmd == "downgrade":
+        await store.downgrade(args.revision)
+    print(f"schema revision {await store.revision() or 'none'} (newest known: {migrate.head()})")
+    return 0
 
 
 def _password(args: argparse.Namespace) -> str:
@@ -199,7 +223,9 @@ def main(argv: list[str] | None = None) -> int:
                 return 0 if rep.ok else 1
 
             return asyncio.run(_with_store(cfg, verify))
-    except (ConfigError, PkiError, SigningKeyError, ValueError, OSError) as exc:
+        if args.cmd == "db":
+            return asyncio.run(_with_store(cfg, partial(_db, args), upgrade=False))
+    except (ConfigError, PkiError, SigningKeyError, SchemaError, ValueError, OSError) as exc:
         print(f"camfleet-controller: {exc}", file=sys.stderr)
         return 2
     return 2

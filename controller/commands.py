@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from controller.store.base import CameraFilter, CommandRow, Store
+from controller.store import Store
+from controller.store.base import CameraFilter, CommandRow
 from protos.camfleet.v1 import camfleet_pb2 as pb
 from protos.envelope import action_name, is_destructive, new_command, seal
 from protos.keys import SigningKey

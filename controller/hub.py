@@ -20,7 +20,8 @@ from paho.mqtt.properties import Properties
 from controller import __version__
 from controller.ingest import agent_row, camera_row, execution_row
 from controller.metrics import METRICS
-from controller.store.base import FINAL_STATES, ExecutionRow, Store
+from controller.store import Store
+from controller.store.base import FINAL_STATES, ExecutionRow
 from protos import topics
 from protos.camfleet.v1 import camfleet_pb2 as pb
 
@@ -204,12 +205,10 @@ class Hub:
 
     async def dispatch_queued(self) -> int:
         """Send commands still QUEUED (created while the broker was away). Agents drop duplicates by id."""
-        claim = getattr(self.store, "claim_command", None)
-        release = getattr(self.store, "release_command", None)
         sent = 0
         now = time.time()
         for cmd in await self.store.commands_in_state("QUEUED", now):
-            if claim is None or release is None:
+            if not self.store.replicated:
                 if await self.publish_command(cmd.agent_id, cmd.envelope):
                     await self.store.set_command_state(cmd.command_id, "SENT")
                     sent += 1
@@ -217,21 +216,19 @@ class Hub:
             # A store shared by replicas: claim (QUEUED -> DISPATCHING, one winner) before publishing, put it
             # back on failure. A command younger than the publish timeout may still be in its creator's hands
             # (CommandService publishes a QUEUED row itself), so it is left to the creator for now.
-            if now - cmd.created_at < DISPATCH_GRACE_S or not await claim(cmd.command_id):
+            if now - cmd.created_at < DISPATCH_GRACE_S or not await self.store.claim_command(cmd.command_id):
                 continue
             ok = await self.publish_command(cmd.agent_id, cmd.envelope)
-            await release(cmd.command_id, ok)
+            await self.store.release_command(cmd.command_id, ok)
             sent += ok
         return sent
 
     async def _dispatcher(self) -> None:
         while True:
             leader = self.leader()
-            if leader and not self._was_leader:
+            if leader and not self._was_leader and self.store.replicated:
                 # Taking over: claims the previous holder made and never released go back to QUEUED.
-                requeue = getattr(self.store, "requeue_claimed", None)
-                if requeue is not None:
-                    await requeue()
+                await self.store.requeue_claimed()
             self._was_leader = leader
             if leader:
                 for peer in self.orphans():

@@ -29,6 +29,7 @@ from controller.campaigns.approvals import (
     wire_signatures,
 )
 from controller.commands import MAX_TARGETS, build_action
+from controller.store import Store
 from controller.store.base import (
     AlertRow,
     ApprovalRow,
@@ -39,7 +40,6 @@ from controller.store.base import (
     MemberRow,
     RetiredRow,
     StepRow,
-    Store,
     UserRow,
 )
 from protos.camfleet.v1 import camfleet_pb2 as pb
@@ -291,15 +291,8 @@ class CampaignEngine:
         await self._published(st.command_id, ok)
 
     async def _published(self, command_id: str, sent: bool) -> None:
-        """PENDING -> SENT or QUEUED. A store with `campaign_command_published` does it conditionally in one
-        statement (results that already arrived are never overwritten); otherwise read, then write."""
-        conditional = getattr(self.store, "campaign_command_published", None)
-        if conditional is not None:
-            await conditional(command_id, sent)
-            return
-        cmd = await self.store.get_command(command_id)
-        if cmd is not None and cmd.state == PENDING:
-            await self.store.set_command_state(command_id, "SENT" if sent else "QUEUED")
+        """PENDING -> SENT or QUEUED, conditionally (results that already arrived are never overwritten)."""
+        await self.store.campaign_command_published(command_id, sent)
 
     @staticmethod
     def _step_key(b: BatchRow, kind: str, tail: str, agent: str) -> str:

@@ -1,1 +1,5 @@
-"""The controller's fleet store: a repository interface with SQLite (default) and PostgreSQL backends."""
+"""The fleet store (SQLite or PostgreSQL through SQLAlchemy Core): `Store`, its unit of work and row types."""
+
+from controller.store.store import Store
+
+__all__ = ["Store"]

@@ -11,7 +11,8 @@ from google.protobuf.json_format import MessageToDict
 
 from controller.api import STORE, camera_filter
 from controller.auth import Perm
-from controller.store.base import LIFECYCLE, CameraFilter, Store, marginal
+from controller.store import Store
+from controller.store.base import LIFECYCLE, CameraFilter, marginal
 from controller.web.charts import RISK_ORDER, bar_chart
 from controller.web.common import page_args, render, require
 from protos.camfleet.v1 import camfleet_pb2 as pb

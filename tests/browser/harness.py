@@ -28,7 +28,8 @@ from controller.api import STORE
 from controller.app import build_app
 from controller.auth import hash_password
 from controller.config import ControllerConfig
-from controller.store.base import CameraFilter, Store, UserRow
+from controller.store import Store
+from controller.store.base import CameraFilter, UserRow
 from devstack.broker import Broker, make_broker
 from protos.keys import Keyring, SigningKey
 from tests.camsim.conftest import find_free_port

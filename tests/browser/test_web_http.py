@@ -263,18 +263,15 @@ async def test_password_guessing_is_throttled_per_account(dash: Dash) -> None:
 
 
 async def test_audit_page_shows_a_tampered_chain(dash: Dash) -> None:
-    from controller.store.sqlite import SqliteStore
-
     store = dash.server.app[STORE]
-    assert isinstance(store, SqliteStore)
     async with session() as s:
         await login(s, dash.url, "viewer")
         async with s.get(dash.url + "/audit", params={"verify": "1"}) as r:
             assert "Chain intact" in await r.text()
         # Someone with the database file drops the append-only trigger and rewrites history.
-        await store.db.execute("DROP TRIGGER audit_no_update")
-        await store.db.execute("UPDATE audit SET actor = 'nobody' WHERE seq = 2")
-        await store.db.commit()
+        async with store.tx() as tx:
+            await tx.conn.exec_driver_sql("DROP TRIGGER audit_no_update")
+            await tx.conn.exec_driver_sql("UPDATE audit SET actor = 'nobody' WHERE seq = 2")
         async with s.get(dash.url + "/audit", params={"verify": "1"}) as r:
             html = await r.text()
         assert "The audit chain is broken" in html and "entry 2 was altered" in html

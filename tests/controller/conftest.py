@@ -10,10 +10,9 @@ from typing import Any
 
 import asyncpg
 import pytest
+from sqlalchemy.exc import DBAPIError
 
-from controller.store.base import Store
-from controller.store.postgres import PostgresStore
-from controller.store.sqlite import SqliteStore
+from controller.store import Store
 from tests.pg import PgCluster, running_postgres
 
 
@@ -22,7 +21,7 @@ class Backend:
     someone with full access to the database (who can get past the append-only guards)."""
 
     name = ""
-    db_error: type[Exception] = Exception
+    db_error: type[Exception] = DBAPIError
 
     def __init__(self) -> None:
         self._stores: list[Store] = []
@@ -38,9 +37,15 @@ class Backend:
         return s
 
     async def raw(self, store: Store, sql: str) -> None:
-        raise NotImplementedError
+        """SQL as the application's own database role."""
+        async with store.tx() as tx:
+            await tx.conn.exec_driver_sql(sql)
 
     async def tamper(self, *sql: str) -> None:
+        raise NotImplementedError
+
+    async def script(self, *sql: str) -> None:
+        """SQL as the application's database role, with no store open (e.g. a database of an older version)."""
         raise NotImplementedError
 
     async def cleanup(self) -> None:
@@ -50,18 +55,14 @@ class Backend:
 
 class SqliteBackend(Backend):
     name = "sqlite"
-    db_error = sqlite3.DatabaseError
+    db_error = DBAPIError
 
     def __init__(self, path: Path) -> None:
         super().__init__()
         self.path = path
 
     def make_store(self) -> Store:
-        return SqliteStore(self.path)
-
-    async def raw(self, store: Store, sql: str) -> None:
-        assert isinstance(store, SqliteStore)
-        await store.db.execute(sql)
+        return Store(self.path)
 
     async def tamper(self, *sql: str) -> None:
         # Someone with the database file can drop the guards; the hash chain still gives them away.
@@ -71,10 +72,15 @@ class SqliteBackend(Backend):
             for s in sql:
                 db.execute(s)
 
+    async def script(self, *sql: str) -> None:
+        with sqlite3.connect(self.path) as db:
+            for s in sql:
+                db.execute(s)
+
 
 class PostgresBackend(Backend):
     name = "postgres"
-    db_error = asyncpg.PostgresError
+    db_error = DBAPIError
 
     def __init__(self, cluster: PgCluster, database: str) -> None:
         super().__init__()
@@ -85,11 +91,7 @@ class PostgresBackend(Backend):
         return self.cluster.dsn(self.database)
 
     def make_store(self) -> Store:
-        return PostgresStore(self.url, max_size=4)
-
-    async def raw(self, store: Store, sql: str) -> None:
-        assert isinstance(store, PostgresStore)
-        await store.pool.execute(sql)
+        return Store(self.url, pool_size=4)
 
     async def tamper(self, *sql: str) -> None:
         # A superuser can switch the append-only trigger off; the hash chain still gives the edit away.
@@ -98,6 +100,15 @@ class PostgresBackend(Backend):
             await conn.execute("ALTER TABLE audit DISABLE TRIGGER USER")
             for s in sql:
                 await conn.execute(s)
+        finally:
+            await conn.close()
+
+    async def script(self, *sql: str) -> None:
+        conn = await asyncpg.connect(self.url, timeout=10)
+        try:
+            async with conn.transaction():
+                for s in sql:
+                    await conn.execute(s)
         finally:
             await conn.close()
 

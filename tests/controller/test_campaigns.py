@@ -14,7 +14,8 @@ import pytest
 from controller.campaigns.approvals import describe, sign_manifest
 from controller.campaigns.engine import CampaignEngine, CampaignError
 from controller.ingest import execution_row
-from controller.store.base import CameraFilter, CameraRow, Store, UserRow
+from controller.store import Store
+from controller.store.base import CameraFilter, CameraRow, UserRow
 from protos.camfleet.v1 import camfleet_pb2 as pb
 from protos.envelope import approve
 from protos.keys import Keyring, SigningKey

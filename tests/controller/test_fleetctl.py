@@ -25,7 +25,8 @@ from controller.auth import new_token, token_hash
 from controller.config import ControllerConfig
 from controller.fleetctl.output import ProgressBar, table
 from controller.fleetctl.where import WhereError, parse_where
-from controller.store.base import FINAL_STATES, AgentRow, CameraRow, ExecutionRow, Store, UserRow
+from controller.store import Store
+from controller.store.base import FINAL_STATES, AgentRow, CameraRow, ExecutionRow, UserRow
 from protos.camfleet.v1 import camfleet_pb2 as pb
 from protos.keys import SigningKey
 from tests.camsim.conftest import find_free_port

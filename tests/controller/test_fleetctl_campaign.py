@@ -27,7 +27,8 @@ from controller.campaigns.engine import CampaignEngine
 from controller.config import ControllerConfig
 from controller.fleetctl.campaign import FINAL_BATCH, parse_window
 from controller.fleetctl.http import FleetctlError
-from controller.store.base import Store, UserRow
+from controller.store import Store
+from controller.store.base import UserRow
 from protos.keys import Keyring, SigningKey
 from tests.camsim.conftest import find_free_port
 from tests.controller.test_fleetctl import FLEETCTL, Fleet, Result, camera, report, stderr_until

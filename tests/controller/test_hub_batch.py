@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from controller.hub import Hub, HubSettings
+from controller.store import Store
 from controller.store.base import CommandRow, ExecutionRow
-from controller.store.sqlite import SqliteStore
 from protos import topics
 from protos.camfleet.v1 import camfleet_pb2 as pb
 from tests.timing import until
@@ -53,8 +53,8 @@ def stream() -> list[tuple[str, bytes]]:
     ]
 
 
-async def hub_over(path: Path) -> tuple[Hub, SqliteStore, list[tuple[str, dict[str, Any]]]]:
-    store = SqliteStore(path)
+async def hub_over(path: Path) -> tuple[Hub, Store, list[tuple[str, dict[str, Any]]]]:
+    store = Store(path)
     await store.open()
     for cid, agent, cams in (
         ("c-a", "site-a", ["cam-a1", "cam-a2"]),
@@ -69,7 +69,7 @@ async def hub_over(path: Path) -> tuple[Hub, SqliteStore, list[tuple[str, dict[s
     return hub, store, seen
 
 
-async def snapshot(store: SqliteStore) -> tuple[Any, ...]:
+async def snapshot(store: Store) -> tuple[Any, ...]:
     ex = [(e.command_id, e.camera_id, e.agent_id, e.state, e.seq, e.message) for c in ("c-a", "c-b")
           for e in await store.executions(c)]  # fmt: skip
     cmds = [(c, (await store.get_command(c)) or None) for c in ("c-a", "c-b")]
@@ -108,7 +108,7 @@ async def test_handle_many_equals_one_at_a_time(tmp_path: Path) -> None:
 
 
 async def test_expiry_is_audited_once(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "exp.db")
+    store = Store(tmp_path / "exp.db")
     await store.open()
     try:
         row = CommandRow("c-x", "site-a", "reboot", {}, False, time.time() - 120, time.time() - 1, "alice")

@@ -7,18 +7,18 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
 
 from controller.api import STORE
 from controller.app import build_app
 from controller.auth import hash_password, new_token, token_hash
 from controller.config import ControllerConfig
+from controller.store import Store, migrate
 from controller.store.base import CameraRow, CommandRow, ExecutionRow, StepRow, UserRow
-from controller.store.migrations import MIGRATIONS
-from controller.store.postgres import PostgresStore
 from protos.camfleet.v1 import camfleet_pb2 as pb
 from protos.keys import SigningKey
 from tests.controller.test_store import cam
@@ -36,22 +36,23 @@ def row(i: int, origin: str) -> CameraRow:
 
 
 @pytest.fixture
-async def replicas(pg_cluster: PgCluster, pg_database: str) -> AsyncIterator[tuple[PostgresStore, ...]]:
+async def replicas(pg_cluster: PgCluster, pg_database: str) -> AsyncIterator[tuple[Store, ...]]:
     """Two controllers on one database, opened at the same time (their migrations race, and must not clash)."""
-    stores = (PostgresStore(pg_cluster.dsn(pg_database)), PostgresStore(pg_cluster.dsn(pg_database)))
+    stores = (Store(pg_cluster.dsn(pg_database)), Store(pg_cluster.dsn(pg_database)))
     await asyncio.gather(*(s.open() for s in stores))
     yield stores
     for s in stores:
         await s.close()
 
 
-async def test_concurrent_open_migrates_once(replicas: tuple[PostgresStore, ...]) -> None:
+async def test_concurrent_open_migrates_once(replicas: tuple[Store, ...]) -> None:
     a, b = replicas
-    assert await a.schema_version() == await b.schema_version() == len(MIGRATIONS)
-    assert await a.pool.fetchval("SELECT COUNT(*) FROM schema_version") == len(MIGRATIONS)
+    assert await a.revision() == await b.revision() == migrate.head()
+    async with a.read() as r:
+        assert (await r.conn.exec_driver_sql("SELECT COUNT(*) FROM alembic_version")).scalar_one() == 1
 
 
-async def test_updates_shared_by_replicas_are_counted_once(replicas: tuple[PostgresStore, ...]) -> None:
+async def test_updates_shared_by_replicas_are_counted_once(replicas: tuple[Store, ...]) -> None:
     a, b = replicas
     cams = [f"cam-{i:03d}" for i in range(40)]
     await a.create_command(
@@ -68,7 +69,7 @@ async def test_updates_shared_by_replicas_are_counted_once(replicas: tuple[Postg
     assert {e.state for e in await a.executions("c-1")} == {"SUCCEEDED"}
 
 
-async def test_expiry_and_steps_race_safely(replicas: tuple[PostgresStore, ...]) -> None:
+async def test_expiry_and_steps_race_safely(replicas: tuple[Store, ...]) -> None:
     a, b = replicas
     await a.create_command(
         CommandRow("c-2", "site-a", "disable_cloud", {}, False, 1.0, time.time() - 1, "alice"), ["x", "y"]
@@ -81,7 +82,7 @@ async def test_expiry_and_steps_race_safely(replicas: tuple[PostgresStore, ...])
     assert sorted(await asyncio.gather(a.campaign_step_add(step), b.campaign_step_add(step))) == [False, True]
 
 
-async def test_one_audit_chain_for_all_replicas(replicas: tuple[PostgresStore, ...]) -> None:
+async def test_one_audit_chain_for_all_replicas(replicas: tuple[Store, ...]) -> None:
     a, b = replicas
     await asyncio.gather(*(s.append_audit("ctl", "x", str(i), {"i": i}) for i in range(40) for s in (a, b)))
     entries = await b.audit_entries()
@@ -91,7 +92,7 @@ async def test_one_audit_chain_for_all_replicas(replicas: tuple[PostgresStore, .
 
 
 async def test_reports_of_one_agent_on_two_replicas_keep_the_newest(
-    replicas: tuple[PostgresStore, ...],
+    replicas: tuple[Store, ...],
 ) -> None:
     a, b = replicas
     reports = [(seq, [cam(i, firmware=f"v{seq}") for i in range(50)]) for seq in range(1, 11)]
@@ -107,19 +108,20 @@ async def test_reports_of_one_agent_on_two_replicas_keep_the_newest(
 
 
 async def test_truncate_is_refused(pg_cluster: PgCluster, pg_database: str) -> None:
-    s = PostgresStore(pg_cluster.dsn(pg_database))
+    s = Store(pg_cluster.dsn(pg_database))
     await s.open()
     try:
         await s.append_audit("alice", "x", "1", {})
-        with pytest.raises(asyncpg.PostgresError, match="append-only"):
-            await s.pool.execute("TRUNCATE audit")
+        with pytest.raises(DBAPIError, match="append-only"):
+            async with s.tx() as tx:
+                await tx.conn.exec_driver_sql("TRUNCATE audit")
         assert (await s.verify_audit()).ok
     finally:
         await s.close()
 
 
 async def test_unreachable_database_is_a_clear_error(pg_cluster: PgCluster) -> None:
-    s = PostgresStore(f"postgresql://camfleet:hunter2@127.0.0.1:{pg_cluster.port}/no_such_db")
+    s = Store(f"postgresql://camfleet:hunter2@127.0.0.1:{pg_cluster.port}/no_such_db")
     with pytest.raises(ConnectionError, match="cannot connect to PostgreSQL") as err:
         await s.open()
     assert "hunter2" not in str(err.value)
@@ -128,7 +130,7 @@ async def test_unreachable_database_is_a_clear_error(pg_cluster: PgCluster) -> N
 async def test_controller_app_on_postgres(tmp_path: Path, pg_cluster: PgCluster, pg_database: str) -> None:
     cfg = ControllerConfig(state_dir=tmp_path, store_url=pg_cluster.dsn(pg_database))
     app = build_app(cfg, SigningKey.generate(), mqtt=False)
-    assert isinstance(app[STORE], PostgresStore)
+    assert isinstance(app[STORE], Store)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     try:
@@ -164,12 +166,9 @@ async def test_ingest_round_trips_do_not_grow_with_the_report(
 ) -> None:
     """The ingest hot path: a report of 500 cameras costs as many statements as one of 5."""
     queries: list[str] = []
-
-    async def log_queries(conn: asyncpg.Connection) -> None:
-        conn.add_query_logger(lambda q: queries.append(q.query))
-
-    s = PostgresStore(pg_cluster.dsn(pg_database), on_connect=log_queries)
+    s = Store(pg_cluster.dsn(pg_database))
     await s.open()
+    event.listen(s.engine.sync_engine, "before_cursor_execute", lambda *a: queries.append(a[2]))
     try:
         costs = []
         for seq, n in ((1, 5), (2, 5), (3, 500), (4, 500)):
@@ -177,7 +176,6 @@ async def test_ingest_round_trips_do_not_grow_with_the_report(
             rows = [cam(i, firmware=f"v{seq}") for i in range(n)]
             assert await s.ingest_cameras("site-a", rows, full=True, removed=["gone"], seq=seq) == n
             costs.append(len(queries))
-        # (the first report also pays asyncpg's one-time type introspection of the array parameters)
         assert costs[1] == costs[2] == costs[3] <= 12, costs
         assert len(await s.camera_history("cam-499")) == 2  # first seen, then the firmware change
         assert len(await s.camera_history("cam-001")) == 4

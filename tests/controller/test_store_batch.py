@@ -8,7 +8,8 @@ import random
 import time
 from typing import Any
 
-from controller.store.base import FINAL_STATES, CommandRow, ExecutionRow, Store
+from controller.store import Store
+from controller.store.base import FINAL_STATES, CommandRow, ExecutionRow
 
 CAMS = ["cam-001", "cam-002", "cam-003"]
 

@@ -11,11 +11,12 @@ from typing import Any
 
 import asyncpg
 import pytest
+from sqlalchemy import text
 
 from controller.hub import Hub, HubSettings
 from controller.lease import PgLease, PgMutex
+from controller.store import Store
 from controller.store.base import CameraFilter, CommandRow
-from controller.store.postgres import PostgresStore
 from devstack.stack import Stack
 from tests.pg import PgCluster, running_postgres
 from tests.timing import scaled
@@ -141,7 +142,7 @@ def test_two_replicas_share_ingest_and_survive_the_leader_killed_mid_campaign(re
     s = replicas
 
     async def go() -> None:
-        store = PostgresStore(s.store_url)
+        store = Store(s.store_url)
         await store.open()
         try:
             await ingest_once(s, store)
@@ -152,15 +153,17 @@ def test_two_replicas_share_ingest_and_survive_the_leader_killed_mid_campaign(re
     asyncio.run(go())
 
 
-async def ingest_once(s: Stack, store: PostgresStore) -> None:
+async def ingest_once(s: Stack, store: Store) -> None:
     """Both replicas are subscribed through one shared group: each report is stored by one of them only."""
     rows, total = await store.query_cameras(CameraFilter(), limit=1000)
     assert total == s.cameras and len({r.camera_id for r in rows}) == s.cameras
-    async with store.pool.acquire() as conn:
-        dup = await conn.fetch(
-            "SELECT camera_id, at, change, count(*) FROM camera_history GROUP BY 1, 2, 3 HAVING count(*) > 1"
-        )
-        n_agents = await conn.fetchval("SELECT count(*) FROM agents")
+    async with store.read() as r:
+        dup = (
+            await r.conn.exec_driver_sql(
+                "SELECT camera_id, at, change, count(*) FROM camera_history GROUP BY 1, 2, 3 HAVING count(*) > 1"
+            )
+        ).all()
+        n_agents = (await r.conn.exec_driver_sql("SELECT count(*) FROM agents")).scalar_one()
     assert not dup, dup
     assert n_agents == len(s.sites)
     # Both replicas answer the same data (one database).
@@ -169,7 +172,7 @@ async def ingest_once(s: Stack, store: PostgresStore) -> None:
     assert a["total"] == b["total"] == s.cameras
 
 
-async def campaign_with_leader_killed(s: Stack, store: PostgresStore) -> None:
+async def campaign_with_leader_killed(s: Stack, store: Store) -> None:
     held = await until(lambda: leader(s.store_url), 20, "a replica holds the lease")
     lead = int(held.rsplit("-", 1)[-1])
     other = 1 - lead
@@ -209,19 +212,17 @@ async def _is(name: Any, want: str) -> bool:
     return bool(await name == want)
 
 
-async def check_invariants(s: Stack, store: PostgresStore, cid: str) -> None:
-    async with store.pool.acquire() as conn:
-        execs = await conn.fetch(
-            """SELECT e.command_id, e.camera_id, e.state FROM executions e JOIN commands c USING (command_id)
-               WHERE c.campaign_id = $1 AND c.dry_run = 0""",
-            cid,
-        )
-        cmds = await conn.fetch(
-            "SELECT batch_id, action, agent_id, count(*) AS n FROM commands WHERE campaign_id = $1 AND dry_run = 0"
-            " GROUP BY 1, 2, 3",
-            cid,
-        )
-        audit = await conn.fetch("SELECT action, subject FROM audit")
+async def check_invariants(s: Stack, store: Store, cid: str) -> None:
+    async with store.read() as r:
+        execs = (await r.conn.execute(
+            text("""SELECT e.command_id, e.camera_id, e.state FROM executions e JOIN commands c USING (command_id)
+                    WHERE c.campaign_id = :cid AND c.dry_run = 0"""), {"cid": cid},
+        )).mappings().all()  # fmt: skip
+        cmds = (await r.conn.execute(
+            text("SELECT batch_id, action, agent_id, count(*) AS n FROM commands WHERE campaign_id = :cid"
+                 " AND dry_run = 0 GROUP BY 1, 2, 3"), {"cid": cid},
+        )).mappings().all()  # fmt: skip
+        audit = (await r.conn.exec_driver_sql("SELECT action, subject FROM audit")).mappings().all()
     # Every targeted camera ran exactly once, and ended in one final state (SUCCEEDED: the cameras comply).
     per_camera = Counter(r["camera_id"] for r in execs)
     assert len(per_camera) == s.cameras and set(per_camera.values()) == {1}, per_camera
@@ -260,7 +261,7 @@ class CountingHub(Hub):
 
 async def test_queued_commands_are_claimed_once_across_replicas(pg: PgCluster) -> None:
     dsn = new_db(pg, "dispatch_unit")
-    stores = [PostgresStore(dsn), PostgresStore(dsn)]
+    stores = [Store(dsn), Store(dsn)]
     for st in stores:
         await st.open()
     try:

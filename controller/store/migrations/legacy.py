@@ -1,4 +1,5 @@
-"""Versioned schema migrations; each entry runs once, in order, and bumps the recorded version."""
+"""The schema of camfleet before Alembic (its `schema_version` steps 1-4): the baseline revision creates it,
+and a database of that era is adopted by running the steps it lacks. Frozen: new changes are new revisions."""
 
 from __future__ import annotations
 
@@ -225,11 +226,6 @@ def for_sqlite(sql: str) -> str:
     return sql.replace("BIGSERIAL PRIMARY KEY", "INTEGER PRIMARY KEY AUTOINCREMENT").replace("BYTEA", "BLOB")
 
 
-# Append-only audit: the database itself refuses to edit or delete entries (tampering needs raw file access,
-# and then the hash chain shows it).
-SQLITE_AUDIT_GUARDS = """
-CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
-BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
-BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
-"""
+def statements(sql: str, *, sqlite: bool) -> list[str]:
+    """One step's SQL as single statements (drivers prepare one at a time), spelled for the engine."""
+    return [s.strip() for s in (for_sqlite(sql) if sqlite else sql).split(";") if s.strip()]

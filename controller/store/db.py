@@ -1,0 +1,189 @@
+"""The database behind the store: one SQLAlchemy async engine (aiosqlite or asyncpg) and the unit of work.
+
+`async with db.tx() as tx:` is one transaction: everything done through `tx` commits together at the end of
+the block or not at all (an exception, a cancellation). On SQLite write transactions are serialised in the
+process (one writer, as SQLite allows) and start with BEGIN IMMEDIATE, so they never fail half-way on a lock
+upgrade; readers run beside them (WAL). On PostgreSQL each transaction has its own pooled connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import URL, Connection, event, make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from controller.store import migrate
+from controller.store.dialect import Dialect
+from controller.store.repos import AgentRepo, AuditRepo, CameraRepo, CampaignRepo, CommandRepo, PeopleRepo
+
+TIMEOUT = 30.0
+
+
+def engine_url(url: str | Path) -> URL:
+    """postgresql://... (asyncpg), sqlite:///path or sqlite://relative, or a plain file path (SQLite)."""
+    s = str(url)
+    if s.startswith(("postgres://", "postgresql://", "postgresql+asyncpg://")):
+        return make_url(s).set(drivername="postgresql+asyncpg")
+    if "://" in s and not s.startswith("sqlite"):
+        raise ValueError(f"store.url: unsupported {s.split(':', 1)[0]!r}; sqlite or postgresql")
+    path = s.split("://", 1)[1] if "://" in s else s
+    return URL.create("sqlite+aiosqlite", database=path)
+
+
+class Tx:
+    """One unit of work: the repositories, all on the same connection and transaction."""
+
+    def __init__(self, conn: AsyncConnection, dialect: Dialect) -> None:
+        self.conn = conn
+        self.dialect = dialect
+
+    @cached_property
+    def agents(self) -> AgentRepo:
+        return AgentRepo(self.conn, self.dialect)
+
+    @cached_property
+    def cameras(self) -> CameraRepo:
+        return CameraRepo(self.conn, self.dialect)
+
+    @cached_property
+    def commands(self) -> CommandRepo:
+        return CommandRepo(self.conn, self.dialect)
+
+    @cached_property
+    def campaigns(self) -> CampaignRepo:
+        return CampaignRepo(self.conn, self.dialect)
+
+    @cached_property
+    def audit(self) -> AuditRepo:
+        return AuditRepo(self.conn, self.dialect)
+
+    @cached_property
+    def people(self) -> PeopleRepo:
+        return PeopleRepo(self.conn, self.dialect)
+
+
+def _sqlite_setup(engine: AsyncEngine) -> None:
+    # pysqlite's own transaction handling begins lazily and cannot do BEGIN IMMEDIATE: switch it off and
+    # begin ourselves (the SQLAlchemy recipe for SQLite transactions). Without the option: autocommit reads.
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000"):
+            cur.execute(f"PRAGMA {pragma}")
+        cur.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin")
+        if mode:
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+class Database:
+    def __init__(self, url: str | Path, *, pool_size: int = 10) -> None:
+        self.url = engine_url(url)
+        self.dialect = Dialect(self.url.get_backend_name())
+        self.pool_size = pool_size
+        self._engine: AsyncEngine | None = None
+        # SQLite has one writer at a time; queueing here keeps writers off the busy-wait of the file lock.
+        self._writer: contextlib.AbstractAsyncContextManager[Any] = (
+            contextlib.nullcontext() if self.dialect.pg else asyncio.Lock()
+        )
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            raise RuntimeError("store is not open")
+        return self._engine
+
+    async def open(self, *, upgrade: bool = True) -> None:
+        if self.dialect.pg:
+            engine = create_async_engine(
+                self.url, pool_size=self.pool_size, max_overflow=0, pool_timeout=TIMEOUT, pool_pre_ping=False,
+                connect_args={"timeout": TIMEOUT, "command_timeout": TIMEOUT,
+                              "server_settings": {"application_name": "camfleet-controller"}},
+            )  # fmt: skip
+        else:
+            Path(self.url.database or "").parent.mkdir(parents=True, exist_ok=True)
+            engine = create_async_engine(
+                self.url, pool_size=self.pool_size, max_overflow=0, pool_timeout=TIMEOUT
+            )
+            _sqlite_setup(engine)
+        self._engine = engine
+        try:
+            async with engine.connect():
+                pass
+        except (OSError, TimeoutError, DBAPIError) as exc:
+            await self.close()
+            # The url may carry a password: name only the failure, not the url.
+            what = "PostgreSQL" if self.dialect.pg else "the SQLite database"
+            raise ConnectionError(f"cannot connect to {what}: {_reason(exc)}") from None
+        if not upgrade:
+            return
+        try:
+            await self.migrate(migrate.upgrade, "head")
+        except BaseException:
+            await self.close()
+            raise
+
+    async def migrate(self, step: Callable[[Connection, str], None], target: str) -> None:
+        """Run a schema step (migrate.upgrade/downgrade) in one transaction, one replica at a time."""
+        async with self.tx() as tx:
+            await self.dialect.lock_migrations(tx.conn)
+            await tx.conn.run_sync(step, target)
+            await self.dialect.arm_audit_guards(tx.conn)
+
+    async def close(self) -> None:
+        if self._engine is not None:
+            engine, self._engine = self._engine, None
+            await engine.dispose()
+
+    @contextlib.asynccontextmanager
+    async def tx(self) -> AsyncIterator[Tx]:
+        """A write transaction: committed when the block ends, rolled back on any exception or cancellation."""
+        async with self._writer:
+            conn = await self.engine.connect()
+            try:
+                if not self.dialect.pg:
+                    await conn.execution_options(sqlite_begin="IMMEDIATE")
+                await conn.begin()
+                yield Tx(conn, self.dialect)
+                await conn.commit()
+            except BaseException:
+                # Shielded: a second cancellation must not leave the transaction open on a pooled connection.
+                await asyncio.shield(_discard(conn))
+                raise
+            await asyncio.shield(conn.close())
+
+    @contextlib.asynccontextmanager
+    async def read(self, *, snapshot: bool = False) -> AsyncIterator[Tx]:
+        """Reads; with `snapshot`, all of them see one consistent state (a page and its total agree)."""
+        conn = await self.engine.connect()
+        try:
+            if self.dialect.pg:
+                level = "REPEATABLE READ" if snapshot else "AUTOCOMMIT"
+                await conn.execution_options(isolation_level=level)
+            elif snapshot:
+                await conn.execution_options(sqlite_begin="DEFERRED")
+            yield Tx(conn, self.dialect)
+        finally:
+            await asyncio.shield(_discard(conn))
+
+
+async def _discard(conn: AsyncConnection) -> None:
+    with contextlib.suppress(Exception):
+        await conn.rollback()
+    await conn.close()
+
+
+def _reason(exc: BaseException) -> str:
+    orig = exc.orig if isinstance(exc, DBAPIError) else None
+    return str(orig if orig is not None else exc).splitlines()[0]

@@ -1,0 +1,1 @@
+"""Alembic migrations of the fleet store (script location; run by controller.store.migrate)."""

@@ -1,0 +1,308 @@
+"""The fleet store: one implementation over SQLite (embedded default) and PostgreSQL (fleets, replicas).
+
+For a change that spans concerns, or that must be audited in the same transaction, use the unit of work:
+
+    async with store.tx() as tx:
+        await tx.cameras.set_lifecycle(camera_id, "REMOVED")
+        await tx.audit.append(actor, "camera.lifecycle", camera_id, {...})
+
+The methods below are the common single-purpose operations, each its own transaction. Every one is safe with
+duplicates and out-of-order input (MQTT QoS 1 redelivers, and updates from one agent may interleave).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from controller.store import migrate
+from controller.store.audit import AuditEntry, ChainReport
+from controller.store.base import (
+    AgentRow,
+    AlertRow,
+    ApprovalRow,
+    AuditInput,
+    BatchRow,
+    CameraFilter,
+    CameraRow,
+    CampaignRow,
+    CommandRow,
+    ExecutionRow,
+    MemberRow,
+    RetiredRow,
+    StepRow,
+    UserRow,
+)
+from controller.store.db import Database, Tx
+
+
+class Store:
+    def __init__(self, url: str | Path, *, pool_size: int = 10) -> None:
+        self.db = Database(url, pool_size=pool_size)
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self.db.engine
+
+    @property
+    def replicated(self) -> bool:
+        """Several controllers may share this database (PostgreSQL): dispatch goes through claims."""
+        return self.db.dialect.pg
+
+    async def open(self, *, upgrade: bool = True) -> None:
+        """Connect, and upgrade the schema to this code's newest revision (refused if the database is newer)."""
+        await self.db.open(upgrade=upgrade)
+
+    async def upgrade(self, target: str = "head") -> None:
+        await self.db.migrate(migrate.upgrade, target)
+
+    async def downgrade(self, target: str) -> None:
+        """Back to `target`, a revision at or after the baseline (past it the whole store would go)."""
+        await self.db.migrate(migrate.downgrade, target)
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    def tx(self) -> AbstractAsyncContextManager[Tx]:
+        return self.db.tx()
+
+    def read(self, *, snapshot: bool = False) -> AbstractAsyncContextManager[Tx]:
+        return self.db.read(snapshot=snapshot)
+
+    async def revision(self) -> str | None:
+        async with self.read() as r:
+            return await r.conn.run_sync(migrate.current)
+
+    # ---- agents ------------------------------------------------------------------------------------------
+    async def upsert_agent(self, row: AgentRow) -> bool:
+        async with self.tx() as tx:
+            return await tx.agents.upsert(row)
+
+    async def mark_agent_offline(self, agent_id: str, boot_seq: int, at: float) -> bool:
+        async with self.tx() as tx:
+            return await tx.agents.mark_offline(agent_id, boot_seq, at)
+
+    async def list_agents(self) -> list[AgentRow]:
+        async with self.read() as r:
+            return await r.agents.all()
+
+    # ---- cameras -----------------------------------------------------------------------------------------
+    async def ingest_cameras(
+        self, agent_id: str, rows: Sequence[CameraRow], *, full: bool, removed: Sequence[str], seq: int
+    ) -> int:
+        async with self.tx() as tx:
+            return await tx.cameras.ingest(agent_id, rows, full=full, removed=removed, seq=seq)
+
+    async def get_camera(self, camera_id: str) -> CameraRow | None:
+        async with self.read() as r:
+            return await r.cameras.get(camera_id)
+
+    async def query_cameras(
+        self, flt: CameraFilter, *, limit: int = 50, offset: int = 0, order: str = "camera_id"
+    ) -> tuple[list[CameraRow], int]:
+        async with self.read(snapshot=True) as r:
+            return await r.cameras.query(flt, limit=limit, offset=offset, order=order)
+
+    async def camera_history(self, camera_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        async with self.read() as r:
+            return await r.cameras.history(camera_id, limit)
+
+    async def set_lifecycle(self, camera_id: str, lifecycle: str) -> None:
+        async with self.tx() as tx:
+            await tx.cameras.set_lifecycle(camera_id, lifecycle)
+
+    async def counts(self, column: str, flt: CameraFilter | None = None) -> dict[str, int]:
+        async with self.read() as r:
+            return await r.cameras.counts(column, flt)
+
+    async def breakdown(
+        self, columns: Sequence[str], flt: CameraFilter | None = None
+    ) -> list[tuple[tuple[str, ...], int]]:
+        async with self.read() as r:
+            return await r.cameras.breakdown(columns, flt)
+
+    async def cameras_changed_since(self, since: float) -> list[tuple[CameraRow, bool]]:
+        async with self.read() as r:
+            return await r.cameras.changed_since(since)
+
+    # ---- commands and executions -------------------------------------------------------------------------
+    async def create_command(self, cmd: CommandRow, camera_ids: Sequence[str]) -> None:
+        async with self.tx() as tx:
+            await tx.commands.create(cmd, camera_ids)
+
+    async def set_command_state(self, command_id: str, state: str, envelope: bytes | None = None) -> None:
+        async with self.tx() as tx:
+            await tx.commands.set_state(command_id, state, envelope)
+
+    async def get_command(self, command_id: str) -> CommandRow | None:
+        async with self.read() as r:
+            return await r.commands.get(command_id)
+
+    async def list_commands(self, limit: int = 50, offset: int = 0) -> list[CommandRow]:
+        async with self.read() as r:
+            return await r.commands.recent(limit, offset)
+
+    async def executions(self, command_id: str) -> list[ExecutionRow]:
+        async with self.read() as r:
+            return await r.commands.executions(command_id)
+
+    async def apply_update(self, upd: ExecutionRow) -> bool:
+        return (await self.apply_updates([upd]))[0]
+
+    async def apply_updates(self, rows: Sequence[ExecutionRow]) -> list[bool]:
+        async with self.tx() as tx:
+            return await tx.commands.apply_updates(rows)
+
+    async def expire_executions(self, now: float) -> list[ExecutionRow]:
+        async with self.tx() as tx:
+            return await tx.commands.expire(now)
+
+    async def cancel_command(self, command_id: str) -> int:
+        async with self.tx() as tx:
+            return await tx.commands.cancel(command_id)
+
+    async def reject_pending(self, command_id: str, agent_id: str, message: str) -> int:
+        async with self.tx() as tx:
+            return await tx.commands.reject_pending(command_id, agent_id, message)
+
+    async def commands_in_state(self, state: str, now: float) -> list[CommandRow]:
+        async with self.read() as r:
+            return await r.commands.in_state(state, now)
+
+    async def claim_command(self, command_id: str) -> bool:
+        async with self.tx() as tx:
+            return await tx.commands.claim(command_id)
+
+    async def release_command(self, command_id: str, sent: bool) -> None:
+        """DISPATCHING -> SENT (executions follow) or back to QUEUED."""
+        async with self.tx() as tx:
+            await tx.commands.published(command_id, "DISPATCHING", sent)
+
+    async def campaign_command_published(self, command_id: str, sent: bool) -> None:
+        """PENDING -> SENT or -> QUEUED for the hub's dispatcher, conditionally (results kept)."""
+        async with self.tx() as tx:
+            await tx.commands.published(command_id, "PENDING", sent)
+
+    async def requeue_claimed(self) -> int:
+        async with self.tx() as tx:
+            return await tx.commands.requeue_claimed()
+
+    # ---- people ------------------------------------------------------------------------------------------
+    async def put_user(self, user: UserRow) -> None:
+        async with self.tx() as tx:
+            await tx.people.put_user(user)
+
+    async def get_user(self, username: str) -> UserRow | None:
+        async with self.read() as r:
+            return await r.people.get_user(username)
+
+    async def list_users(self) -> list[UserRow]:
+        async with self.read() as r:
+            return await r.people.list_users()
+
+    async def add_token(self, token_hash: str, username: str, name: str) -> None:
+        async with self.tx() as tx:
+            await tx.people.add_token(token_hash, username, name)
+
+    async def user_for_token(self, token_hash: str) -> UserRow | None:
+        async with self.read() as r:
+            return await r.people.user_for_token(token_hash)
+
+    async def revoke_token(self, token_hash: str) -> bool:
+        async with self.tx() as tx:
+            return await tx.people.revoke_token(token_hash)
+
+    # ---- campaigns ---------------------------------------------------------------------------------------
+    async def campaign_create(
+        self, c: CampaignRow, batches: Sequence[BatchRow], members: Sequence[MemberRow]
+    ) -> None:
+        """The campaign, its batches and their cameras in one transaction: a plan is stored whole or not at all."""
+        async with self.tx() as tx:
+            await tx.campaigns.create(c, batches, members)
+
+    async def campaign_get(self, campaign_id: str) -> CampaignRow | None:
+        async with self.read() as r:
+            return await r.campaigns.get(campaign_id)
+
+    async def campaign_list(self, limit: int = 100, offset: int = 0) -> list[CampaignRow]:
+        async with self.read() as r:
+            return await r.campaigns.recent(limit, offset)
+
+    async def campaign_update(self, c: CampaignRow) -> None:
+        async with self.tx() as tx:
+            await tx.campaigns.update(c)
+
+    async def campaign_batches(self, campaign_id: str) -> list[BatchRow]:
+        async with self.read() as r:
+            return await r.campaigns.batches(campaign_id)
+
+    async def campaign_batch_update(self, b: BatchRow) -> None:
+        async with self.tx() as tx:
+            await tx.campaigns.batch_update(b)
+
+    async def campaign_members(self, campaign_id: str, batch_id: str | None = None) -> list[MemberRow]:
+        async with self.read() as r:
+            return await r.campaigns.members(campaign_id, batch_id)
+
+    async def campaign_member_update(self, m: MemberRow) -> None:
+        async with self.tx() as tx:
+            await tx.campaigns.member_update(m)
+
+    async def campaign_step_add(self, step: StepRow) -> bool:
+        async with self.tx() as tx:
+            return await tx.campaigns.step_add(step)
+
+    async def campaign_steps(self, campaign_id: str, batch_id: str | None = None) -> list[StepRow]:
+        async with self.read() as r:
+            return await r.campaigns.steps(campaign_id, batch_id)
+
+    async def campaign_approval_add(self, a: ApprovalRow) -> bool:
+        async with self.tx() as tx:
+            return await tx.campaigns.approval_add(a)
+
+    async def campaign_approvals(self, campaign_id: str, batch_id: str) -> list[ApprovalRow]:
+        async with self.read() as r:
+            return await r.campaigns.approvals(campaign_id, batch_id)
+
+    async def retired_put(self, r: RetiredRow) -> None:
+        async with self.tx() as tx:
+            await tx.campaigns.retired_put(r)
+
+    async def retired_list(self) -> list[RetiredRow]:
+        async with self.read() as r:
+            return await r.campaigns.retired_list()
+
+    async def alert_add(self, a: AlertRow) -> AlertRow:
+        async with self.tx() as tx:
+            return await tx.campaigns.alert_add(a)
+
+    async def alerts(self, *, open_only: bool = False, limit: int = 100, offset: int = 0) -> list[AlertRow]:
+        async with self.read() as r:
+            return await r.campaigns.alerts(open_only=open_only, limit=limit, offset=offset)
+
+    async def alert_ack(self, alert_id: int, by: str, at: float) -> bool:
+        async with self.tx() as tx:
+            return await tx.campaigns.alert_ack(alert_id, by, at)
+
+    # ---- audit -------------------------------------------------------------------------------------------
+    async def append_audit(
+        self, actor: str, action: str, subject: str, details: dict[str, Any]
+    ) -> AuditEntry:
+        async with self.tx() as tx:
+            return await tx.audit.append(actor, action, subject, details)
+
+    async def append_audit_many(self, entries: Sequence[AuditInput]) -> list[AuditEntry]:
+        async with self.tx() as tx:
+            return await tx.audit.append_many(entries)
+
+    async def audit_entries(self, limit: int | None = None, offset: int = 0) -> list[AuditEntry]:
+        async with self.read() as r:
+            return await r.audit.entries(limit, offset)
+
+    async def verify_audit(self) -> ChainReport:
+        async with self.read(snapshot=True) as r:
+            return await r.audit.verify()
