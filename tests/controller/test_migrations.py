@@ -92,7 +92,9 @@ def test_cli_db_upgrade_current_and_refused_downgrade(tmp_path: Path) -> None:
     cli = [sys.executable, "-m", "controller.cli"]
 
     def run(*argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*cli, *argv, "--config", str(conf)], capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [*cli, *argv, "--config", str(conf)], capture_output=True, text=True, timeout=120
+        )
 
     up = run("db", "upgrade")
     assert up.returncode == 0, up.stderr
