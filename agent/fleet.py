@@ -20,7 +20,7 @@ from agent.daemon import CameraOutcome, SnapshotSink
 from agent.errors import AuthFailed, CameraError
 from agent.http import DEFAULT_CONCURRENCY, HttpPool
 from agent.inventory import ERROR_CLASSES, InventoryResult, inventory_camera
-from agent.onvif_session import OnvifSession
+from agent.onvif_session import OnvifSession, ReadPathName
 from agent.state import JournalEntry
 from agent.targets import Target
 from protos.camfleet.v1 import camfleet_pb2 as pb
@@ -127,7 +127,9 @@ class CameraFleet:
         snapshots: SnapshotLookup | None = None,
         agent_id: str = "",
         site: str = "",
+        read_path: ReadPathName | None = None,
     ) -> None:
+        self.read_path = read_path
         self.targets = {camera_id_of(t.host, t.port): t for t in targets}
         self.concurrency = max(1, concurrency)
         self.timeout = timeout
@@ -166,7 +168,7 @@ class CameraFleet:
         if c is None:
             t = self.targets[camera_id]
             session = OnvifSession(t.host, t.port, t.credentials, timeout=self.timeout, attempts=self.attempts,
-                                   pool=pool)  # fmt: skip
+                                   pool=pool, read_path=self.read_path)  # fmt: skip
             session.auth_failed = self._auth_failed.get(camera_id)
             c = CameraConn(camera_id, t.host, t.port, session, second_source=self.second_source,
                            drivers=self._drivers.get(camera_id))  # fmt: skip

@@ -54,20 +54,29 @@ def _local(value: object) -> str:
 
 
 def fault_info(fault: zeep.exceptions.Fault) -> FaultInfo:
-    subcodes = [_local(s) for s in (fault.subcodes or []) if s is not None]
-    detail = fault.detail
+    return fault_parts(fault.code, fault.subcodes, fault.detail, fault.message)
+
+
+def fault_parts(code: object, subcodes: list[object] | None, detail: object, message: object) -> FaultInfo:
+    """FaultInfo from the pieces zeep's process_error (or agent.onvif_read, which reads them the same way)
+    extracts: the code text, subcode QNames, the detail element and the reason text."""
+    names = [_local(s) for s in (subcodes or []) if s is not None]
     if isinstance(detail, etree._Element):
         # SOAP 1.1 has no subcodes; gSOAP puts the ONVIF code into <detail> (camsim soap.fault_body).
         for el in detail.iter():
             if isinstance(el.tag, str) and el is not detail:
-                subcodes.append(_local(etree.QName(el)))
-    return FaultInfo(_local(fault.code), tuple(s for s in subcodes if s), str(fault.message or ""))
+                names.append(_local(etree.QName(el)))
+    return FaultInfo(_local(code), tuple(s for s in names if s), str(message or ""))
 
 
 def classify_fault(
     fault: zeep.exceptions.Fault, *, host: str, operation: str, optional: bool, raw: bytes | None
 ) -> CameraError:
-    info = fault_info(fault)
+    return classify(fault_info(fault), host=host, operation=operation, optional=optional, raw=raw)
+
+
+def classify(info: FaultInfo, *, host: str, operation: str, optional: bool, raw: bytes | None) -> CameraError:
+    """The agent's error class for a SOAP fault (same rules whichever path read the reply)."""
     names = set(info.subcodes)
     msg = info.describe()
     if names & _AUTH_CODES or _AUTH_TEXT.search(info.reason):

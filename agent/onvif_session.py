@@ -17,11 +17,12 @@ from onvif.definition import SERVICES
 from onvif.settings import DEFAULT_SETTINGS
 from onvif.wsa import WsAddressingIfMissingPlugin
 
+from agent import onvif_read
 from agent.credentials import Credentials
 from agent.errors import AuthFailed, CameraError, LockedOut, ProtocolError, Unsupported
 from agent.http import DEFAULT_ATTEMPTS, CameraHttp, HttpPool, with_retries
 from agent.onvif_faults import convert
-from agent.onvif_transport import CameraTransport, PreAuthRefused
+from agent.onvif_transport import CameraTransport, PreAuthRefused, check_reply
 from agent.onvif_xaddr import DEVICE_PATH, rebase_xaddr
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,10 @@ WSDL_DIR = Path(_WSDL_PATH)  # the WSDLs bundled with onvif-zeep-async (schema 2
 DEVICE_NS = SERVICES["devicemgmt"]["ns"]
 DEVICE_BINDING = "{{{}}}{}".format(DEVICE_NS, SERVICES["devicemgmt"]["binding"])
 AuthScheme = Literal["digest", "wsse", "none"]
+ReadPathName = Literal["fast", "zeep"]
+#: Which path read-only device calls take: "fast" (agent.onvif_read) or "zeep" (the reference the fuzz suite and
+#: tests/agent/test_read_paths.py compare it with). Writes always go through zeep.
+DEFAULT_READ_PATH: ReadPathName = "fast"
 ClockSource = Literal["GetSystemDateAndTime", "http-date", "none"]
 
 #: Device-service operations ONVIF Core classes PRE_AUTH (VENDORS.md §1 table).
@@ -142,8 +147,10 @@ class OnvifSession:
         http: CameraHttp | None = None,
         pool: HttpPool | None = None,
         scheme: AuthScheme | None = None,
+        read_path: ReadPathName | None = None,
     ) -> None:
         self.host = host
+        self.read_path: ReadPathName = read_path or DEFAULT_READ_PATH
         self.port = port
         self.timeout = timeout
         self.attempts = attempts
@@ -316,9 +323,13 @@ class OnvifSession:
     async def _invoke(
         self, op_name: str, params: dict[str, Any], *, authenticated: bool, optional: bool, idempotent: bool
     ) -> Any:
+        fast = self.read_path == "fast" and onvif_read.handles(op_name, params)
+
         async def attempt() -> Any:
             if self.auth_failed is not None and authenticated:
                 raise _remembered(self.auth_failed, op_name)
+            if fast:
+                return await self._read(op_name, params, authenticated=authenticated, optional=optional)
             async with self._lock:
                 transport, client = await self._client(authenticated=authenticated)
                 transport.operation = op_name
@@ -352,6 +363,29 @@ class OnvifSession:
                 # Never retry bad credentials: cameras lock accounts after 5-7 failures (DESIGN §4).
                 self.auth_failed = exc
             raise
+
+    async def _read(
+        self, op_name: str, params: dict[str, Any], *, authenticated: bool, optional: bool
+    ) -> Any:
+        """One read on the zeep-free path (agent.onvif_read): the same request bytes, status mapping, strict
+        parse and fault conversion as the zeep path, and the same value out, without zeep's per-call work."""
+        path = await onvif_read.read_path()
+        security = b""
+        if authenticated and self.auth_scheme == "wsse" and self.credentials is not None:
+            security = onvif_read.username_token(self.credentials, self.clock_offset_s or 0.0)
+        data = onvif_read.envelope(op_name, params, security)
+        async with self._lock:
+            try:
+                async with asyncio.timeout(self._call_budget()):
+                    reply = await self.http.exchange("POST", self.device_xaddr, data=data,
+                                                     headers=onvif_read.http_headers(op_name), timeout=self.timeout,
+                                                     authenticate=authenticated, operation=op_name)  # fmt: skip
+                    root = check_reply(self.http, reply, operation=op_name, authenticate=authenticated)
+            except CameraError:
+                raise
+            except Exception as exc:  # CancelledError is a BaseException and passes through untouched
+                raise convert(exc, host=self.host, operation=op_name, optional=optional) from exc
+            return path.interpret(op_name, reply, root, host=self.host, optional=optional)
 
     def _call_budget(self) -> float:
         # Inner HTTP timeout is per exchange; this outer bound also covers digest legs, a stale-nonce round

@@ -12,12 +12,13 @@ from zeep.wsdl.utils import etree_to_string
 
 from agent.errors import AuthFailed, ProtocolError, Unreachable, Unsupported
 from agent.http import CameraHttp, HttpReply
-from agent.xmlsafe import SAFE_PARSER
+from agent.xmlsafe import SOAP_PARSER
 
 # onvif-zeep-async runs zeep with strict=False, i.e. lxml *recover* mode: a body cut mid-document or with
 # garbage appended parses "fine" and silently loses data (a truncated GetUsers would look like fewer users).
-# Replies are therefore checked for well-formedness with a strict parser first (small bodies: ~50 us).
-_STRICT = SAFE_PARSER
+# Replies are therefore checked for well-formedness with a strict parser first (small bodies: ~50 us); the
+# zeep-free read path (agent.onvif_read) reads its values from this same tree.
+_STRICT = SOAP_PARSER
 
 
 class PreAuthRefused(AuthFailed):
@@ -68,42 +69,53 @@ class CameraTransport(AIOHTTPTransport):  # type: ignore[misc]  # onvif ships no
         return _to_requests(reply)
 
     def _raise_for_status(self, reply: HttpReply) -> None:
-        host, op = self.http.host, self.operation
-        # Dahua "Too many connections" 401 -> Unreachable, lock bodies -> LockedOut, 503 -> Unreachable, and a
-        # 401 that survived the digest round -> AuthFailed. Without credentials a 401 is no failed login.
-        self.http.check(reply, operation=op, authenticated=self.authenticate)
-        if reply.status == 401:
-            raise PreAuthRefused("camera requires authentication", host=host, operation=op)
-        if reply.status == 403:
-            # A camera whose IP filter excludes us refuses with an empty 403 and closes the connection.
-            raise Unreachable("refused by the camera (HTTP 403, IP filter?)", host=host, operation=op)
-        if reply.status in (404, 405):
-            raise Unsupported(f"no SOAP service at this path (HTTP {reply.status})", host=host, operation=op)
-        if reply.status >= 500 and not _looks_like_xml(reply.body):
-            # A 500 with a plain-text body is the web server failing, not a SOAP answer: transient.
-            raise Unreachable(f"HTTP {reply.status} without a SOAP body", host=host, operation=op)
-        if reply.body.strip():
-            try:
-                root = etree.fromstring(reply.body, _STRICT)
-            except etree.XMLSyntaxError as exc:
-                if self.authenticate and reply.status in (400, 401):
-                    # An unreadable 400/401 to a request with credentials may be a refused UsernameToken
-                    # (400 + Sender/NotAuthorized): count it as the one failed login, never try it again.
-                    raise AuthFailed(
-                        f"login refused or unreadable reply (HTTP {reply.status})", host=host, operation=op
-                    ) from exc
-                raise ProtocolError(
-                    f"reply is not well-formed XML: {exc}", host=host, operation=op, raw=reply.body
-                ) from exc
-            # The namespaces the envelope declares are attribution evidence (vendor extensions survive OEM
-            # rebranding); only the root's declarations, so this costs nothing per element.
-            self.http.banner.namespaces.update(v for v in root.nsmap.values() if v)
+        check_reply(self.http, reply, operation=self.operation, authenticate=self.authenticate)
 
     async def get(
         self, address: str, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None
     ) -> Response:
         # zeep only GETs to load WSDL/XSD; ours are parsed once from disk, never fetched from a camera.
         raise Unsupported("remote WSDL loading is disabled", host=self.http.host, operation=address)
+
+
+def check_reply(http: CameraHttp, reply: HttpReply, *, operation: str, authenticate: bool) -> Any:
+    """Map the HTTP statuses that are transport or login failures and check the body with one strict parse.
+
+    Returns the parsed root (None for an empty body); both read paths (zeep's and agent.onvif_read) start
+    from here, so a reply is classified the same way before either looks at its SOAP content.
+    """
+    host, op = http.host, operation
+    # Dahua "Too many connections" 401 -> Unreachable, lock bodies -> LockedOut, 503 -> Unreachable, and a
+    # 401 that survived the digest round -> AuthFailed. Without credentials a 401 is no failed login.
+    http.check(reply, operation=op, authenticated=authenticate)
+    if reply.status == 401:
+        raise PreAuthRefused("camera requires authentication", host=host, operation=op)
+    if reply.status == 403:
+        # A camera whose IP filter excludes us refuses with an empty 403 and closes the connection.
+        raise Unreachable("refused by the camera (HTTP 403, IP filter?)", host=host, operation=op)
+    if reply.status in (404, 405):
+        raise Unsupported(f"no SOAP service at this path (HTTP {reply.status})", host=host, operation=op)
+    if reply.status >= 500 and not _looks_like_xml(reply.body):
+        # A 500 with a plain-text body is the web server failing, not a SOAP answer: transient.
+        raise Unreachable(f"HTTP {reply.status} without a SOAP body", host=host, operation=op)
+    if not reply.body.strip():
+        return None
+    try:
+        root = etree.fromstring(reply.body, _STRICT)
+    except etree.XMLSyntaxError as exc:
+        if authenticate and reply.status in (400, 401):
+            # An unreadable 400/401 to a request with credentials may be a refused UsernameToken
+            # (400 + Sender/NotAuthorized): count it as the one failed login, never try it again.
+            raise AuthFailed(
+                f"login refused or unreadable reply (HTTP {reply.status})", host=host, operation=op
+            ) from exc
+        raise ProtocolError(
+            f"reply is not well-formed XML: {exc}", host=host, operation=op, raw=reply.body
+        ) from exc
+    # The namespaces the envelope declares are attribution evidence (vendor extensions survive OEM
+    # rebranding); only the root's declarations, so this costs nothing per element.
+    http.banner.namespaces.update(v for v in root.nsmap.values() if v)
+    return root
 
 
 def _looks_like_xml(body: bytes) -> bool:

@@ -15,3 +15,15 @@ SAFE_PARSER = etree.XMLParser(
     remove_comments=True,
     remove_pis=True,
 )
+
+# SOAP replies: the same guards, but processing instructions are kept, because zeep (which reads the same tree on
+# the write path) keeps them and the zeep-free read path must see what zeep sees (agent.onvif_decode).
+SOAP_PARSER = etree.XMLParser(
+    resolve_entities=False,
+    no_network=True,
+    load_dtd=False,
+    huge_tree=False,
+    recover=False,
+    remove_comments=True,
+    remove_pis=False,
+)

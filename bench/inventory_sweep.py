@@ -102,10 +102,12 @@ def interleave(groups: list[list[Target]]) -> list[Target]:
     return out
 
 
-async def agent_inventory(targets: list[Target], concurrency: int) -> tuple[float, float, int, int]:
+async def agent_inventory(
+    targets: list[Target], concurrency: int, read_path: str
+) -> tuple[float, float, int, int]:
     """(wall s, cpu s, cameras ok, cameras total)."""
     t0, c0 = time.perf_counter(), time.process_time()
-    async with CameraFleet(targets, concurrency=concurrency, timeout=10.0) as fleet:
+    async with CameraFleet(targets, concurrency=concurrency, timeout=10.0, read_path=read_path) as fleet:  # type: ignore[arg-type]
         results = await fleet.inventory_results()
     return time.perf_counter() - t0, time.process_time() - c0, sum(r.ok for r in results), len(results)
 
@@ -146,6 +148,13 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="time the naive loop on a sample and extrapolate")
     ap.add_argument("--sample", type=int, default=20)
     ap.add_argument("--profile", type=Path, help="write a cProfile (pstats, CPU time) file of the agent side")
+    ap.add_argument(
+        "--read-path",
+        choices=("fast", "zeep", "both"),
+        default="both",
+        help="ONVIF read path(s) of the agent; 'both' runs zeep then fast over the same fleet",
+    )
+    ap.add_argument("--no-naive", action="store_true", help="skip the naive loop (agent figures only)")
     args = ap.parse_args()
     procs: list[subprocess.Popen[str]] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -161,35 +170,48 @@ def main() -> None:
                 groups.append(load(out))
             targets = interleave(groups)
             pids = [p.pid for p in procs]
-            r0, s0 = requests_served(controls), cpu_seconds(pids)
-            # CPU-time timer: on a shared, loaded machine wall-clock profiles mostly show descheduling.
-            profiler = cProfile.Profile(time.process_time) if args.profile else None
-            if profiler is not None:
-                profiler.enable()
-            wall, cpu, ok, total = asyncio.run(agent_inventory(targets, args.concurrency))
-            if profiler is not None:
-                profiler.disable()
-                profiler.dump_stats(args.profile)
-            rss = peak_rss_mb()
-            reqs, sim_cpu = requests_served(controls) - r0, cpu_seconds(pids) - s0
-            per_cam = reqs / max(1, total)
-            lat = args.latency_ms / 1000
-            floor = max(reqs * lat / args.concurrency, per_cam * lat)
-            print(f"agent: {total} cameras ({ok} fully read) in {wall:.1f}s; {reqs} requests ({per_cam:.1f}/camera); "
-                  f"CPU {cpu:.1f}s ({cpu / total * 1000:.1f} ms/camera); peak RSS {rss:.0f} MB")  # fmt: skip
-            print(f"camsim ({k} processes): CPU {sim_cpu:.1f}s during the agent's run "
-                  f"({sim_cpu / max(wall, 1e-9) / k * 100:.0f}% of a core each)")  # fmt: skip
-            print(f"latency-bound floor: max({reqs} x {args.latency_ms:g} ms / {args.concurrency}, "
-                  f"{per_cam:.1f} serial requests x {args.latency_ms:g} ms) = {floor:.1f}s "
-                  f"(agent at {wall / floor:.1f}x the floor)")  # fmt: skip
+            paths = ["zeep", "fast"] if args.read_path == "both" else [args.read_path]
+            walls: dict[str, float] = {}
+            line = ""
+            for read_path in paths:
+                r0, s0 = requests_served(controls), cpu_seconds(pids)
+                # CPU-time timer: on a shared, loaded machine wall-clock profiles mostly show descheduling.
+                profiler = cProfile.Profile(time.process_time) if args.profile else None
+                if profiler is not None:
+                    profiler.enable()
+                wall, cpu, ok, total = asyncio.run(agent_inventory(targets, args.concurrency, read_path))
+                if profiler is not None:
+                    profiler.disable()
+                    profiler.dump_stats(f"{args.profile}.{read_path}")
+                rss = peak_rss_mb()
+                reqs, sim_cpu = requests_served(controls) - r0, cpu_seconds(pids) - s0
+                per_cam = reqs / max(1, total)
+                lat = args.latency_ms / 1000
+                floor = max(reqs * lat / args.concurrency, per_cam * lat)
+                walls[read_path] = wall
+                print(f"agent ({read_path} reads): {total} cameras ({ok} fully read) in {wall:.1f}s; {reqs} requests "
+                      f"({per_cam:.1f}/camera); CPU {cpu:.1f}s ({cpu / total * 1000:.1f} ms/camera); "
+                      f"peak RSS {rss:.0f} MB")  # fmt: skip
+                print(f"  camsim ({k} processes): CPU {sim_cpu:.1f}s during the agent's run "
+                      f"({sim_cpu / max(wall, 1e-9) / k * 100:.0f}% of a core each)")  # fmt: skip
+                print(f"  latency-bound floor: max({reqs} x {args.latency_ms:g} ms / {args.concurrency}, "
+                      f"{per_cam:.1f} serial requests x {args.latency_ms:g} ms) = {floor:.1f}s "
+                      f"(agent at {wall / floor:.2f}x the floor)")  # fmt: skip
+                line = (f"cpu_ms_per_camera={cpu / total * 1000:.1f} rss_mb={rss:.0f} requests_per_camera={per_cam:.1f}"
+                        f" floor_ratio={wall / floor:.2f}")  # fmt: skip
+            if "zeep" in walls and "fast" in walls:
+                print(f"fast vs zeep read path: {walls['zeep'] / walls['fast']:.2f}x wall")
+            if args.no_naive:
+                print(line)
+                return
             sample = targets[: args.sample] if args.quick else targets
             nwall, nok = asyncio.run(naive_loop(sample))
             naive_total = nwall * len(targets) / len(sample)
             kind = f"extrapolated from {len(sample)} cameras" if args.quick else "measured"
             print(f"naive sequential onvif-zeep-async: {naive_total:.1f}s ({kind}; {nok}/{len(sample)} read)")
-            speedup = naive_total / wall
+            speedup = naive_total / walls[paths[-1]]
             print(f"speedup {speedup:.1f}x")
-            print(f"speedup={speedup:.1f} cpu_ms_per_camera={cpu / total * 1000:.1f} rss_mb={rss:.0f}")
+            print(f"speedup={speedup:.1f} {line}")
         finally:
             for proc in procs:
                 proc.terminate()
