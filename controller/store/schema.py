@@ -130,3 +130,9 @@ alerts = Table(
     _text("matched_camera_id"), _text("message"), _text("details"), _text("acknowledged_by"),
     _float("acknowledged_at"),
 )  # fmt: skip
+
+# Dashboard sessions (revision 0002): the id is stored hashed, so a copy of the database opens no session.
+dashboard_sessions = Table(
+    "dashboard_sessions", metadata,
+    _text("sid_hash", primary_key=True), _text("csrf"), _text("username"), _float("created"), _float("seen"),
+)  # fmt: skip

@@ -9,6 +9,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from controller.api import STORE
 from controller.web import campaign_views, fleet_views, live, login_views, ops_views
 from controller.web.common import fmt_time
 from controller.web.sessions import SECURE_COOKIES, SESSIONS, SessionStore, session_middleware
@@ -62,7 +63,7 @@ def mount(app: web.Application, *, secure_cookies: bool = True, hub: Any = None)
     )
     env.filters["time"] = fmt_time
     env.filters["pct"] = lambda part, whole: f"{100 * part / whole:.0f}%" if whole else "—"
-    app[SESSIONS] = SessionStore()
+    app[SESSIONS] = SessionStore(app[STORE])
     app[login_views.THROTTLE] = login_views.LoginThrottle()
     app[SECURE_COOKIES] = secure_cookies
     feed = live.LiveFeed()

@@ -60,7 +60,7 @@ def _safe_next(target: str | None) -> str:
 
 
 async def login_form(request: web.Request) -> web.Response:
-    session = request.get(SESSION) or request.app[SESSIONS].new()
+    session = request.get(SESSION) or await request.app[SESSIONS].new()
     request[SESSION] = session
     resp = render(request, "login.html", {"title": "Log in", "next": _safe_next(request.query.get("next"))})
     set_cookie(request, resp, session)
@@ -103,8 +103,8 @@ async def login(request: web.Request) -> web.StreamResponse:
         )
     throttle.succeeded(user.username)
     # A new id after login: a session id planted before login (session fixation) is worthless.
-    sessions.drop(old.sid)
-    session = sessions.new(user.username)
+    await sessions.drop(old.sid)
+    session = await sessions.new(user.username)
     await request.app[STORE].append_audit(user.username, "login", "dashboard", {"role": user.role})
     found = web.HTTPFound(nxt)
     set_cookie(request, found, session)
@@ -114,7 +114,7 @@ async def login(request: web.Request) -> web.StreamResponse:
 async def logout(request: web.Request) -> web.StreamResponse:
     session = request.get(SESSION)
     if session is not None:
-        request.app[SESSIONS].drop(session.sid)
+        await request.app[SESSIONS].drop(session.sid)
         if session.username:
             await request.app[STORE].append_audit(
                 session.username, "logout", "dashboard", {"at": time.time()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 import time
@@ -12,6 +13,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from controller.api import STORE, USER
+from controller.store import Store
 from controller.store.base import UserRow
 
 COOKIE = "camfleet_session"
@@ -30,64 +32,63 @@ class Session:
     sid: str
     csrf: str
     username: str | None = None
-    created: float = field(default_factory=time.monotonic)
-    seen: float = field(default_factory=time.monotonic)
+    created: float = field(default_factory=time.time)
+    seen: float = field(default_factory=time.time)
+
+
+def _hash(sid: str) -> str:
+    return hashlib.sha256(sid.encode()).hexdigest()
 
 
 class SessionStore:
-    """In memory: a controller restart logs everyone out, which is the safe failure. Ids are 256-bit random."""
+    """In the fleet store, so every controller replica behind a plain load balancer knows every session (no
+    sticky sessions). Ids are 256-bit random and stored only hashed. Times are wall clock (replicas share
+    them); `seen` is written at most every `touch_s`, so browsing is not a write per request."""
 
-    def __init__(self, idle_s: float = 8 * 3600, max_age_s: float = 24 * 3600, limit: int = 10_000) -> None:
+    def __init__(
+        self,
+        store: Store,
+        idle_s: float = 8 * 3600,
+        max_age_s: float = 24 * 3600,
+        limit: int = 10_000,
+        touch_s: float = 60.0,
+    ) -> None:
+        self.store = store
         self.idle_s = idle_s
         self.max_age_s = max_age_s
         self.limit = limit
-        self._by_id: dict[str, Session] = {}
+        self.touch_s = touch_s
 
-    def new(self, username: str | None = None) -> Session:
-        self._expire()
-        if len(self._by_id) >= self.limit:
-            # Anonymous sessions are cheap to create; under a flood drop those first, oldest first.
-            for sid, _ in sorted(
-                self._by_id.items(), key=lambda kv: (kv[1].username is not None, kv[1].seen)
-            ):
-                del self._by_id[sid]
-                if len(self._by_id) < self.limit:
-                    break
+    async def new(self, username: str | None = None) -> Session:
         s = Session(sid=secrets.token_urlsafe(32), csrf=secrets.token_urlsafe(32), username=username)
-        self._by_id[s.sid] = s
+        async with self.store.tx() as tx:
+            await tx.people.sessions_expire(s.created - self.idle_s, s.created - self.max_age_s)
+            # Anonymous sessions are cheap to create; under a flood those go first, oldest first.
+            await tx.people.sessions_trim(self.limit)
+            await tx.people.session_add(_hash(s.sid), s.csrf, username or "", s.created)
         return s
 
-    def get(self, sid: str | None) -> Session | None:
+    async def get(self, sid: str | None) -> Session | None:
         if not sid:
             return None
-        s = self._by_id.get(sid)
-        if s is None:
+        async with self.store.read() as r:
+            row = await r.people.session_get(_hash(sid))
+        if row is None:
             return None
-        now = time.monotonic()
+        s = Session(sid, row["csrf"], row["username"] or None, row["created"], row["seen"])
+        now = time.time()
         if now - s.seen > self.idle_s or now - s.created > self.max_age_s:
-            self._by_id.pop(sid, None)
+            await self.drop(sid)
             return None
-        s.seen = now
+        if now - s.seen >= self.touch_s:
+            async with self.store.tx() as tx:
+                await tx.people.session_touch(_hash(sid), now)
+            s.seen = now
         return s
 
-    def drop(self, sid: str) -> None:
-        self._by_id.pop(sid, None)
-
-    def drop_user(self, username: str) -> None:
-        for sid in [k for k, v in self._by_id.items() if v.username == username]:
-            del self._by_id[sid]
-
-    def _expire(self) -> None:
-        now = time.monotonic()
-        for sid in [
-            k
-            for k, v in self._by_id.items()
-            if now - v.seen > self.idle_s or now - v.created > self.max_age_s
-        ]:
-            del self._by_id[sid]
-
-    def __len__(self) -> int:
-        return len(self._by_id)
+    async def drop(self, sid: str) -> None:
+        async with self.store.tx() as tx:
+            await tx.people.session_drop(_hash(sid))
 
 
 SESSIONS = web.AppKey("dashboard_sessions", SessionStore)
@@ -121,7 +122,7 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
     browsers never attach it on their own. A session cookie is attached by the browser, so every POST that
     relies on it must also prove it came from our page: the form field or the X-CSRF-Token header."""
     bearer = request.headers.get("Authorization", "").startswith("Bearer ")
-    session = None if bearer else request.app[SESSIONS].get(request.cookies.get(COOKIE))
+    session = None if bearer else await request.app[SESSIONS].get(request.cookies.get(COOKIE))
     user: UserRow | None = None
     if session is not None:
         request[SESSION] = session
@@ -129,7 +130,7 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
             # Look the user up on every request: a changed role or a deleted account applies at once.
             user = await request.app[STORE].get_user(session.username)
             if user is None:
-                request.app[SESSIONS].drop(session.sid)
+                await request.app[SESSIONS].drop(session.sid)
                 session = None
             else:
                 request[USER] = user

@@ -1,10 +1,11 @@
-"""People: dashboard users with their roles and approver keys, and API tokens (stored hashed)."""
+"""People: dashboard users with their roles and approver keys, API tokens and dashboard sessions (hashed)."""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 
 from controller.store import schema
 from controller.store.base import UserRow
@@ -12,6 +13,7 @@ from controller.store.repos._base import Repo
 
 U = schema.users
 T = schema.api_tokens
+DS = schema.dashboard_sessions
 
 
 class PeopleRepo(Repo):
@@ -48,3 +50,31 @@ class PeopleRepo(Repo):
 
     async def revoke_token(self, token_hash: str) -> bool:
         return await self.run(update(T).where(T.c.token_hash == token_hash).values(revoked=1)) > 0
+
+    # ---- dashboard sessions ----------------------------------------------------------------------------
+    async def session_add(self, sid_hash: str, csrf: str, username: str, now: float) -> None:
+        await self.conn.execute(
+            insert(DS).values(sid_hash=sid_hash, csrf=csrf, username=username, created=now, seen=now)
+        )
+
+    async def session_get(self, sid_hash: str) -> dict[str, Any] | None:
+        return await self.one(select(DS).where(DS.c.sid_hash == sid_hash))
+
+    async def session_touch(self, sid_hash: str, now: float) -> None:
+        await self.conn.execute(update(DS).where(DS.c.sid_hash == sid_hash).values(seen=now))
+
+    async def session_drop(self, sid_hash: str) -> None:
+        await self.conn.execute(delete(DS).where(DS.c.sid_hash == sid_hash))
+
+    async def sessions_expire(self, seen_before: float, created_before: float) -> int:
+        return await self.run(delete(DS).where(or_(DS.c.seen < seen_before, DS.c.created < created_before)))
+
+    async def sessions_trim(self, limit: int) -> int:
+        """Keep at most `limit` sessions: anonymous ones (login forms) go first, oldest first."""
+        total = int((await self.conn.execute(select(func.count()).select_from(DS))).scalar_one())
+        if total < limit:
+            return 0
+        victims = (
+            select(DS.c.sid_hash).order_by((DS.c.username != "").asc(), DS.c.seen).limit(total - limit + 1)
+        )
+        return await self.run(delete(DS).where(DS.c.sid_hash.in_(victims.scalar_subquery())))
