@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
+from controller.states import ExecState
 from controller.store.base import AgentRow, CameraRow, ExecutionRow
 from protos.camfleet.v1 import camfleet_pb2 as pb
 
-STATE_NAMES = {v: k.removeprefix("EXECUTION_STATE_") for k, v in pb.ExecutionState.items()}
 OUTCOME_NAMES = {v: k.removeprefix("OUTCOME_").lower() for k, v in pb.Outcome.items()}
 ERROR_NAMES = {v: k.removeprefix("ERROR_CLASS_").lower() for k, v in pb.ErrorClass.items()}
 
@@ -54,7 +54,7 @@ def execution_row(upd: pb.ExecutionUpdate) -> ExecutionRow:
         command_id=upd.command_id,
         camera_id=upd.camera_id,
         agent_id=upd.agent_id,
-        state=STATE_NAMES.get(upd.state, "UNSPECIFIED"),
+        state=ExecState.from_wire(upd.state),
         settings=[
             {
                 "setting": s.setting,

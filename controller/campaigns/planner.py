@@ -8,6 +8,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from controller.states import EXEC_FAILED, EXEC_FINAL, LIFECYCLE, RETIRED, BatchState, CampaignState
+
+__all__ = ["EXEC_FAILED", "EXEC_FINAL", "LIFECYCLE", "RETIRED"]  # the engine reads them from here
+CAMPAIGN_STATES = tuple(s.value for s in CampaignState)
+BATCH_STATES = tuple(s.value for s in BatchState)
+
 STAGES = ("disable_cloud", "restrict_network", "decommission")
 DESTRUCTIVE_STAGES = frozenset({"decommission"})
 # Where a successful stage leaves the camera (DESIGN.md §6 lifecycle).
@@ -16,14 +22,6 @@ STAGE_LIFECYCLE = {
     "restrict_network": "NETWORK_LOCKED",
     "decommission": "DECOMMISSIONED",
 }
-LIFECYCLE = ("DISCOVERED", "INVENTORIED", "CLOUD_OFF", "NETWORK_LOCKED", "DECOMMISSIONED", "REMOVED")
-RETIRED = frozenset({"DECOMMISSIONED", "REMOVED"})
-
-CAMPAIGN_STATES = ("CREATED", "RUNNING", "PAUSED", "COMPLETED", "ABORTED")
-BATCH_STATES = (
-    "PLANNED", "AWAITING_APPROVAL", "READY", "RUNNING", "PAUSED",
-    "SUCCEEDED", "ABORTED", "ROLLING_BACK", "ROLLED_BACK",
-)  # fmt: skip
 # The AWS IoT Jobs / hawkBit shape: a batch runs, may pause (by hand or by a gate), and ends SUCCEEDED or
 # ABORTED; either end can be rolled back from the snapshots its commands left on the agents. ROLLING_BACK is
 # the transient state while the rollback commands run (so ROLLED_BACK is only claimed once it is true).
@@ -47,8 +45,6 @@ CAMPAIGN_TRANSITIONS: Mapping[str, frozenset[str]] = {
     "ABORTED": frozenset(),
 }
 FINAL_BATCH = frozenset({"SUCCEEDED", "ABORTED", "ROLLED_BACK", "ROLLING_BACK"})
-EXEC_FINAL = frozenset({"SUCCEEDED", "FAILED", "REJECTED", "TIMED_OUT", "CANCELED"})
-EXEC_FAILED = frozenset({"FAILED", "REJECTED", "TIMED_OUT"})
 
 
 class PlanError(ValueError):

@@ -15,10 +15,10 @@ from controller.fleetctl.base import API, Context, Parser, SubParsers, usage
 from controller.fleetctl.http import EXIT_HELP, Exit, FleetctlError
 from controller.fleetctl.output import ProgressBar, table, value, when
 from controller.fleetctl.where import WhereError, add_filter_flags, filters_from_args
+from controller.states import EXEC_FINAL
 
-# Execution states after which nothing more happens (controller.store.base.FINAL_STATES; a client keeps its own
-# copy rather than importing the server's store).
-FINAL = frozenset({"SUCCEEDED", "FAILED", "REJECTED", "TIMED_OUT", "CANCELED"})
+# Execution states after which nothing more happens.
+FINAL = EXEC_FINAL
 # Per-setting outcomes as the API reports them (protos Outcome, lower-cased).
 OUTCOMES = ("changed", "would_change", "already", "unsupported", "failed")
 

@@ -6,18 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-FINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "REJECTED", "TIMED_OUT", "CANCELED"})
-EXECUTION_ORDER = {
-    "QUEUED": 0,
-    "SENT": 1,
-    "ACCEPTED": 2,
-    "IN_PROGRESS": 3,
-    "SUCCEEDED": 4,
-    "FAILED": 4,
-    "REJECTED": 4,
-    "TIMED_OUT": 4,
-    "CANCELED": 4,
-}
+from controller.states import EXEC_FINAL as FINAL_STATES
+from controller.states import EXEC_ORDER as EXECUTION_ORDER
+from controller.states import LIFECYCLE
+
+__all__ = ["EXECUTION_ORDER", "FINAL_STATES", "LIFECYCLE"]  # re-exported: the names callers know
 # A batch of audit entries for Store.append_audit_many: (actor, action, subject, details), in chain order.
 AuditInput = tuple[str, str, str, dict[str, Any]]
 
@@ -33,9 +26,6 @@ def update_accepted(old_state: str, old_seq: int, upd: ExecutionRow, old_agent: 
     if upd.seq and upd.seq <= old_seq:
         return False
     return EXECUTION_ORDER.get(upd.state, -1) >= EXECUTION_ORDER.get(old_state, 0)
-
-
-LIFECYCLE = ("DISCOVERED", "INVENTORIED", "CLOUD_OFF", "NETWORK_LOCKED", "DECOMMISSIONED", "REMOVED")
 
 
 @dataclass

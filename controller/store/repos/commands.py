@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, case, func, insert, or_, select, update
 
+from controller.states import EXEC_NOT_STARTED
 from controller.store import schema
 from controller.store.base import FINAL_STATES, CommandRow, ExecutionRow, update_accepted
 from controller.store.repos._base import Repo
@@ -16,7 +17,7 @@ from controller.store.repos._base import Repo
 K = schema.commands
 E = schema.executions
 FINAL = sorted(FINAL_STATES)
-NOT_STARTED = ("QUEUED", "SENT")
+NOT_STARTED = EXEC_NOT_STARTED
 
 
 def command(d: dict[str, Any]) -> CommandRow:
