@@ -34,9 +34,18 @@ _KNOWN_SIGNALS = frozenset(
         "isapi",
         "dahua",
         "axis",
+        # Heard without any credential (the census) and from recorders' channel lists (issue 15).
+        "http.page",
+        "rtsp.server",
+        "rtsp.realm",
+        "tls.subject",
+        "sadp",
+        "dhip",
+        "upnp",
+        "channel",
     }
 )
-_DICT_SIGNAL_PREFIXES = ("isapi.", "dahua.", "axis.")
+_DICT_SIGNAL_PREFIXES = ("isapi.", "dahua.", "axis.", "sadp.", "dhip.", "upnp.", "channel.")
 
 MatchKind = Literal["regex", "prefix", "present"]
 
@@ -66,6 +75,18 @@ class Observation:
     dahua_magicbox: Mapping[str, object] | None = None
     # param.cgi list, keys with or without "root." (Brand.Brand, Brand.ProdNbr, Properties.Firmware.Version)
     axis_params: Mapping[str, object] | None = None
+    # Pre-auth evidence (census): landing-page markers, RTSP banner and realm, TLS certificate subject.
+    http_page: str | None = None
+    rtsp_server: str | None = None
+    rtsp_realm: str | None = None
+    tls_subject: str | None = None
+    # Hikvision SADP ProbeMatch fields (DeviceDescription, DeviceSN, SoftwareVersion ...), Dahua DHIP deviceInfo
+    # (DeviceType, Vendor, Version ...), the UPnP root description plus the SSDP SERVER header (server).
+    sadp: Mapping[str, object] | None = None
+    dhip: Mapping[str, object] | None = None
+    upnp: Mapping[str, object] | None = None
+    # A recorder's record of the camera on one channel (model, serialNumber, firmwareVersion, proxyProtocol ...).
+    channel: Mapping[str, object] | None = None
 
 
 @dataclass(frozen=True)
@@ -391,6 +412,10 @@ def _extract(obs: Observation, oui: VendorLookup | None) -> tuple[list[_Signal],
         ("onvif.hardware_id", obs.onvif_hardware_id),
         ("http.server", obs.http_server),
         ("http.realm", obs.digest_realm),
+        ("http.page", obs.http_page),
+        ("rtsp.server", obs.rtsp_server),
+        ("rtsp.realm", obs.rtsp_realm),
+        ("tls.subject", obs.tls_subject),
     ):
         t = _text(raw)
         if t is not None:
@@ -410,6 +435,13 @@ def _extract(obs: Observation, oui: VendorLookup | None) -> tuple[list[_Signal],
         sigs.append(("isapi.firmware", joined, joined))
     sigs += _dict_signals("dahua", obs.dahua_magicbox)
     sigs += _dict_signals("axis", obs.axis_params)
+    for prefix, data in (
+        ("sadp", obs.sadp),
+        ("dhip", obs.dhip),
+        ("upnp", obs.upnp),
+        ("channel", obs.channel),
+    ):
+        sigs += _dict_signals(prefix, data)
     macs = _items(obs.macs)
     for mac in macs:
         norm = normalize_mac(mac)
@@ -446,6 +478,9 @@ def reported_brand(obs: Observation) -> str | None:
         _lookup(obs.dahua_magicbox, "vendor"),
         _lookup(obs.axis_params, "Brand.Brand"),
         _lookup(obs.isapi_device_info, "manufacturer"),
+        _lookup(obs.dhip, "Vendor"),
+        _lookup(obs.upnp, "manufacturer"),
+        _lookup(obs.channel, "manufacturer"),
     ):
         if candidate:
             return candidate

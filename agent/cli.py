@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from agent.census.runner import CensusError
 from agent.config import ConfigError, load_config
 from agent.credentials import Credentials
 from agent.fleet import ActionReport, CameraFleet
@@ -70,6 +71,11 @@ def _action_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keep-gateway", action="store_true", help="restrict_network: leave the default gateway")
     p.add_argument("--keep-dns", action="store_true", help="restrict_network: leave the DNS servers")
     p.add_argument(
+        "--accept-recording-gap",
+        action="store_true",
+        help="restrict_network: run even where the allow list cuts a camera off its recorder",
+    )
+    p.add_argument(
         "--mode", choices=("soft", "hard"), default="soft", help="decommission: factory default mode"
     )
     p.add_argument("--wipe-users", action="store_true", help="decommission: delete the other accounts first")
@@ -84,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     _common(sub.add_parser("scan", help="find cameras: pre-auth GetSystemDateAndTime on targets or ranges"))
     _common(sub.add_parser("inventory", help="read identity, network, cloud features, origin and risk"))
+    from agent import cli_census
+
+    cli_census.add_parser(sub, _common)
     for name, text in (("plan", "dry run: the exact per-setting diff, nothing written"),
                        ("apply", "plan, snapshot, apply, verify")):  # fmt: skip
         sp = sub.add_parser(name, help=text)
@@ -216,6 +225,9 @@ def _print_reports(reports: list[ActionReport], as_json: bool) -> None:
         return
     rows = []
     for rep in reports:
+        for imp in rep.recorder_impact:
+            rows.append([f"{rep.host}:{rep.port}", f"recorder {imp.recorder_id} ch {imp.channel}", "goes dark",
+                         imp.reason])  # fmt: skip
         if rep.error is not None:
             rows.append([f"{rep.host}:{rep.port}", "-", "error", str(rep.error)])
             continue
@@ -253,7 +265,8 @@ def _action(args: argparse.Namespace) -> pb.Action:
     if args.action == "restrict_network":
         return pb.Action(restrict_network=pb.RestrictNetwork(
             allow=args.allow, ntp_server=args.ntp, keep_protocols=args.keep,
-            clear_gateway=not args.keep_gateway, clear_dns=not args.keep_dns))  # fmt: skip
+            clear_gateway=not args.keep_gateway, clear_dns=not args.keep_dns,
+            accept_recording_gap=args.accept_recording_gap))  # fmt: skip
     if args.action == "decommission":
         mode = pb.FACTORY_RESET_MODE_HARD if args.mode == "hard" else pb.FACTORY_RESET_MODE_SOFT
         return pb.Action(decommission=pb.Decommission(mode=mode, wipe_users=args.wipe_users))
@@ -304,6 +317,9 @@ async def _apply(args: argparse.Namespace, *, dry_run: bool) -> int:
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
 
     async with _fleet(args, targets) as fleet:
+        if args.action in ("restrict_network", "decommission"):
+            # Which recorder each camera feeds: every plan of these two lists the channels that would go dark.
+            await fleet.learn_recorders()
 
         async def one(cid: str) -> ActionReport:
             async def store(values: dict[str, Any]) -> None:
@@ -319,6 +335,12 @@ async def _apply(args: argparse.Namespace, *, dry_run: bool) -> int:
         reports = list(await asyncio.gather(*(one(c) for c in fleet.camera_ids())))
     _print_reports(reports, args.json)
     return _exit_code([r.ok for r in reports])
+
+
+async def _census(args: argparse.Namespace) -> int:
+    from agent import cli_census
+
+    return await cli_census.run(args)
 
 
 async def _rollback(args: argparse.Namespace) -> int:
@@ -416,11 +438,14 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: 0 for --help/--version, 2 for usage errors
         return int(exc.code or 0)
+    # force: onvif-zeep-async calls logging.basicConfig(level=INFO) when imported (DESIGN §8), which would
+    # otherwise make this call a no-op and put INFO lines on every command's stderr.
     logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)  # fmt: skip
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True)  # fmt: skip
     commands: dict[str, Callable[[], int]] = {
         "scan": lambda: asyncio.run(_scan(args)),
         "inventory": lambda: asyncio.run(_inventory(args)),
+        "census": lambda: asyncio.run(_census(args)),
         "plan": lambda: asyncio.run(_apply(args, dry_run=True)),
         "apply": lambda: asyncio.run(_apply(args, dry_run=False)),
         "rollback": lambda: asyncio.run(_rollback(args)),
@@ -429,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         return commands[args.command]()
-    except (UsageError, ConfigError, TargetsError, RangeError, VaultError) as exc:
+    except (UsageError, ConfigError, TargetsError, RangeError, VaultError, CensusError) as exc:
         print(f"camfleet-agent: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:

@@ -26,6 +26,23 @@ class BrokerConfig:
 
 
 @dataclass(frozen=True)
+class CensusSettings:
+    """[census]: the credential-free search. Multicast only out of `interfaces` (addresses of this host), passive
+    probes only on `ranges` (default: cameras.discovery_ranges), at most `rate_per_s` and `max_messages`."""
+
+    interfaces: tuple[str, ...] = ()
+    ranges: tuple[str, ...] = ()
+    http_ports: tuple[int, ...] = (80,)
+    rtsp_ports: tuple[int, ...] = (554,)
+    tls_ports: tuple[int, ...] = (443,)
+    interval_s: float = 3600.0
+    window_s: float = 2.0
+    rate_per_s: float = 200.0
+    max_messages: int = 20_000
+    enabled: bool = False
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     agent_id: str
     site: str
@@ -45,6 +62,7 @@ class AgentConfig:
     allow: list[str] = field(default_factory=list)
     metrics_port: int | None = None
     log_json: bool = False
+    census: CensusSettings = field(default_factory=CensusSettings)
 
 
 def _path(base: Path, v: Any, key: str) -> Path:
@@ -64,6 +82,49 @@ def load_config(path: Path) -> AgentConfig:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: {exc}") from exc
     return parse_config(raw, path.parent)
+
+
+def _ports(d: dict[str, Any], key: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    value = d.get(key, list(default))
+    if not isinstance(value, list) or not all(isinstance(p, int) and 1 <= p <= 65535 for p in value):
+        raise ConfigError(f"census.{key}: expected a list of ports 1-65535")
+    return tuple(value)
+
+
+def _census(raw: dict[str, Any], discovery_ranges: list[str]) -> CensusSettings:
+    c = raw.get("census", {})
+    if not isinstance(c, dict):
+        raise ConfigError("census: expected a table")
+    unknown = set(c) - {"interfaces", "ranges", "http_ports", "rtsp_ports", "tls_ports", "interval_s", "window_s",
+                        "rate_per_s", "max_messages", "enabled"}  # fmt: skip
+    if unknown:
+        raise ConfigError(f"census: unknown key(s) {', '.join(sorted(unknown))}")
+    for key in ("interfaces", "ranges"):
+        if not isinstance(c.get(key, []), list) or not all(isinstance(x, str) for x in c.get(key, [])):
+            raise ConfigError(f"census.{key}: expected a list of strings")
+    try:
+        settings = CensusSettings(
+            interfaces=tuple(c.get("interfaces", [])),
+            ranges=tuple(c.get("ranges", discovery_ranges)),
+            http_ports=_ports(c, "http_ports", (80,)),
+            rtsp_ports=_ports(c, "rtsp_ports", (554,)),
+            tls_ports=_ports(c, "tls_ports", (443,)),
+            interval_s=float(c.get("interval_s", 3600.0)),
+            window_s=float(c.get("window_s", 2.0)),
+            rate_per_s=float(c.get("rate_per_s", 200.0)),
+            max_messages=int(c.get("max_messages", 20_000)),
+            enabled=bool(c.get("enabled", bool(c))),
+        )
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"census: {exc}") from exc
+    if (
+        settings.interval_s <= 0
+        or settings.window_s <= 0
+        or settings.rate_per_s <= 0
+        or settings.max_messages < 1
+    ):
+        raise ConfigError("census: interval_s, window_s, rate_per_s and max_messages must be positive")
+    return settings
 
 
 def parse_config(raw: dict[str, Any], base: Path) -> AgentConfig:
@@ -110,4 +171,5 @@ def parse_config(raw: dict[str, Any], base: Path) -> AgentConfig:
         allow=[str(r) for r in c.get("allow", [])],
         metrics_port=int(a["metrics_port"]) if "metrics_port" in a else None,
         log_json=bool(a.get("log_json", False)),
+        census=_census(raw, [str(r) for r in c.get("discovery_ranges", [])]),
     )

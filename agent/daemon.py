@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import random
 import ssl
@@ -18,10 +19,15 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from agent import __version__
+from agent.attribution import VendorLookup, load_oui
+from agent.census.runner import CensusConfig, CensusError, run_census
+from agent.census.wire import known_from_records
+from agent.census.wire import reports as census_reports
 from agent.config import AgentConfig
 from agent.metrics import build_metrics
 from agent.outbox import Outbox
 from agent.state import AgentState, JournalEntry
+from agent.targets import RangeAllowList
 from protos import topics
 from protos.camfleet.v1 import camfleet_pb2 as pb
 from protos.envelope import action_name, is_destructive
@@ -100,6 +106,9 @@ class AgentDaemon:
         self._sem = asyncio.Semaphore(max(1, cfg.concurrency))
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_inventory: dict[str, bytes] = {}
+        self._last_records: list[pb.CameraRecord] = []
+        self._inventoried = asyncio.Event()  # the first inventory is out: the census can merge with it
+        self._oui: VendorLookup | None = None
         self.connected = asyncio.Event()
         self.metrics = build_metrics()
         self.metrics.cameras.set(len(executor.camera_ids()))
@@ -137,13 +146,15 @@ class AgentDaemon:
         st = pb.AgentStatus(
             agent_id=self.cfg.agent_id, version=__version__, boot_seq=self.boot_seq, online=online,
             site=self.cfg.site, camera_count=len(self.executor.camera_ids()),
-            capabilities=["inventory", "disable_cloud", "restrict_network", "decommission", "rollback", "reboot"],
+            capabilities=["inventory", "disable_cloud", "restrict_network", "decommission", "rollback", "reboot",
+                          *(["census"] if self.cfg.census.enabled else [])],
         )  # fmt: skip
         st.at.CopyFrom(_now_ts())
         return st
 
     async def publish_inventory(self, *, full: bool) -> int:
         records = await self.executor.inventory()
+        self._last_records = records
         current = {r.camera_id: r.SerializeToString(deterministic=True) for r in records}
         if full:
             changed = records
@@ -166,6 +177,36 @@ class AgentDaemon:
             self._enqueue("inventory", rep.SerializeToString())
         self._last_inventory = current
         return len(changed)
+
+    async def publish_census(self) -> int:
+        """One census run (no credentials), merged with the last inventory, published in parts; returns devices."""
+        c = self.cfg.census
+        cfg = CensusConfig(
+            interfaces=c.interfaces, ranges=c.ranges, allow=RangeAllowList.from_config(self.cfg.discovery_ranges),
+            http_ports=c.http_ports, rtsp_ports=c.rtsp_ports, tls_ports=c.tls_ports, window_s=c.window_s,
+            timeout_s=min(self.cfg.timeout_s, 5.0), rate_per_s=c.rate_per_s, max_messages=c.max_messages,
+        )  # fmt: skip
+        if self._oui is None:
+            with contextlib.suppress(OSError, RuntimeError):
+                self._oui = await load_oui()
+        known = known_from_records(self._last_records, self.executor.camera_ids())
+        result = await run_census(cfg, oui=self._oui, known=known)
+        seqs = (self.outbox.next("msg") for _ in itertools.count())
+        for rep in census_reports(result, self.cfg.agent_id, seqs):
+            self._enqueue("census", rep.SerializeToString())
+        log.info("census: %d devices, sent %s", len(result.devices), dict(result.sent))
+        return len(result.devices)
+
+    async def _census_loop(self) -> None:
+        await self._inventoried.wait()
+        while not self._stop.is_set():
+            try:
+                await self.publish_census()
+            except CensusError as exc:
+                log.error("census refused: %s", exc)
+                self.event(pb.EVENT_KIND_CENSUS_FAILED, f"census refused: {exc}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.cfg.census.interval_s)
 
     async def _drain(self, client: aiomqtt.Client) -> None:
         """Publish outbox messages in order; each is deleted only once the broker acknowledged it."""
@@ -337,6 +378,7 @@ class AgentDaemon:
 
     async def _inventory_loop(self) -> None:
         await self.publish_inventory(full=True)
+        self._inventoried.set()
         while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._inventory_wake.wait(), self.cfg.inventory_interval_s)
@@ -348,6 +390,7 @@ class AgentDaemon:
         """Run until stop(): reconcile unfinished work, then stay connected with capped jittered backoff."""
         await self.reconcile()
         inv = asyncio.create_task(self._inventory_loop())
+        census = asyncio.create_task(self._census_loop()) if self.cfg.census.enabled else None
         delay = 1.0
         try:
             while not self._stop.is_set():
@@ -370,7 +413,9 @@ class AgentDaemon:
                 delay = min(delay * 2, 30.0)
         finally:
             inv.cancel()
-            await asyncio.gather(inv, *self._tasks, return_exceptions=True)
+            if census is not None:
+                census.cancel()
+            await asyncio.gather(inv, *([census] if census else []), *self._tasks, return_exceptions=True)
 
     async def _leave(self, session: asyncio.Task[None]) -> None:
         """Let running camera work finish (bounded), deliver what is in the outbox, then disconnect."""

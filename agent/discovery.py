@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import socket
@@ -47,6 +48,7 @@ DEFAULT_REPEATS = 1
 _REPEAT_GAP_S = 0.05
 # Datagrams waiting to be parsed; more than this and new ones are dropped (counted as ignored).
 _MAX_QUEUED = 4096
+RECEIVE_BUFFER = 4 * 1024 * 1024
 
 _PARSER = SAFE_PARSER
 
@@ -208,6 +210,10 @@ def _open_socket(bind_address: str, multicast_interface: str | None, ttl: int) -
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         sock.bind((bind_address, 0))
+        # A thousand cameras answer a multicast Probe within APP_MAX_DELAY; the default receive buffer (~200 KiB)
+        # overflows while the loop is busy and replies are silently lost. Ask for more (capped by rmem_max).
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
         if multicast_interface is not None:
             # Leave through the chosen interface only: on a multi-homed agent the kernel's default route
             # would otherwise pick the interface, i.e. probe the wrong VLAN.

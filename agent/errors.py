@@ -83,6 +83,13 @@ class ProtocolError(CameraError):
         return f"({self.operation!r}, {self.host!r}, {self.raw!r})"
 
 
+class Refused(CameraError):
+    """The agent refused the action before sending anything: it would break a safety rule (e.g. cut a camera off
+    its recorder). Not retried; the operator changes the request or accepts the consequence explicitly."""
+
+    error_class: ClassVar[str] = "rejected"
+
+
 #: Errors worth retrying with backoff; everything else is an answer or needs an operator.
 TRANSIENT: tuple[type[CameraError], ...] = (Unreachable,)
 

@@ -17,14 +17,15 @@ from agent.actions.network import RestrictSpec, prove_isolation, restrict_networ
 from agent.attribution import VendorLookup, load_oui
 from agent.credentials import Credentials
 from agent.daemon import CameraOutcome, SnapshotSink
-from agent.errors import AuthFailed, CameraError
+from agent.errors import AuthFailed, CameraError, Refused
 from agent.http import DEFAULT_CONCURRENCY, HttpPool
-from agent.inventory import ERROR_CLASSES, InventoryResult, inventory_camera
+from agent.inventory import ERROR_CLASSES, InventoryResult, inventory_camera, recorder_record
 from agent.onvif_session import OnvifSession, ReadPathName
 from agent.state import JournalEntry
 from agent.targets import Target
 from protos.camfleet.v1 import camfleet_pb2 as pb
 from protos.envelope import action_name
+from protos.recorders import Impact, channels_dark, feeds, match_channels, refusal
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ class ActionReport:
     error: CameraError | None = None
     isolation: dict[str, str] | None = None
     notes: list[str] = field(default_factory=list)
+    # Recorder channels this action takes dark (restrict_network, decommission): shown in every plan and dry run.
+    recorder_impact: list[Impact] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -79,6 +82,7 @@ class ActionReport:
             "settings": [s.to_dict() for s in self.result.settings] if self.result else [],
             "snapshot": self.result.snapshot if self.result else {},
             "isolation": self.isolation,
+            "recorder_impact": [i.to_dict() for i in self.recorder_impact],
             "errors": [self.error.to_dict()] if self.error else [],
         }
 
@@ -110,6 +114,11 @@ class ActionReport:
                 )
         if self.isolation is not None and not out.message:
             out.message = f"isolation from {self.isolation['source']}: {self.isolation['result']}"
+        if self.recorder_impact and self.error is None:
+            dark = "; ".join(i.describe() for i in self.recorder_impact[:8])
+            out.message = (
+                out.message + " | " if out.message else ""
+            ) + f"recorder channels going dark: {dark}"
         return out
 
 
@@ -148,6 +157,8 @@ class CameraFleet:
         # the same credentials) and which vendor APIs answered.
         self._auth_failed: dict[str, AuthFailed] = {}
         self._drivers: dict[str, list[str]] = {}
+        # Last inventory record per camera (recorders with their channel lists): which recorder each camera feeds.
+        self.records: dict[str, pb.CameraRecord] = {}
 
     # ---- sessions ---------------------------------------------------------------------------------
     def camera_ids(self) -> list[str]:
@@ -256,7 +267,46 @@ class CameraFleet:
                 progress(r)
             return r
 
-        return list(await asyncio.gather(*(one(c) for c in ids)))
+        results = list(await asyncio.gather(*(one(c) for c in ids)))
+        self.remember([r.record for r in results])
+        return results
+
+    # ---- recorders ----------------------------------------------------------------------------------
+    def remember(self, records: Sequence[pb.CameraRecord]) -> None:
+        """Keep the latest record per camera; match every recorder channel to the cameras this agent reads (by
+        MAC/serial, else address on the same site), which is how the agent knows which recorder a camera feeds."""
+        for rec in records:
+            self.records[rec.camera_id] = rec
+        match_channels(list(self.records.values()))
+
+    async def learn_recorders(self) -> None:
+        """Without an inventory (the CLI's plan/apply): read the channel list of every target that is a recorder.
+        Costs the vendor probe (deviceInfo / magicBox getSystemInfo) per target, plus the lists of recorders."""
+        oui = await self._oui_lookup()
+
+        async def one(cid: str) -> pb.CameraRecord | None:
+            async def work(c: CameraConn) -> pb.CameraRecord | None:
+                c.check_auth()
+                return await recorder_record(c, oui, site=self.site)
+
+            try:
+                result: pb.CameraRecord | None = await self._exclusive(cid, work)
+            except CameraError as exc:
+                log.info("%s: not known as a recorder (%s)", cid, exc)
+                return None
+            return result
+
+        ids = self.camera_ids()
+        found = {r.camera_id: r for r in await asyncio.gather(*(one(c) for c in ids)) if r is not None}
+        # The other targets are cameras known only by address: enough to match a recorder's channel to them.
+        placeholders = [pb.CameraRecord(camera_id=cid, host=self.targets[cid].host, port=self.targets[cid].port,
+                                        site=self.site, reachable=True, device_class="camera")
+                        for cid in ids if cid not in found and cid not in self.records]  # fmt: skip
+        self.remember([*found.values(), *placeholders])
+
+    def recorder_impact(self, camera_id: str, action: pb.Action) -> list[Impact]:
+        by_camera, by_recorder = feeds(self.records.values())
+        return channels_dark(action, camera_id, by_camera, by_recorder)
 
     async def inventory(self) -> list[pb.CameraRecord]:
         return [r.record for r in await self.inventory_results()]
@@ -274,6 +324,12 @@ class CameraFleet:
         """Run one action on one camera. CameraErrors end in the report (classified), never raised."""
         name = action_name(action)
         report = ActionReport(camera_id, *self._where(camera_id), action=name)
+        report.recorder_impact = self.recorder_impact(camera_id, action)
+        why = refusal(action, report.recorder_impact)
+        if why is not None:
+            # Nothing is sent: cutting a camera off its recorder needs the operator's explicit acceptance.
+            report.error = Refused(why, host=report.host, operation=name)
+            return report
 
         async def work(c: CameraConn) -> None:
             c.check_auth()

@@ -17,6 +17,7 @@ from agent.cves import CveCheck, check_firmware
 from agent.drivers import DRIVERS, Setting, value_to_json
 from agent.drivers.base import CameraHttpLike, HttpReplyLike
 from agent.errors import AuthFailed, CameraError, Unreachable, Unsupported
+from agent.recorder import onvif_video_sources, read_recorder, recorder_kind
 from agent.risk import Exposure, Risk, assess_risk
 from protos.camfleet.v1 import camfleet_pb2 as pb
 
@@ -32,6 +33,7 @@ ERROR_CLASSES: dict[str, pb.ErrorClass] = {
     "locked_out": pb.ERROR_CLASS_LOCKED_OUT,
     "unsupported": pb.ERROR_CLASS_UNSUPPORTED,
     "protocol": pb.ERROR_CLASS_PROTOCOL,
+    "rejected": pb.ERROR_CLASS_REJECTED,
 }
 # Vendor a first ONVIF-only attribution points at -> the driver probed first (evidence decides the order;
 # the other drivers are still probed when it does not answer, so a lying Manufacturer string costs a request,
@@ -108,7 +110,31 @@ class InventoryResult:
                 {"operation": e.operation, "error_class": _error_name(e.error_class), "message": e.message}
                 for e in r.errors
             ],
+            "device_class": r.device_class or "camera",
+            "channels": [channel_json(ch) for ch in r.channels],
         }
+
+
+def channel_json(ch: pb.RecorderChannel) -> dict[str, Any]:
+    return {
+        "channel": ch.channel,
+        "name": ch.name,
+        "address": ch.address,
+        "protocol": ch.protocol,
+        "online": ch.online,
+        "status": ch.status_detail,
+        "model": ch.identity.model,
+        "serial": ch.identity.serial,
+        "firmware": ch.identity.firmware,
+        "macs": list(ch.identity.macs),
+        "camera_id": ch.camera_id,
+        "fingerprint": ch.fingerprint,
+        "origin": {"manufacturer": ch.origin.manufacturer or "unknown", "confidence": round(ch.origin.confidence, 3),
+                   "covered": ch.origin.covered, "oem_rebrand": ch.origin.oem_rebrand,
+                   "evidence": [{"signal": e.signal, "value": e.value, "points_to": e.points_to, "weight": e.weight}
+                                for e in ch.origin.evidence]},
+        "sources": list(ch.sources),
+    }  # fmt: skip
 
 
 def _error_name(value: int) -> str:
@@ -205,6 +231,7 @@ class Inventory:
             await self._read_onvif()
             if self.vendor_apis:
                 await self._read_vendor()
+            await self._read_recorder()
         except Aborted:
             pass
         self._finish()
@@ -351,6 +378,37 @@ class Inventory:
         self.conn.drivers = found
         self._identities = identities
 
+    async def _read_recorder(self) -> None:
+        """Recorders (ISAPI deviceType NVR, Dahua NVR/XVR models, or ONVIF Profile G with several video sources)
+        get their channel list read and every channel's camera attributed."""
+        ids: dict[str, dict[str, str]] = getattr(self, "_identities", {})
+        kind = recorder_kind(ids)
+        onvif_recorder = False
+        if kind is None and not ids and any(s.rstrip("/").endswith("/Profile/G") for s in self.rec.scopes):
+            # No vendor API answered: an ONVIF recorder shows itself by Profile G and more than one video source.
+            try:
+                onvif_recorder = await onvif_video_sources(self.conn) > 1
+            except (AuthFailed, Unreachable) as exc:
+                self._error(exc, "GetVideoSources")
+                raise Aborted from exc
+            except CameraError:
+                onvif_recorder = False
+        if kind is None and not onvif_recorder:
+            self.rec.device_class = "camera"
+            return
+        self.rec.device_class = "recorder"
+        try:
+            read = await read_recorder(self.conn, _ReadOnce(self.conn.vendor_http), kind, self.oui,
+                                       onvif_recorder=onvif_recorder)  # fmt: skip
+        except (AuthFailed, Unreachable) as exc:
+            self._error(exc, "recorder channels")
+            raise Aborted from exc
+        for err in read.errors:
+            self._error(err, "recorder channels")
+        for ch in read.channels:
+            ch.fingerprint = fingerprint(list(ch.identity.macs), ch.identity.serial, ch.identity.model)
+        self.rec.channels.extend(read.channels)
+
     def _observation(self) -> Observation:
         ident = self.rec.identity
         ids: dict[str, dict[str, str]] = getattr(self, "_identities", {})
@@ -477,6 +535,26 @@ async def inventory_camera(conn: CameraConn, *, oui: VendorLookup | None = None,
                            site: str = "", vendor_apis: bool = True) -> InventoryResult:  # fmt: skip
     """Inventory one camera; never raises a CameraError (they are in record.errors)."""
     return await Inventory(conn, oui=oui, agent_id=agent_id, site=site, vendor_apis=vendor_apis).run()
+
+
+async def recorder_record(
+    conn: CameraConn, oui: VendorLookup | None, *, site: str = ""
+) -> pb.CameraRecord | None:
+    """Only what a plan needs to know about recorders: whether this target is one, and if so its channels (vendor
+    probe and identity read; no ONVIF inventory). None for a camera."""
+    identities: dict[str, dict[str, str]] = {}
+    http = _ReadOnce(conn.vendor_http)
+    for name in await conn.vendor_drivers():
+        identities[name] = await DRIVERS[name].read_identity(http)
+    kind = recorder_kind(identities)
+    if kind is None:
+        return None
+    read = await read_recorder(conn, http, kind, oui, onvif_recorder=False)
+    rec = pb.CameraRecord(camera_id=conn.camera_id, host=conn.host, port=conn.port, site=site, reachable=True,
+                          device_class="recorder", channels=read.channels)  # fmt: skip
+    for ch in rec.channels:
+        ch.fingerprint = fingerprint(list(ch.identity.macs), ch.identity.serial, ch.identity.model)
+    return rec
 
 
 def setting_json(settings: dict[str, Setting]) -> dict[str, Any]:

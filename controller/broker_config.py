@@ -32,7 +32,7 @@ def render_acl() -> str:
         "",
         "# every other identity is an agent",
     ]
-    for kind in ("status", "result", "inventory", "events"):
+    for kind in ("status", "result", "inventory", "events", "census"):
         lines.append(f"pattern write {topics.acl_pattern(kind)}")
     lines.append(f"pattern read {topics.acl_pattern('cmd')}")
     # An agent must also be able to read its own retained status (to learn its last boot sequence).

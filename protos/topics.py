@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 PREFIX = "camfleet/v1"
-AgentTopicKind = Literal["status", "cmd", "result", "inventory", "events"]
+AgentTopicKind = Literal["status", "cmd", "result", "inventory", "events", "census"]
 AGENT_TOPIC_KINDS: tuple[str, ...] = get_args(AgentTopicKind)
 
 # An agent id is the CN of its client certificate and a topic level: no wildcards, no separators.

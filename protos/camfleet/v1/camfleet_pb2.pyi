@@ -70,6 +70,20 @@ class FeatureState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FEATURE_STATE_UNSUPPORTED: _ClassVar[FeatureState]
     FEATURE_STATE_UNKNOWN: _ClassVar[FeatureState]
 
+class CensusStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CENSUS_STATUS_UNSPECIFIED: _ClassVar[CensusStatus]
+    CENSUS_STATUS_SEEN: _ClassVar[CensusStatus]
+    CENSUS_STATUS_IDENTIFIED: _ClassVar[CensusStatus]
+    CENSUS_STATUS_CREDENTIALS_KNOWN: _ClassVar[CensusStatus]
+    CENSUS_STATUS_INVENTORIED: _ClassVar[CensusStatus]
+
+class Activation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ACTIVATION_UNKNOWN: _ClassVar[Activation]
+    ACTIVATION_ACTIVATED: _ClassVar[Activation]
+    ACTIVATION_UNACTIVATED: _ClassVar[Activation]
+
 class EventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     EVENT_KIND_UNSPECIFIED: _ClassVar[EventKind]
@@ -78,6 +92,7 @@ class EventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVENT_KIND_DRIFT_DETECTED: _ClassVar[EventKind]
     EVENT_KIND_LOCKOUT_RISK: _ClassVar[EventKind]
     EVENT_KIND_COMMAND_REJECTED: _ClassVar[EventKind]
+    EVENT_KIND_CENSUS_FAILED: _ClassVar[EventKind]
 PAYLOAD_KIND_UNSPECIFIED: PayloadKind
 PAYLOAD_KIND_COMMAND: PayloadKind
 SIGNATURE_ROLE_UNSPECIFIED: SignatureRole
@@ -117,12 +132,21 @@ FEATURE_STATE_ON: FeatureState
 FEATURE_STATE_OFF: FeatureState
 FEATURE_STATE_UNSUPPORTED: FeatureState
 FEATURE_STATE_UNKNOWN: FeatureState
+CENSUS_STATUS_UNSPECIFIED: CensusStatus
+CENSUS_STATUS_SEEN: CensusStatus
+CENSUS_STATUS_IDENTIFIED: CensusStatus
+CENSUS_STATUS_CREDENTIALS_KNOWN: CensusStatus
+CENSUS_STATUS_INVENTORIED: CensusStatus
+ACTIVATION_UNKNOWN: Activation
+ACTIVATION_ACTIVATED: Activation
+ACTIVATION_UNACTIVATED: Activation
 EVENT_KIND_UNSPECIFIED: EventKind
 EVENT_KIND_CAMERA_APPEARED: EventKind
 EVENT_KIND_CAMERA_VANISHED: EventKind
 EVENT_KIND_DRIFT_DETECTED: EventKind
 EVENT_KIND_LOCKOUT_RISK: EventKind
 EVENT_KIND_COMMAND_REJECTED: EventKind
+EVENT_KIND_CENSUS_FAILED: EventKind
 
 class Signature(_message.Message):
     __slots__ = ("key_id", "signature", "role")
@@ -165,18 +189,20 @@ class DisableCloud(_message.Message):
     def __init__(self, features: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RestrictNetwork(_message.Message):
-    __slots__ = ("allow", "ntp_server", "keep_protocols", "clear_gateway", "clear_dns")
+    __slots__ = ("allow", "ntp_server", "keep_protocols", "clear_gateway", "clear_dns", "accept_recording_gap")
     ALLOW_FIELD_NUMBER: _ClassVar[int]
     NTP_SERVER_FIELD_NUMBER: _ClassVar[int]
     KEEP_PROTOCOLS_FIELD_NUMBER: _ClassVar[int]
     CLEAR_GATEWAY_FIELD_NUMBER: _ClassVar[int]
     CLEAR_DNS_FIELD_NUMBER: _ClassVar[int]
+    ACCEPT_RECORDING_GAP_FIELD_NUMBER: _ClassVar[int]
     allow: _containers.RepeatedScalarFieldContainer[str]
     ntp_server: str
     keep_protocols: _containers.RepeatedScalarFieldContainer[str]
     clear_gateway: bool
     clear_dns: bool
-    def __init__(self, allow: _Optional[_Iterable[str]] = ..., ntp_server: _Optional[str] = ..., keep_protocols: _Optional[_Iterable[str]] = ..., clear_gateway: _Optional[bool] = ..., clear_dns: _Optional[bool] = ...) -> None: ...
+    accept_recording_gap: bool
+    def __init__(self, allow: _Optional[_Iterable[str]] = ..., ntp_server: _Optional[str] = ..., keep_protocols: _Optional[_Iterable[str]] = ..., clear_gateway: _Optional[bool] = ..., clear_dns: _Optional[bool] = ..., accept_recording_gap: _Optional[bool] = ...) -> None: ...
 
 class Decommission(_message.Message):
     __slots__ = ("mode", "wipe_users")
@@ -501,8 +527,36 @@ class CameraError(_message.Message):
     message: str
     def __init__(self, operation: _Optional[str] = ..., error_class: _Optional[_Union[ErrorClass, str]] = ..., message: _Optional[str] = ...) -> None: ...
 
+class RecorderChannel(_message.Message):
+    __slots__ = ("channel", "name", "address", "port", "protocol", "online", "status_detail", "identity", "origin", "camera_id", "fingerprint", "sources")
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_FIELD_NUMBER: _ClassVar[int]
+    ONLINE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_DETAIL_FIELD_NUMBER: _ClassVar[int]
+    IDENTITY_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    SOURCES_FIELD_NUMBER: _ClassVar[int]
+    channel: int
+    name: str
+    address: str
+    port: int
+    protocol: str
+    online: bool
+    status_detail: str
+    identity: CameraIdentity
+    origin: Origin
+    camera_id: str
+    fingerprint: str
+    sources: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, channel: _Optional[int] = ..., name: _Optional[str] = ..., address: _Optional[str] = ..., port: _Optional[int] = ..., protocol: _Optional[str] = ..., online: _Optional[bool] = ..., status_detail: _Optional[str] = ..., identity: _Optional[_Union[CameraIdentity, _Mapping]] = ..., origin: _Optional[_Union[Origin, _Mapping]] = ..., camera_id: _Optional[str] = ..., fingerprint: _Optional[str] = ..., sources: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class CameraRecord(_message.Message):
-    __slots__ = ("camera_id", "agent_id", "site", "host", "port", "identity", "network", "cloud", "users", "clock_offset_s", "capabilities", "origin", "risk", "errors", "observed_at", "fingerprint", "reachable", "scopes")
+    __slots__ = ("camera_id", "agent_id", "site", "host", "port", "identity", "network", "cloud", "users", "clock_offset_s", "capabilities", "origin", "risk", "errors", "observed_at", "fingerprint", "reachable", "scopes", "device_class", "channels")
     CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     SITE_FIELD_NUMBER: _ClassVar[int]
@@ -521,6 +575,8 @@ class CameraRecord(_message.Message):
     FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
     REACHABLE_FIELD_NUMBER: _ClassVar[int]
     SCOPES_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_CLASS_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
     camera_id: str
     agent_id: str
     site: str
@@ -539,7 +595,9 @@ class CameraRecord(_message.Message):
     fingerprint: str
     reachable: bool
     scopes: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, camera_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., site: _Optional[str] = ..., host: _Optional[str] = ..., port: _Optional[int] = ..., identity: _Optional[_Union[CameraIdentity, _Mapping]] = ..., network: _Optional[_Union[NetworkSettings, _Mapping]] = ..., cloud: _Optional[_Iterable[_Union[CloudFeature, _Mapping]]] = ..., users: _Optional[_Iterable[_Union[UserInfo, _Mapping]]] = ..., clock_offset_s: _Optional[float] = ..., capabilities: _Optional[_Iterable[_Union[Capability, _Mapping]]] = ..., origin: _Optional[_Union[Origin, _Mapping]] = ..., risk: _Optional[_Union[Risk, _Mapping]] = ..., errors: _Optional[_Iterable[_Union[CameraError, _Mapping]]] = ..., observed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fingerprint: _Optional[str] = ..., reachable: _Optional[bool] = ..., scopes: _Optional[_Iterable[str]] = ...) -> None: ...
+    device_class: str
+    channels: _containers.RepeatedCompositeFieldContainer[RecorderChannel]
+    def __init__(self, camera_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., site: _Optional[str] = ..., host: _Optional[str] = ..., port: _Optional[int] = ..., identity: _Optional[_Union[CameraIdentity, _Mapping]] = ..., network: _Optional[_Union[NetworkSettings, _Mapping]] = ..., cloud: _Optional[_Iterable[_Union[CloudFeature, _Mapping]]] = ..., users: _Optional[_Iterable[_Union[UserInfo, _Mapping]]] = ..., clock_offset_s: _Optional[float] = ..., capabilities: _Optional[_Iterable[_Union[Capability, _Mapping]]] = ..., origin: _Optional[_Union[Origin, _Mapping]] = ..., risk: _Optional[_Union[Risk, _Mapping]] = ..., errors: _Optional[_Iterable[_Union[CameraError, _Mapping]]] = ..., observed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fingerprint: _Optional[str] = ..., reachable: _Optional[bool] = ..., scopes: _Optional[_Iterable[str]] = ..., device_class: _Optional[str] = ..., channels: _Optional[_Iterable[_Union[RecorderChannel, _Mapping]]] = ...) -> None: ...
 
 class InventoryReport(_message.Message):
     __slots__ = ("agent_id", "full", "cameras", "removed_camera_ids", "seq", "at")
@@ -556,6 +614,80 @@ class InventoryReport(_message.Message):
     seq: int
     at: _timestamp_pb2.Timestamp
     def __init__(self, agent_id: _Optional[str] = ..., full: _Optional[bool] = ..., cameras: _Optional[_Iterable[_Union[CameraRecord, _Mapping]]] = ..., removed_camera_ids: _Optional[_Iterable[str]] = ..., seq: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CensusDevice(_message.Message):
+    __slots__ = ("host", "port", "macs", "serial", "model", "firmware", "device_class", "channels", "activation", "status", "sources", "origin", "camera_id", "cloud", "announced_address")
+    class CloudEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    MACS_FIELD_NUMBER: _ClassVar[int]
+    SERIAL_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    FIRMWARE_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_CLASS_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATION_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    SOURCES_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    CLOUD_FIELD_NUMBER: _ClassVar[int]
+    ANNOUNCED_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    host: str
+    port: int
+    macs: _containers.RepeatedScalarFieldContainer[str]
+    serial: str
+    model: str
+    firmware: str
+    device_class: str
+    channels: int
+    activation: Activation
+    status: CensusStatus
+    sources: _containers.RepeatedScalarFieldContainer[str]
+    origin: Origin
+    camera_id: str
+    cloud: _containers.ScalarMap[str, str]
+    announced_address: str
+    def __init__(self, host: _Optional[str] = ..., port: _Optional[int] = ..., macs: _Optional[_Iterable[str]] = ..., serial: _Optional[str] = ..., model: _Optional[str] = ..., firmware: _Optional[str] = ..., device_class: _Optional[str] = ..., channels: _Optional[int] = ..., activation: _Optional[_Union[Activation, str]] = ..., status: _Optional[_Union[CensusStatus, str]] = ..., sources: _Optional[_Iterable[str]] = ..., origin: _Optional[_Union[Origin, _Mapping]] = ..., camera_id: _Optional[str] = ..., cloud: _Optional[_Mapping[str, str]] = ..., announced_address: _Optional[str] = ...) -> None: ...
+
+class CensusReport(_message.Message):
+    __slots__ = ("agent_id", "devices", "seq", "at", "sent", "truncated", "notes", "duration_s", "census_id", "part", "parts")
+    class SentEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    DEVICES_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    SENT_FIELD_NUMBER: _ClassVar[int]
+    TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    NOTES_FIELD_NUMBER: _ClassVar[int]
+    DURATION_S_FIELD_NUMBER: _ClassVar[int]
+    CENSUS_ID_FIELD_NUMBER: _ClassVar[int]
+    PART_FIELD_NUMBER: _ClassVar[int]
+    PARTS_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    devices: _containers.RepeatedCompositeFieldContainer[CensusDevice]
+    seq: int
+    at: _timestamp_pb2.Timestamp
+    sent: _containers.ScalarMap[str, int]
+    truncated: bool
+    notes: _containers.RepeatedScalarFieldContainer[str]
+    duration_s: float
+    census_id: str
+    part: int
+    parts: int
+    def __init__(self, agent_id: _Optional[str] = ..., devices: _Optional[_Iterable[_Union[CensusDevice, _Mapping]]] = ..., seq: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sent: _Optional[_Mapping[str, int]] = ..., truncated: _Optional[bool] = ..., notes: _Optional[_Iterable[str]] = ..., duration_s: _Optional[float] = ..., census_id: _Optional[str] = ..., part: _Optional[int] = ..., parts: _Optional[int] = ...) -> None: ...
 
 class Event(_message.Message):
     __slots__ = ("agent_id", "kind", "camera_id", "message", "at", "details", "seq")

@@ -1,0 +1,1 @@
+"""The census: find and attribute devices from what they answer anyone, without sending any credential."""
