@@ -201,21 +201,53 @@ def _exit_code(oks: list[bool]) -> int:
     return EXIT_OK if all(oks) else EXIT_PARTIAL
 
 
-def _print_inventory(results: list[InventoryResult], as_json: bool) -> None:
-    if as_json:
-        for r in results:
-            print(json.dumps(r.to_json(), sort_keys=True))
-        return
-    rows = []
-    for r in results:
-        j = r.to_json()
-        cloud_on = ",".join(k for k, v in j["cloud"].items() if v == "on") or "-"
-        o = j["origin"]
-        origin = f"{o['manufacturer']}{' (889)' if o['covered'] else ''} {o['confidence']:.2f}"
-        errs = ",".join(sorted({e["error_class"] for e in j["errors"]})) or "-"
-        rows.append([f"{j['host']}:{j['port']}", j["manufacturer"] or "?", j["model"] or "?", j["firmware"] or "?",
-                     origin, cloud_on, j["risk"]["level"] or "-", errs])  # fmt: skip
-    print(_table(rows, ["camera", "brand", "model", "firmware", "origin", "cloud on", "risk", "errors"]))
+#: Column widths of the streamed inventory table (rows are printed as cameras finish, so widths cannot depend on
+#: the rows to come; longer cells are cut with "~").
+_INVENTORY_COLUMNS = (("camera", 21), ("brand", 12), ("model", 20), ("firmware", 22), ("origin", 22),
+                      ("cloud on", 16), ("risk", 8), ("errors", 0))  # fmt: skip
+
+
+def _cell(value: str, width: int) -> str:
+    if width and len(value) > width:
+        value = value[: width - 1] + "~"
+    return f"{value:{width}}" if width else value
+
+
+def _inventory_row(r: InventoryResult) -> list[str]:
+    j = r.to_json()
+    cloud_on = ",".join(k for k, v in j["cloud"].items() if v == "on") or "-"
+    o = j["origin"]
+    origin = f"{o['manufacturer']}{' (889)' if o['covered'] else ''} {o['confidence']:.2f}"
+    errs = ",".join(sorted({e["error_class"] for e in j["errors"]})) or "-"
+    return [f"{j['host']}:{j['port']}", j["manufacturer"] or "?", j["model"] or "?", j["firmware"] or "?", origin,
+            cloud_on, j["risk"]["level"] or "-", errs]  # fmt: skip
+
+
+class InventoryPrinter:
+    """Prints each camera as soon as it is read: one JSON line (flushed) or one table row, with the progress bar
+    on stderr redrawn under the rows."""
+
+    def __init__(self, total: int, as_json: bool, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> None:
+        self.as_json, self.out = as_json, out
+        self.progress = Progress(total, not as_json, err)
+        self.oks: list[bool] = []
+        if not as_json:
+            self._line([name for name, _ in _INVENTORY_COLUMNS])
+            self._line(["-" * max(w, len(name)) for name, w in _INVENTORY_COLUMNS])
+
+    def _line(self, cells: list[str]) -> None:
+        if self.progress.enabled and self.progress.done and self.progress.stream.isatty():
+            self.progress.stream.write("\r\x1b[K")  # clear the bar; it is redrawn below the row
+        widths = [max(w, len(name)) if w else 0 for name, w in _INVENTORY_COLUMNS]
+        print("  ".join(_cell(c, w) for c, w in zip(cells, widths, strict=True)).rstrip(), file=self.out, flush=True)
+
+    def add(self, r: InventoryResult) -> None:
+        self.oks.append(r.ok)
+        if self.as_json:
+            print(json.dumps(r.to_json(), sort_keys=True), file=self.out, flush=True)
+        else:
+            self._line(_inventory_row(r))
+        self.progress.step()
 
 
 def _print_reports(reports: list[ActionReport], as_json: bool) -> None:
@@ -302,11 +334,11 @@ async def _scan(args: argparse.Namespace) -> int:
 
 async def _inventory(args: argparse.Namespace) -> int:
     targets = await _targets(args)
-    progress = Progress(len(targets), not args.json)
+    printer = InventoryPrinter(len(targets), args.json)
     async with _fleet(args, targets) as fleet:
-        results = await fleet.inventory_results(progress=progress.step)
-    _print_inventory(results, args.json)
-    return _exit_code([r.ok for r in results])
+        async for r in fleet.inventory_stream():
+            printer.add(r)
+    return _exit_code(printer.oks)
 
 
 async def _apply(args: argparse.Namespace, *, dry_run: bool) -> int:

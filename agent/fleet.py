@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -242,6 +243,56 @@ class CameraFleet:
             return await work(self.conn(camera_id))
 
     # ---- inventory ----------------------------------------------------------------------------------
+    async def inventory_stream(
+        self,
+        camera_ids: Sequence[str] | None = None,
+        *,
+        vendor_apis: bool = True,
+        release: bool = True,
+    ) -> AsyncIterator[InventoryResult]:
+        """Inventory the cameras and yield each result as soon as its camera is read (not in input order).
+
+        At most `concurrency` cameras are in flight, each a worker pulling the next camera id, so a 10,000-camera
+        site holds `concurrency` tasks and the results not yet consumed, never a task per camera.
+        """
+        oui = await self._oui_lookup()
+        pending = deque(camera_ids if camera_ids is not None else self.camera_ids())
+        done: asyncio.Queue[InventoryResult | BaseException] = asyncio.Queue()
+
+        async def worker() -> None:
+            while pending:
+                cid = pending.popleft()
+
+                async def work(c: CameraConn, cid: str = cid) -> InventoryResult:
+                    r = await inventory_camera(
+                        c, oui=oui, agent_id=self.agent_id, site=self.site, vendor_apis=vendor_apis
+                    )
+                    if release:
+                        await self.release(cid)  # under the camera's lock: no action is using this session
+                    return r
+
+                try:
+                    await done.put(await self._exclusive(cid, work))
+                except Exception as exc:  # inventory_camera never raises a CameraError; anything else is a bug
+                    await done.put(exc)
+
+        total = len(pending)
+        workers = [asyncio.create_task(worker()) for _ in range(min(self.concurrency, total))]
+        records: list[pb.CameraRecord] = []
+        try:
+            for _ in range(total):
+                item = await done.get()
+                if isinstance(item, BaseException):
+                    raise item
+                records.append(item.record)
+                yield item
+            # Recorder channels are matched once per sweep, over all its records (not per camera: quadratic).
+            self.remember(records)
+        finally:
+            for w in workers:
+                w.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+
     async def inventory_results(
         self,
         camera_ids: Sequence[str] | None = None,
@@ -250,26 +301,14 @@ class CameraFleet:
         progress: Callable[[InventoryResult], None] | None = None,
         release: bool = True,
     ) -> list[InventoryResult]:
-        oui = await self._oui_lookup()
+        """Every camera's result, in the order of `camera_ids` (the targets' order by default)."""
         ids = list(camera_ids) if camera_ids is not None else self.camera_ids()
-
-        async def one(cid: str) -> InventoryResult:
-            async def work(c: CameraConn) -> InventoryResult:
-                r = await inventory_camera(
-                    c, oui=oui, agent_id=self.agent_id, site=self.site, vendor_apis=vendor_apis
-                )
-                if release:
-                    await self.release(cid)  # under the camera's lock: no action is using this session
-                return r
-
-            r: InventoryResult = await self._exclusive(cid, work)
+        by_id: dict[str, InventoryResult] = {}
+        async for r in self.inventory_stream(ids, vendor_apis=vendor_apis, release=release):
+            by_id[r.record.camera_id] = r
             if progress is not None:
                 progress(r)
-            return r
-
-        results = list(await asyncio.gather(*(one(c) for c in ids)))
-        self.remember([r.record for r in results])
-        return results
+        return [by_id[c] for c in ids]
 
     # ---- recorders ----------------------------------------------------------------------------------
     def remember(self, records: Sequence[pb.CameraRecord]) -> None:

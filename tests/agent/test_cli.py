@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.request import urlopen
+from urllib.request import Request, urlopen
 
 import pytest
 
@@ -167,3 +167,25 @@ def test_vault_import(sim: Sim, tmp_path: Path) -> None:
     assert vault.exists()
     passwords = [line.split(",")[3] for line in sim.targets.read_text().splitlines()[1:]]
     assert not any(p.encode() in vault.read_bytes() for p in passwords)
+
+
+def test_inventory_streams_each_camera_as_it_finishes(sim: Sim) -> None:
+    """A slow camera does not hold back the others: their JSON lines are on stdout while it is still being read."""
+    slow = sim.truth[0]["id"]
+    req = Request(f"{sim.control}/cameras/{slow}/faults", data=json.dumps({"latency_ms": 400}).encode(),
+                  method="PATCH", headers={"Content-Type": "application/json"})  # fmt: skip
+    urlopen(req, timeout=5).close()
+    try:
+        proc = subprocess.Popen([AGENT, "inventory", "--targets", str(sim.targets), "--json"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, cwd=sim.dir)  # fmt: skip
+        assert proc.stdout is not None
+        first = json.loads(proc.stdout.readline())
+        running_after_first = proc.poll() is None
+        rest = [json.loads(line) for line in proc.stdout if line.strip()]
+        assert proc.wait(timeout=120) == 0
+    finally:
+        urlopen(Request(f"{sim.control}/cameras/{slow}/faults", method="DELETE"), timeout=5).close()
+    assert running_after_first, "the first record came only when the whole sweep had ended"
+    lines = [first, *rest]
+    assert len(lines) == len(sim.truth)
+    assert lines[-1]["host"] == next(c["host"] for c in sim.truth if c["id"] == slow)
