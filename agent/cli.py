@@ -239,7 +239,11 @@ class InventoryPrinter:
         if self.progress.enabled and self.progress.done and self.progress.stream.isatty():
             self.progress.stream.write("\r\x1b[K")  # clear the bar; it is redrawn below the row
         widths = [max(w, len(name)) if w else 0 for name, w in _INVENTORY_COLUMNS]
-        print("  ".join(_cell(c, w) for c, w in zip(cells, widths, strict=True)).rstrip(), file=self.out, flush=True)
+        print(
+            "  ".join(_cell(c, w) for c, w in zip(cells, widths, strict=True)).rstrip(),
+            file=self.out,
+            flush=True,
+        )
 
     def add(self, r: InventoryResult) -> None:
         self.oks.append(r.ok)

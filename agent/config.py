@@ -57,7 +57,8 @@ class AgentConfig:
     vault_key_file: Path | None = None
     concurrency: int = 64
     timeout_s: float = 10.0
-    inventory_interval_s: float = 900.0
+    inventory_interval_s: float = 900.0  # full reads of every camera
+    check_interval_s: float = 60.0  # cheap reachability/identity checks in between
     discovery_ranges: list[str] = field(default_factory=list)
     allow: list[str] = field(default_factory=list)
     metrics_port: int | None = None
@@ -74,6 +75,16 @@ def _path(base: Path, v: Any, key: str) -> Path:
 
 def _opt_path(base: Path, d: dict[str, Any], key: str, prefix: str = "") -> Path | None:
     return _path(base, d[key], prefix + key) if key in d else None
+
+
+def _positive(d: dict[str, Any], key: str, default: float) -> float:
+    try:
+        value = float(d.get(key, default))
+    except (TypeError, ValueError):
+        raise ConfigError(f"cameras.{key}: expected seconds") from None
+    if not value > 0:
+        raise ConfigError(f"cameras.{key}: must be positive")
+    return value
 
 
 def load_config(path: Path) -> AgentConfig:
@@ -166,7 +177,8 @@ def parse_config(raw: dict[str, Any], base: Path) -> AgentConfig:
         vault_key_file=_opt_path(base, c, "vault_key_file", "cameras."),
         concurrency=int(c.get("concurrency", 64)),
         timeout_s=float(c.get("timeout_s", 10.0)),
-        inventory_interval_s=float(c.get("inventory_interval_s", 900.0)),
+        inventory_interval_s=_positive(c, "inventory_interval_s", 900.0),
+        check_interval_s=_positive(c, "check_interval_s", 60.0),
         discovery_ranges=[str(r) for r in c.get("discovery_ranges", [])],
         allow=[str(r) for r in c.get("allow", [])],
         metrics_port=int(a["metrics_port"]) if "metrics_port" in a else None,

@@ -9,7 +9,7 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -36,6 +36,8 @@ from protos.verify import VerificationError, Verifier
 
 log = logging.getLogger(__name__)
 
+#: Actions after which the cameras they touched are re-read and reported at once.
+CHANGING_ACTIONS = frozenset({"disable_cloud", "restrict_network", "decommission", "rollback", "reboot"})
 FINAL = frozenset({pb.EXECUTION_STATE_SUCCEEDED, pb.EXECUTION_STATE_FAILED, pb.EXECUTION_STATE_REJECTED,
                    pb.EXECUTION_STATE_TIMED_OUT, pb.EXECUTION_STATE_CANCELED})  # fmt: skip
 
@@ -54,13 +56,19 @@ SnapshotSink = Callable[[dict[str, str]], Awaitable[str]]
 
 
 class Executor(Protocol):
-    """The camera layer as the daemon sees it (agent.fleet_executor implements it over ONVIF/vendor APIs)."""
+    """The camera layer as the daemon sees it (agent.fleet.CameraFleet implements it over ONVIF/vendor APIs)."""
 
     async def execute(self, cmd: pb.Command, camera_id: str, on_snapshot: SnapshotSink) -> CameraOutcome: ...
 
     async def reconcile(self, entry: JournalEntry, cmd: pb.Command) -> CameraOutcome: ...
 
-    async def inventory(self) -> list[pb.CameraRecord]: ...
+    async def inventory(self, camera_ids: Sequence[str] | None = None) -> list[pb.CameraRecord]:
+        """Full reads of these cameras (all when None)."""
+        ...
+
+    async def check(self, camera_ids: Sequence[str] | None = None) -> list[str]:
+        """Cheap reachability/identity checks; returns the cameras that need a full read now."""
+        ...
 
     def camera_ids(self) -> list[str]: ...
 
@@ -152,13 +160,20 @@ class AgentDaemon:
         st.at.CopyFrom(_now_ts())
         return st
 
-    async def publish_inventory(self, *, full: bool) -> int:
-        records = await self.executor.inventory()
-        self._last_records = records
+    async def publish_inventory(self, *, full: bool, camera_ids: Sequence[str] | None = None) -> int:
+        """Read cameras and report them: `full` replaces the controller's set; a round over every camera reports
+        what changed (and what went away); a round over `camera_ids` reports those cameras as just read."""
+        records = await self.executor.inventory(camera_ids)
+        if camera_ids is None:
+            self._last_records = records
+        else:
+            merged = {r.camera_id: r for r in self._last_records}
+            merged.update((r.camera_id, r) for r in records)
+            self._last_records = list(merged.values())
         current = {r.camera_id: r.SerializeToString(deterministic=True) for r in records}
-        if full:
+        removed: list[str] = []
+        if full or camera_ids is not None:
             changed = records
-            removed: list[str] = []
         else:
             changed = [r for r in records if self._last_inventory.get(r.camera_id) != current[r.camera_id]]
             removed = [cid for cid in self._last_inventory if cid not in current]
@@ -175,7 +190,10 @@ class AgentDaemon:
             rep.cameras.extend(part)
             rep.at.CopyFrom(_now_ts())
             self._enqueue("inventory", rep.SerializeToString())
-        self._last_inventory = current
+        if camera_ids is None:
+            self._last_inventory = current
+        else:
+            self._last_inventory.update(current)
         return len(changed)
 
     async def publish_census(self) -> int:
@@ -257,6 +275,20 @@ class AgentDaemon:
         payload = cmd.SerializeToString(deterministic=True)
         targets = list(cmd.camera_ids) or sorted(known)
         await asyncio.gather(*(self._run_camera(cmd, cid, payload, action, cid in known) for cid in targets))
+        if action in CHANGING_ACTIONS and not cmd.dry_run:
+            await self._reread([cid for cid in targets if cid in known])
+
+    async def _reread(self, camera_ids: list[str]) -> None:
+        """Re-read and report every camera an action touched, right after it: the controller's view of them
+        (cloud reachable, exposure, lifecycle evidence) is then current within seconds, not at the next round."""
+        if not camera_ids:
+            return
+        try:
+            n = await self.publish_inventory(full=False, camera_ids=camera_ids)
+        except Exception:  # the action's results are already reported; the next round reads them again
+            log.exception("re-reading %d cameras after an action failed", len(camera_ids))
+            return
+        log.info("re-read %d cameras after an action", n)
 
     async def _run_camera(
         self, cmd: pb.Command, camera_id: str, payload: bytes, action: str, known: bool
@@ -287,11 +319,6 @@ class AgentDaemon:
         self.report(cmd.command_id, camera_id, outcome.state, outcome)
         self.state.journal(cmd.command_id, camera_id, action, "done", payload)
         self.metrics.executions.labels(pb.ExecutionState.Name(outcome.state)).inc()
-        if (
-            action in ("disable_cloud", "restrict_network", "decommission", "rollback", "reboot")
-            and not cmd.dry_run
-        ):
-            self._changed = True
 
     async def reconcile(self) -> int:
         """After a crash mid-command: re-read each camera and report the verified state; never re-apply."""
@@ -377,14 +404,34 @@ class AgentDaemon:
                                              self.status(False).SerializeToString(), qos=1, retain=True, timeout=5)  # fmt: skip
 
     async def _inventory_loop(self) -> None:
+        """Full reads of every camera at the site's cadence (inventory_interval_s); in between, cheap checks
+        (check_interval_s: one pre-auth request per camera) and a full read of only the cameras whose
+        reachability or identity changed. A steady site then costs one request per camera per check round."""
         await self.publish_inventory(full=True)
         self._inventoried.set()
+        now = time.monotonic()
+        next_full = now + self.cfg.inventory_interval_s
+        next_check = now + self.cfg.check_interval_s
         while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._inventory_wake.wait(), self.cfg.inventory_interval_s)
+                await asyncio.wait_for(
+                    self._inventory_wake.wait(), max(0.0, min(next_full, next_check) - now)
+                )
+            woken = self._inventory_wake.is_set()
             self._inventory_wake.clear()
-            if not self._stop.is_set():
+            if self._stop.is_set():
+                break
+            now = time.monotonic()
+            if woken or now >= next_full:
                 await self.publish_inventory(full=False)
+                now = time.monotonic()
+                next_full, next_check = now + self.cfg.inventory_interval_s, now + self.cfg.check_interval_s
+            elif now >= next_check:
+                stale = await self.executor.check()
+                if stale:
+                    await self.publish_inventory(full=False, camera_ids=stale)
+                now = time.monotonic()
+                next_check = now + self.cfg.check_interval_s
 
     async def run(self) -> None:
         """Run until stop(): reconcile unfinished work, then stay connected with capped jittered backoff."""

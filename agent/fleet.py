@@ -12,15 +12,16 @@ from typing import Any, Literal
 
 from agent.actions import engine
 from agent.actions.cloud import disable_cloud
-from agent.actions.conn import CameraConn
+from agent.actions.conn import PROBE_TIMEOUT_S, CameraConn
 from agent.actions.lifecycle import decommission, reboot, rollback
 from agent.actions.network import RestrictSpec, prove_isolation, restrict_network
 from agent.attribution import VendorLookup, load_oui
 from agent.credentials import Credentials
 from agent.daemon import CameraOutcome, SnapshotSink
 from agent.errors import AuthFailed, CameraError, Refused
-from agent.http import DEFAULT_CONCURRENCY, HttpPool
+from agent.http import DEFAULT_CONCURRENCY, CameraHttp, HttpPool
 from agent.inventory import ERROR_CLASSES, InventoryResult, inventory_camera, recorder_record
+from agent.liveness import Checker, Sign
 from agent.onvif_session import OnvifSession, ReadPathName
 from agent.state import JournalEntry
 from agent.targets import Target
@@ -160,6 +161,10 @@ class CameraFleet:
         self._drivers: dict[str, list[str]] = {}
         # Last inventory record per camera (recorders with their channel lists): which recorder each camera feeds.
         self.records: dict[str, pb.CameraRecord] = {}
+        # Steady state (check()): the last full read's reachability and the last check's Sign per camera.
+        self._reachable: dict[str, bool] = {}
+        self._signs: dict[str, Sign] = {}
+        self._checker: Checker | None = None
 
     # ---- sessions ---------------------------------------------------------------------------------
     def camera_ids(self) -> list[str]:
@@ -215,6 +220,9 @@ class CameraFleet:
         for c in self._conns.values():
             await c.session.close()
         self._conns.clear()
+        if self._checker is not None:
+            await self._checker.close()
+            self._checker = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -272,8 +280,12 @@ class CameraFleet:
                     return r
 
                 try:
-                    await done.put(await self._exclusive(cid, work))
-                except Exception as exc:  # inventory_camera never raises a CameraError; anything else is a bug
+                    result: InventoryResult = await self._exclusive(cid, work)
+                    self._reachable[cid] = result.record.reachable
+                    await done.put(result)
+                except (
+                    Exception
+                ) as exc:  # inventory_camera never raises a CameraError; anything else is a bug
                     await done.put(exc)
 
         total = len(pending)
@@ -309,6 +321,35 @@ class CameraFleet:
             if progress is not None:
                 progress(r)
         return [by_id[c] for c in ids]
+
+    async def inventory(self, camera_ids: Sequence[str] | None = None) -> list[pb.CameraRecord]:
+        return [r.record for r in await self.inventory_results(camera_ids)]
+
+    async def check(self, camera_ids: Sequence[str] | None = None) -> list[str]:
+        """Cheap checks (agent.liveness: one pre-auth request, no credential) of these cameras (all by default);
+        returns those that need a full read: reachability differs from their last full read, or the device
+        presents itself differently from the last check. The first check of a camera only learns its Sign."""
+        pool = self._pool_now()
+        if self._checker is None or self._checker.pool is not pool:
+            self._checker = Checker(pool, timeout=min(self.timeout, PROBE_TIMEOUT_S))
+        checker = self._checker
+        ids = list(camera_ids) if camera_ids is not None else self.camera_ids()
+        pending = deque(ids)
+        stale: list[str] = []
+
+        async def worker() -> None:
+            while pending:
+                cid = pending.popleft()
+                t = self.targets[cid]
+                sign = await checker.sign(CameraHttp.base_url_of(t.host, t.port))
+                before = self._signs.get(cid)
+                self._signs[cid] = sign
+                was = self._reachable.get(cid)
+                if (was is not None and was != sign.reachable) or (before is not None and before != sign):
+                    stale.append(cid)
+
+        await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(ids)))))
+        return stale
 
     # ---- recorders ----------------------------------------------------------------------------------
     def remember(self, records: Sequence[pb.CameraRecord]) -> None:
@@ -346,9 +387,6 @@ class CameraFleet:
     def recorder_impact(self, camera_id: str, action: pb.Action) -> list[Impact]:
         by_camera, by_recorder = feeds(self.records.values())
         return channels_dark(action, camera_id, by_camera, by_recorder)
-
-    async def inventory(self) -> list[pb.CameraRecord]:
-        return [r.record for r in await self.inventory_results()]
 
     # ---- actions ------------------------------------------------------------------------------------
     async def run_action(

@@ -91,6 +91,9 @@ class Stack:
     store_url: str = ""
     share_group: str = "camfleet"
     extra_http_ports: list[int] = field(default_factory=list)
+    # Agents: full reads of every camera this often, cheap reachability/identity checks in between.
+    inventory_interval_s: float = 30.0
+    check_interval_s: float = 10.0
 
     # ---- paths --------------------------------------------------------------------------------
     @property
@@ -252,7 +255,7 @@ class Stack:
             f'[keys]\ncontroller_keyring = "{self.root / "controller-keyring.json"}"\n'
             + (f'approver_keyring = "{approvers}"\n' if approvers.exists() else "")
             + f'\n[cameras]\ntargets = "{d / "targets.csv"}"\nconcurrency = 32\ntimeout_s = 5\n'
-            "inventory_interval_s = 30\n"
+            f"inventory_interval_s = {self.inventory_interval_s:g}\ncheck_interval_s = {self.check_interval_s:g}\n"
         )
         return d / "agent.toml"
 

@@ -1,0 +1,41 @@
+"""Cheap checks between full reads: which cameras need a re-read, and that they never send a credential."""
+
+from __future__ import annotations
+
+from agent.credentials import Credentials
+from agent.fleet import CameraFleet, camera_id_of
+from agent.targets import Target
+from tests.agent.conftest import make_test_camera, run_fleet
+
+
+async def test_check_flags_reachability_and_identity_changes_only() -> None:
+    cams = [make_test_camera(p, address=f"127.0.19.{i + 1}") for i, p in enumerate(("hikvision", "dahua", "generic"))]
+    async with run_fleet(cams) as fleet_sim:
+        targets = [Target(t.host, t.port, t.credentials) for t in fleet_sim.targets]
+        ids = [camera_id_of(t.host, t.port) for t in targets]
+        async with CameraFleet(targets, concurrency=4, timeout=3.0) as fleet:
+            records = await fleet.inventory()
+            assert all(r.reachable for r in records)
+            requests = {c.id: fleet_sim.server.traffic[c.id]["requests"] for c in cams}
+            assert await fleet.check() == []  # learns each camera's sign
+            assert await fleet.check() == []  # nothing changed
+            # One request per camera per check, and no login attempt among them.
+            assert {c.id: fleet_sim.server.traffic[c.id]["requests"] - requests[c.id] for c in cams} == {
+                c.id: 2 for c in cams
+            }
+            assert all(c.auth_failures == {} or not any(c.auth_failures.values()) for c in cams)
+
+            # A camera that stops answering, then one whose web stack presents itself differently (another
+            # device at its address: here a Hikvision web server where a Dahua one was), each need a full read.
+            cams[0].faults.drop_rate = 1.0
+            assert await fleet.check() == [ids[0]]
+            await fleet.inventory([ids[0]])  # the daemon re-reads it: now recorded as unreachable
+            assert await fleet.check() == []
+            cams[0].faults.drop_rate = 0.0
+            cams[1].identity.personality = "hikvision"
+            assert sorted(await fleet.check()) == sorted([ids[0], ids[1]])
+            await fleet.inventory([ids[0], ids[1]])
+            # The check itself never carries credentials: wrong ones change nothing.
+            await fleet.set_credentials(ids[2], Credentials("admin", "wrong-password"))
+            assert await fleet.check() == []
+            assert not any(getattr(cams[2], "auth_failures", {}).values())
