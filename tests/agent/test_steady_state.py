@@ -9,7 +9,10 @@ from tests.agent.conftest import make_test_camera, run_fleet
 
 
 async def test_check_flags_reachability_and_identity_changes_only() -> None:
-    cams = [make_test_camera(p, address=f"127.0.19.{i + 1}") for i, p in enumerate(("hikvision", "dahua", "generic"))]
+    cams = [
+        make_test_camera(p, address=f"127.0.19.{i + 1}")
+        for i, p in enumerate(("hikvision", "dahua", "generic"))
+    ]
     async with run_fleet(cams) as fleet_sim:
         targets = [Target(t.host, t.port, t.credentials) for t in fleet_sim.targets]
         ids = [camera_id_of(t.host, t.port) for t in targets]
