@@ -260,12 +260,13 @@ class Inventory:
         ident.serial = text(zfield(info, "SerialNumber"))
         ident.hardware_id = text(zfield(info, "HardwareId"))
         try:
-            caps = await s.capabilities()
+            # Flags only: the record needs no service XAddrs, so no GetServices (one request per camera fewer).
+            caps = await s.capability_flags()
         except (AuthFailed, Unreachable) as exc:
-            self._error(exc, "GetServices")
+            self._error(exc, "GetServiceCapabilities")
             raise Aborted from exc
         except CameraError as exc:
-            self._error(exc, "GetServices")
+            self._error(exc, "GetServiceCapabilities")
         else:
             for flag_name in (
                 "Network.IPFilter",

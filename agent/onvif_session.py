@@ -413,6 +413,17 @@ class OnvifSession:
                 self._remember_caps(await self.call("GetServiceCapabilities", optional=True))
         return caps
 
+    async def capability_flags(self) -> OnvifCapabilities:
+        """GetServiceCapabilities' flags without GetServices: learnt before login by connect() on most cameras
+        (then no request at all), else one authenticated call. capabilities() still adds the services later."""
+        if self._caps is not None and self._caps.flags:
+            return self._caps
+        caps = self._caps or OnvifCapabilities()
+        self._caps = caps
+        with contextlib.suppress(Unsupported):
+            self._remember_caps(await self.call("GetServiceCapabilities", optional=True))
+        return caps
+
     def _remember_caps(self, caps: Any) -> None:
         target = self._caps or OnvifCapabilities()
         self._caps = target
