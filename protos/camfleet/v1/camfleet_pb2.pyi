@@ -80,7 +80,7 @@ class CensusStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 
 class Activation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
-    ACTIVATION_UNKNOWN: _ClassVar[Activation]
+    ACTIVATION_UNSPECIFIED: _ClassVar[Activation]
     ACTIVATION_ACTIVATED: _ClassVar[Activation]
     ACTIVATION_UNACTIVATED: _ClassVar[Activation]
 
@@ -137,7 +137,7 @@ CENSUS_STATUS_SEEN: CensusStatus
 CENSUS_STATUS_IDENTIFIED: CensusStatus
 CENSUS_STATUS_CREDENTIALS_KNOWN: CensusStatus
 CENSUS_STATUS_INVENTORIED: CensusStatus
-ACTIVATION_UNKNOWN: Activation
+ACTIVATION_UNSPECIFIED: Activation
 ACTIVATION_ACTIVATED: Activation
 ACTIVATION_UNACTIVATED: Activation
 EVENT_KIND_UNSPECIFIED: EventKind
