@@ -13,12 +13,14 @@ from prometheus_client import generate_latest
 from controller import __version__
 from controller.api import COMMANDS, STORE, add_routes, api_errors, token_auth
 from controller.campaign_api import add_campaign_routes
+from controller.campaigns.engine import CampaignEngine
 from controller.commands import CommandService
 from controller.config import ControllerConfig
 from controller.embedded_broker import EmbeddedBroker
 from controller.hub import Hub, HubSettings
 from controller.lease import open_lease
 from controller.metrics import METRICS
+from controller.publisher import Publisher
 from controller.store import Store
 from controller.web import mount as mount_dashboard
 from protos.keys import SigningKey
@@ -65,9 +67,17 @@ def build_app(
     st = store or open_store(cfg)
     app[STORE] = st
     app[CONFIG] = cfg
-    hub = Hub(st, hub_settings(cfg), [key.key_id])
+    # Replicas on one PostgreSQL database: the leader lease decides who runs the singletons (campaign ticks,
+    # dispatch of QUEUED commands, expiry); SQLite means one controller, whose lease is always held.
+    lease = open_lease(cfg.store_url, cfg.client_id)
+    engine_lock = lease.mutex()
+    hub = Hub(st, hub_settings(cfg), [key.key_id], leader=lambda: lease.held, orphans=lease.take_orphans)
     app[HUB] = hub
-    app[COMMANDS] = CommandService(st, key, hub.publish_command)
+    publisher = Publisher(st, key, hub.publish_command)
+    app[COMMANDS] = CommandService(st, publisher)
+    engine = CampaignEngine(st, publisher, approvals_required=cfg.approvals_required, lock=engine_lock,
+                            leader=hub.leader)  # fmt: skip
+    lease.listeners.append(lambda held: engine.wake() if held else None)
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         await st.open()
@@ -91,13 +101,6 @@ def build_app(
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
-    # Replicas on one PostgreSQL database: the leader lease decides who runs the singletons (campaign ticks,
-    # dispatch of QUEUED commands, expiry); SQLite means one controller, whose lease is always held.
-    lease = open_lease(cfg.store_url, cfg.client_id)
-    engine_lock = lease.mutex()
-    hub.leader = lambda: lease.held
-    hub.orphans = lease.take_orphans
-
     async def lease_ctx(app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(lease.run())
         yield
@@ -112,10 +115,7 @@ def build_app(
     if mqtt:
         app.cleanup_ctx.extend([broker_ctx, hub_ctx])
     add_routes(app)
-    engine = add_campaign_routes(app, hub=hub, approvals_required=cfg.approvals_required)
-    engine.leader = hub.leader
-    engine._lock = engine_lock
-    lease.listeners.append(lambda held: engine.wake() if held else None)
+    add_campaign_routes(app, engine, hub=hub)
     app.router.add_get("/metrics", metrics)
     mount_dashboard(app, secure_cookies=cfg.secure_cookies, hub=hub)
     return app

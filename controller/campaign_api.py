@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from controller.api import COMMANDS, STORE, _int, _json_body, error, need
+from controller.api import STORE, _int, _json_body, error, need
 from controller.auth import Perm
 from controller.campaigns.approvals import ApprovalError, decode_signature, describe
 from controller.campaigns.engine import CampaignEngine, CampaignError
@@ -182,12 +182,10 @@ async def ack_alert(request: web.Request) -> web.Response:
 
 
 def add_campaign_routes(
-    app: web.Application, *, hub: Any = None, approvals_required: int = 2, background: bool = True
+    app: web.Application, engine: CampaignEngine, *, hub: Any = None, background: bool = True
 ) -> CampaignEngine:
-    """Routes, the engine (sharing the command service's key and publisher) and, with `background`, its run
-    loop as a cleanup context after the store's. The hub, if given, wakes it on results and inventory."""
-    cmds = app[COMMANDS]
-    engine = CampaignEngine(cmds.store, cmds.key, cmds.publish, approvals_required=approvals_required)
+    """Routes for the engine and, with `background`, its run loop as a cleanup context after the store's. The
+    hub, if given, wakes it on results and inventory."""
     app[ENGINE] = engine
     app.middlewares.append(campaign_errors)
     if hub is not None:

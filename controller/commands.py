@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
+from controller.publisher import Publisher
 from controller.store import Store
 from controller.store.base import CameraFilter, CommandRow
 from protos.camfleet.v1 import camfleet_pb2 as pb
-from protos.envelope import action_name, is_destructive, new_command, seal
-from protos.keys import SigningKey
+from protos.envelope import is_destructive
 
 ACTIONS = ("inventory", "disable_cloud", "restrict_network", "decommission", "rollback", "reboot")
 MAX_TARGETS = 100_000
@@ -91,11 +89,11 @@ class CommandRequest:
 
 
 class CommandService:
-    def __init__(self, store: Store, key: SigningKey, publish: Any) -> None:
+    """Ad-hoc commands (API, dashboard, fleetctl): one signed command per agent, out through the publisher."""
+
+    def __init__(self, store: Store, publisher: Publisher) -> None:
         self.store = store
-        self.key = key
-        # publish(agent_id, envelope) -> bool: the hub's publisher (False keeps the command QUEUED)
-        self.publish = publish
+        self.publisher = publisher
 
     async def targets(self, where: CameraFilter) -> dict[str, list[str]]:
         rows, total = await self.store.query_cameras(where, limit=MAX_TARGETS)
@@ -115,35 +113,19 @@ class CommandService:
         by_agent = await self.targets(req.where)
         if not by_agent:
             raise CommandError("no camera matches the selection")
-        rows: list[CommandRow] = []
-        for agent_id, cams in sorted(by_agent.items()):
-            cmd = new_command(
-                agent_id, action, sorted(cams), ttl=timedelta(seconds=req.ttl_s), dry_run=req.dry_run,
+        return [
+            await self.publisher.issue(
+                agent_id, action, req.params, sorted(cams), actor=actor, ttl_s=req.ttl_s, dry_run=req.dry_run,
                 campaign_id=req.campaign_id, batch_id=req.batch_id, approval_manifest=req.approval_manifest,
-            )  # fmt: skip
-            env = seal(cmd, self.key, req.approvals)
-            row = CommandRow(
-                command_id=cmd.command_id, agent_id=agent_id, action=action_name(action), params=req.params,
-                dry_run=req.dry_run, created_at=time.time(), not_after=cmd.not_after.ToMicroseconds() / 1e6,
-                created_by=actor, campaign_id=req.campaign_id, batch_id=req.batch_id, envelope=env,
-            )  # fmt: skip
-            await self.store.create_command(row, sorted(cams))
-            await self.store.append_audit(
-                actor, "command.create", cmd.command_id,
-                {"agent": agent_id, "action": row.action, "params": req.params, "dry_run": req.dry_run,
-                 "cameras": len(cams), "campaign_id": req.campaign_id, "batch_id": req.batch_id},
-            )  # fmt: skip
-            rows.append(row)
-        for row in rows:
-            if await self.publish(row.agent_id, row.envelope):
-                await self.store.set_command_state(row.command_id, "SENT")
-                row.state = "SENT"
-        return rows
+                approvals=req.approvals, audit={"params": req.params},
+            )
+            for agent_id, cams in sorted(by_agent.items())
+        ]  # fmt: skip
 
     async def cancel(self, command_id: str, actor: str) -> int:
-        cmd = await self.store.get_command(command_id)
-        if cmd is None:
-            raise CommandError(f"no command {command_id}")
-        n = await self.store.cancel_command(command_id)
-        await self.store.append_audit(actor, "command.cancel", command_id, {"executions_canceled": n})
+        async with self.store.tx() as tx:
+            if await tx.commands.get(command_id) is None:
+                raise CommandError(f"no command {command_id}")
+            n = await tx.commands.cancel(command_id)
+            await tx.audit.append(actor, "command.cancel", command_id, {"executions_canceled": n})
         return n

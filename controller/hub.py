@@ -53,7 +53,15 @@ def _status(online: bool, key_ids: list[str]) -> bytes:
 
 
 class Hub:
-    def __init__(self, store: Store, settings: HubSettings, key_ids: list[str]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: HubSettings,
+        key_ids: list[str],
+        *,
+        leader: Callable[[], bool] = lambda: True,
+        orphans: Callable[[], list[str]] = lambda: [],
+    ) -> None:
         self.store = store
         self.s = settings
         self.key_ids = key_ids
@@ -64,8 +72,8 @@ class Hub:
         self._dispatch_wake = asyncio.Event()
         # Several replicas (controller/lease.py): only the leader lease holder dispatches QUEUED commands and
         # expires executions. One controller keeps the default: always.
-        self.leader: Callable[[], bool] = lambda: True
-        self.orphans: Callable[[], list[str]] = lambda: []  # dead replicas' client ids (PgLease.take_orphans)
+        self.leader = leader
+        self.orphans = orphans  # dead replicas' client ids (PgLease.take_orphans)
         self._was_leader = False
 
     def notify(self, kind: str, data: dict[str, Any]) -> None:

@@ -176,6 +176,7 @@ class StepRow:
     command_id: str
     camera_ids: list[str]
     created_at: float
+    undoes: str = ""  # rollback steps: the command whose snapshots they restore
 
 
 @dataclass

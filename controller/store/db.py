@@ -113,8 +113,14 @@ class Database:
             )  # fmt: skip
         else:
             Path(self.url.database or "").parent.mkdir(parents=True, exist_ok=True)
+            # No reset-on-return rollback: every transaction here ends explicitly (commit, or rollback in
+            # _discard), and each rollback is one more hop to aiosqlite's thread on every read.
             engine = create_async_engine(
-                self.url, pool_size=self.pool_size, max_overflow=0, pool_timeout=TIMEOUT
+                self.url,
+                pool_size=self.pool_size,
+                max_overflow=0,
+                pool_timeout=TIMEOUT,
+                pool_reset_on_return=None,
             )
             _sqlite_setup(engine)
         self._engine = engine
@@ -175,7 +181,7 @@ class Database:
                 await conn.execution_options(sqlite_begin="DEFERRED")
             yield Tx(conn, self.dialect)
         finally:
-            await asyncio.shield(_discard(conn))
+            await asyncio.shield(_discard(conn) if snapshot or self.dialect.pg else conn.close())
 
 
 async def _discard(conn: AsyncConnection) -> None:

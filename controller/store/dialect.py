@@ -12,6 +12,7 @@ from sqlalchemy import (
     Select,
     Table,
     Text,
+    and_,
     any_,
     bindparam,
     false,
@@ -83,7 +84,7 @@ class Dialect:
     def pairs_in(
         self, a: ColumnElement[Any], b: ColumnElement[Any], pairs: Sequence[tuple[str, str]]
     ) -> ColumnElement[bool]:
-        """(a, b) IN pairs: two parallel arrays unnested on PostgreSQL, row values on SQLite (chunked)."""
+        """(a, b) IN pairs: two parallel arrays unnested on PostgreSQL; on SQLite (chunked) a superset, see below."""
         if not pairs:
             return false()
         if self.pg:
@@ -96,7 +97,11 @@ class Dialect:
                 .render_derived()
             )
             return tuple_(a, b).in_(select(u.c.a, u.c.b))
-        return tuple_(a, b).in_(list(pairs))
+        # SQLite scans the table for a row-value IN list; two plain IN lists use the (a, b) primary key. The
+        # result is a superset (callers look rows up by their pair).
+        return and_(
+            a.in_(list(dict.fromkeys(p[0] for p in pairs))), b.in_(list(dict.fromkeys(p[1] for p in pairs)))
+        )
 
     def for_update(self, stmt: Select[Any]) -> Select[Any]:
         """Lock the selected rows until commit (replicas race on them). SQLite's write transactions are

@@ -136,3 +136,4 @@ dashboard_sessions = Table(
     "dashboard_sessions", metadata,
     _text("sid_hash", primary_key=True), _text("csrf"), _text("username"), _float("created"), _float("seen"),
 )  # fmt: skip
+campaign_steps.append_column(Column("undoes", Text, nullable=False))  # revision 0003

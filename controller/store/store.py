@@ -104,7 +104,9 @@ class Store:
     async def query_cameras(
         self, flt: CameraFilter, *, limit: int = 50, offset: int = 0, order: str = "camera_id"
     ) -> tuple[list[CameraRow], int]:
-        async with self.read(snapshot=True) as r:
+        # A snapshot on PostgreSQL (replicas write beside us); SQLite's single writer makes it not worth a
+        # transaction per page.
+        async with self.read(snapshot=self.replicated) as r:
             return await r.cameras.query(flt, limit=limit, offset=offset, order=order)
 
     async def camera_history(self, camera_id: str, limit: int = 100) -> list[dict[str, Any]]:
@@ -182,11 +184,6 @@ class Store:
         async with self.tx() as tx:
             await tx.commands.published(command_id, "DISPATCHING", sent)
 
-    async def campaign_command_published(self, command_id: str, sent: bool) -> None:
-        """PENDING -> SENT or -> QUEUED for the hub's dispatcher, conditionally (results kept)."""
-        async with self.tx() as tx:
-            await tx.commands.published(command_id, "PENDING", sent)
-
     async def requeue_claimed(self) -> int:
         async with self.tx() as tx:
             return await tx.commands.requeue_claimed()
@@ -231,6 +228,14 @@ class Store:
     async def campaign_list(self, limit: int = 100, offset: int = 0) -> list[CampaignRow]:
         async with self.read() as r:
             return await r.campaigns.recent(limit, offset)
+
+    async def campaigns_active(self, aborted_since: float) -> list[CampaignRow]:
+        async with self.read() as r:
+            return await r.campaigns.active(aborted_since)
+
+    async def existing_commands(self, command_ids: Sequence[str]) -> set[str]:
+        async with self.read() as r:
+            return await r.commands.existing(command_ids)
 
     async def campaign_update(self, c: CampaignRow) -> None:
         async with self.tx() as tx:

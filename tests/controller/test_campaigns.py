@@ -14,6 +14,7 @@ import pytest
 from controller.campaigns.approvals import describe, sign_manifest
 from controller.campaigns.engine import CampaignEngine, CampaignError
 from controller.ingest import execution_row
+from controller.publisher import Publisher
 from controller.store import Store
 from controller.store.base import CameraFilter, CameraRow, UserRow
 from protos.camfleet.v1 import camfleet_pb2 as pb
@@ -105,7 +106,11 @@ class World:
         await self.store.open()
         ring = Keyring.of(*(k.public_key for k in self.approver_keys.values()))
         self.agents = FakeAgents(self.store, self.key, ring)
-        self.engine = CampaignEngine(self.store, self.key, self.agents.publish, clock=self.clock)
+        self.engine = CampaignEngine(
+            self.store,
+            Publisher(self.store, self.key, self.agents.publish, clock=self.clock),
+            clock=self.clock,
+        )
 
     async def restart(self) -> None:
         """A controller restart: a new store connection and a new engine over the same database file."""
@@ -113,7 +118,9 @@ class World:
         pending = self.agents
         self.store = self.backend.make_store()
         await self.store.open()
-        self.engine = CampaignEngine(self.store, self.key, pending.publish, clock=self.clock)
+        self.engine = CampaignEngine(
+            self.store, Publisher(self.store, self.key, pending.publish, clock=self.clock), clock=self.clock
+        )
         pending.store = self.store
 
     async def settle(self, rounds: int = 12) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, func, insert, or_, select, update
 
 from controller.store import schema
 from controller.store.base import BREAKDOWN_COLUMNS, CameraFilter, CameraRow
@@ -142,6 +142,15 @@ class CameraRepo(Repo):
         d = await self.one(select(C).where(C.c.camera_id == camera_id))
         return camera(d) if d is not None else None
 
+    async def get_many(self, camera_ids: Sequence[str]) -> dict[str, CameraRow]:
+        out: dict[str, CameraRow] = {}
+        for part in self.d.chunks(list(dict.fromkeys(camera_ids))):
+            out |= {
+                d["camera_id"]: camera(d)
+                for d in await self.rows(select(C).where(self.d.member_of(C.c.camera_id, part)))
+            }
+        return out
+
     async def query(
         self, flt: CameraFilter, *, limit: int = 50, offset: int = 0, order: str = "camera_id"
     ) -> tuple[list[CameraRow], int]:
@@ -165,12 +174,23 @@ class CameraRepo(Repo):
         return [{"at": r["at"], "change": json.loads(r["change"])} for r in await self.rows(q.limit(limit))]
 
     async def set_lifecycle(self, camera_id: str, lifecycle: str) -> None:
+        await self.set_lifecycles([(camera_id, lifecycle)])
+
+    async def set_lifecycles(self, changes: Sequence[tuple[str, str]]) -> None:
+        """(camera_id, lifecycle) pairs, each with its history entry: two executemany statements."""
+        if not changes:
+            return
         now = time.time()
         await self.conn.execute(
-            update(C).where(C.c.camera_id == camera_id).values(lifecycle=lifecycle, updated_at=now)
+            update(C).where(C.c.camera_id == bindparam("k")).values(lifecycle=bindparam("v"), updated_at=now),
+            [{"k": cid, "v": lc} for cid, lc in changes],
         )
         await self.conn.execute(
-            insert(H).values(camera_id=camera_id, at=now, change=json.dumps({"lifecycle": [None, lifecycle]}))
+            insert(H),
+            [
+                {"camera_id": cid, "at": now, "change": json.dumps({"lifecycle": [None, lc]})}
+                for cid, lc in changes
+            ],
         )
 
     async def counts(self, column: str, flt: CameraFilter | None = None) -> dict[str, int]:

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 
 from controller.store import schema
 from controller.store.base import (
@@ -74,6 +74,19 @@ class CampaignRepo(Repo):
         q = q.order_by(CP.c.created_at.desc()).limit(limit).offset(offset)
         return [_campaign(d) for d in await self.rows(q)]
 
+    async def active(self, aborted_since: float) -> list[CampaignRow]:
+        """Campaigns that can still change: created, running or paused; with a batch rolling back; or aborted
+        after `aborted_since` (executions running at the abort still finish). Finished ones are not loaded."""
+        rolling = select(B.c.campaign_id).where(B.c.state == "ROLLING_BACK")
+        q = select(CP).where(
+            or_(
+                CP.c.state.in_(["CREATED", "RUNNING", "PAUSED"]),
+                CP.c.campaign_id.in_(rolling),
+                and_(CP.c.state == "ABORTED", CP.c.updated_at >= aborted_since),
+            )
+        )
+        return [_campaign(d) for d in await self.rows(q.order_by(CP.c.created_at))]
+
     async def update(self, c: CampaignRow) -> None:
         await self.conn.execute(
             update(CP)
@@ -100,9 +113,16 @@ class CampaignRepo(Repo):
         return [MemberRow(**d) for d in await self.rows(q.order_by(M.c.camera_id))]
 
     async def member_update(self, m: MemberRow) -> None:
+        await self.member_updates([m])
+
+    async def member_updates(self, members: Sequence[MemberRow]) -> None:
+        if not members:
+            return
         await self.conn.execute(
-            update(M).where(M.c.campaign_id == m.campaign_id, M.c.camera_id == m.camera_id)
-            .values(agent_id=m.agent_id, status=m.status, stages_done=m.stages_done)
+            update(M).where(M.c.campaign_id == bindparam("k_c"), M.c.camera_id == bindparam("k_cam"))
+            .values(agent_id=bindparam("v_agent"), status=bindparam("v_status"), stages_done=bindparam("v_done")),
+            [{"k_c": m.campaign_id, "k_cam": m.camera_id, "v_agent": m.agent_id, "v_status": m.status,
+              "v_done": m.stages_done} for m in members],
         )  # fmt: skip
 
     async def step_add(self, step: StepRow) -> bool:
@@ -135,12 +155,19 @@ class CampaignRepo(Repo):
         return out
 
     async def retired_put(self, r: RetiredRow) -> None:
-        values = {**vars(r), "macs": json.dumps(r.macs), "seen_gone": int(r.seen_gone)}
-        ins = self.d.insert(R).values(**values)
+        await self.retired_put_many([r])
+
+    async def retired_put_many(self, rows: Sequence[RetiredRow]) -> None:
+        if not rows:
+            return
+        values = [{**vars(r), "macs": json.dumps(r.macs), "seen_gone": int(r.seen_gone)} for r in rows]
+        ins = self.d.insert(R)
+        keep = [k for k in values[0] if k != "camera_id"]
         await self.conn.execute(
             ins.on_conflict_do_update(
-                index_elements=[R.c.camera_id], set_={k: ins.excluded[k] for k in values if k != "camera_id"}
-            )
+                index_elements=[R.c.camera_id], set_={k: ins.excluded[k] for k in keep}
+            ),
+            values,
         )
 
     async def retired_list(self) -> list[RetiredRow]:

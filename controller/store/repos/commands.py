@@ -262,3 +262,17 @@ class CommandRepo(Repo):
     async def requeue_claimed(self) -> int:
         """Claims left by a replica that died mid-publish go back to QUEUED (called by a new lease holder)."""
         return await self.run(update(K).where(K.c.state == "DISPATCHING").values(state="QUEUED"))
+
+    async def requeue_pending(self, created_before: float, *, campaigns_now: bool = False) -> int:
+        """PENDING commands older than `created_before` (their creator died before publishing), and with
+        `campaigns_now` every campaign command, -> QUEUED."""
+        old = K.c.created_at < created_before
+        which = or_(old, K.c.campaign_id != "") if campaigns_now else old
+        return await self.run(update(K).where(K.c.state == "PENDING", which).values(state="QUEUED"))
+
+    async def existing(self, command_ids: Sequence[str]) -> set[str]:
+        out: set[str] = set()
+        for part in self.d.chunks(list(dict.fromkeys(command_ids))):
+            q = select(K.c.command_id).where(self.d.member_of(K.c.command_id, part))
+            out |= {str(r[0]) for r in (await self.conn.execute(q)).all()}
+        return out
