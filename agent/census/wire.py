@@ -15,7 +15,11 @@ STATUS = {
     "credentials known": pb.CENSUS_STATUS_CREDENTIALS_KNOWN,
     "inventoried": pb.CENSUS_STATUS_INVENTORIED,
 }
-ACTIVATION = {None: pb.ACTIVATION_UNSPECIFIED, True: pb.ACTIVATION_ACTIVATED, False: pb.ACTIVATION_UNACTIVATED}
+ACTIVATION = {
+    None: pb.ACTIVATION_UNSPECIFIED,
+    True: pb.ACTIVATION_ACTIVATED,
+    False: pb.ACTIVATION_UNACTIVATED,
+}
 #: Devices per message: a big site's census goes out in parts, each well under a broker's message limits.
 PART_SIZE = 250
 #: The strongest evidence items carried per device (the full list stays in the agent's own output).
