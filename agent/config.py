@@ -40,6 +40,7 @@ class CensusSettings:
     rate_per_s: float = 200.0
     max_messages: int = 20_000
     enabled: bool = False
+    scope: str = "link"  # link | ranges (see agent.census.runner.CensusConfig)
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ def _census(raw: dict[str, Any], discovery_ranges: list[str]) -> CensusSettings:
     if not isinstance(c, dict):
         raise ConfigError("census: expected a table")
     unknown = set(c) - {"interfaces", "ranges", "http_ports", "rtsp_ports", "tls_ports", "interval_s", "window_s",
-                        "rate_per_s", "max_messages", "enabled"}  # fmt: skip
+                        "rate_per_s", "max_messages", "enabled", "scope"}  # fmt: skip
     if unknown:
         raise ConfigError(f"census: unknown key(s) {', '.join(sorted(unknown))}")
     for key in ("interfaces", "ranges"):
@@ -125,6 +126,7 @@ def _census(raw: dict[str, Any], discovery_ranges: list[str]) -> CensusSettings:
             rate_per_s=float(c.get("rate_per_s", 200.0)),
             max_messages=int(c.get("max_messages", 20_000)),
             enabled=bool(c.get("enabled", bool(c))),
+            scope=str(c.get("scope", "link")),
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"census: {exc}") from exc

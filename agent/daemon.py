@@ -203,6 +203,7 @@ class AgentDaemon:
             interfaces=c.interfaces, ranges=c.ranges, allow=RangeAllowList.from_config(self.cfg.discovery_ranges),
             http_ports=c.http_ports, rtsp_ports=c.rtsp_ports, tls_ports=c.tls_ports, window_s=c.window_s,
             timeout_s=min(self.cfg.timeout_s, 5.0), rate_per_s=c.rate_per_s, max_messages=c.max_messages,
+            scope=c.scope,
         )  # fmt: skip
         if self._oui is None:
             with contextlib.suppress(OSError, RuntimeError):

@@ -199,6 +199,7 @@ async def stats(request: web.Request) -> web.Response:
 def _state(server: SimServer, cam: Camera) -> dict[str, Any]:
     """Live state; a recorder adds each channel's camera and whether it records right now."""
     state = cam.live_state()
+    state["traffic"] = dict(server.traffic.get(cam.id, {}))
     if cam.is_recorder:
         from camsim.recorders import channel_views
 
@@ -222,7 +223,6 @@ async def list_cameras(request: web.Request) -> web.Response:
 async def get_camera(request: web.Request) -> web.Response:
     cam = _camera(request)
     state = _state(_server(request), cam)
-    state["traffic"] = dict(_server(request).traffic.get(cam.id, {}))
     return web.json_response(state)
 
 

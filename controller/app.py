@@ -14,6 +14,7 @@ from controller import __version__
 from controller.api import COMMANDS, STORE, add_routes, api_errors, token_auth
 from controller.campaign_api import add_campaign_routes
 from controller.campaigns.engine import CampaignEngine
+from controller.census_api import add_routes as add_census_routes
 from controller.commands import CommandService
 from controller.config import ControllerConfig
 from controller.embedded_broker import EmbeddedBroker
@@ -115,6 +116,7 @@ def build_app(
     if mqtt:
         app.cleanup_ctx.extend([broker_ctx, hub_ctx])
     add_routes(app)
+    add_census_routes(app)
     add_campaign_routes(app, engine, hub=hub)
     app.router.add_get("/metrics", metrics)
     mount_dashboard(app, secure_cookies=cfg.secure_cookies, hub=hub)

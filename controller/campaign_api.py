@@ -21,6 +21,7 @@ from controller.api import STORE, _int, _json_body, error, need
 from controller.auth import Perm
 from controller.campaigns.approvals import ApprovalError, decode_signature, describe
 from controller.campaigns.engine import CampaignEngine, CampaignError
+from controller.recorders import status_impact
 
 ENGINE = web.AppKey("campaign_engine", CampaignEngine)
 
@@ -77,8 +78,14 @@ async def plan(request: web.Request) -> web.Response:
 
 
 async def preview(request: web.Request) -> web.Response:
+    """The dry-run results, and per batch the recorder channels its restrict_network/decommission would take dark."""
     need(request, Perm.READ)
-    return web.json_response(await _engine(request).preview(request.match_info["cid"]))
+    eng = _engine(request)
+    out = await eng.preview(request.match_info["cid"])
+    out["recorder_impact"] = await status_impact(
+        request.app[STORE], await eng.status(request.match_info["cid"])
+    )
+    return web.json_response(out)
 
 
 async def _op(request: web.Request, op: str) -> web.Response:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller.publisher import Publisher
+from controller.recorders import impact as recorder_impact
 from controller.store import Store
 from controller.store.base import CameraFilter, CommandRow
 from protos.camfleet.v1 import camfleet_pb2 as pb
@@ -15,6 +16,8 @@ from protos.envelope import is_destructive
 
 ACTIONS = ("inventory", "disable_cloud", "restrict_network", "decommission", "rollback", "reboot")
 MAX_TARGETS = 100_000
+#: Protocols restrict_network may leave on: ONVIF's three, and Hikvision's SDK service (adminAccesses DEV_MANAGE).
+KEEPABLE = ("HTTP", "HTTPS", "RTSP", "DEV_MANAGE")
 
 
 class CommandError(ValueError):
@@ -48,13 +51,20 @@ def build_action(name: str, params: dict[str, Any]) -> pb.Action:
         if not allow:
             raise CommandError("allow: name at least the recorder's address (the agent is always added)")
         keep = [p.upper() for p in _strs(params, "keep_protocols") or ["RTSP"]]
-        bad = [p for p in keep if p not in ("HTTP", "HTTPS", "RTSP")]
+        bad = [p for p in keep if p not in KEEPABLE]
         if bad:
-            raise CommandError(f"keep_protocols: unknown {bad}; ONVIF knows HTTP, HTTPS and RTSP")
+            raise CommandError(
+                f"keep_protocols: unknown {bad}; ONVIF knows HTTP, HTTPS and RTSP, Hikvision adds DEV_MANAGE "
+                "(the SDK port 8000 its recorders pull streams over)"
+            )
+        gap = params.get("accept_recording_gap", False)
+        if not isinstance(gap, bool):
+            raise CommandError("accept_recording_gap: true or false")
         return pb.Action(
             restrict_network=pb.RestrictNetwork(
                 allow=allow, ntp_server=str(params.get("ntp_server", "")), keep_protocols=keep,
                 clear_gateway=bool(params.get("clear_gateway", True)), clear_dns=bool(params.get("clear_dns", True)),
+                accept_recording_gap=gap,
             )
         )  # fmt: skip
     if name == "decommission":
@@ -113,6 +123,13 @@ class CommandService:
         by_agent = await self.targets(req.where)
         if not by_agent:
             raise CommandError("no camera matches the selection")
+        if not req.dry_run and action.WhichOneof("kind") == "restrict_network":
+            # A dry run shows what would be cut (each agent lists it); a real run that cuts a camera off its
+            # recorder needs accept_recording_gap (protos.recorders).
+            targeted, _ = await self.store.query_cameras(req.where, limit=MAX_TARGETS)
+            refused = (await recorder_impact(self.store, action, targeted)).refused
+            if refused is not None:
+                raise CommandError(refused)
         return [
             await self.publisher.issue(
                 agent_id, action, req.params, sorted(cams), actor=actor, ttl_s=req.ttl_s, dry_run=req.dry_run,

@@ -18,6 +18,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from controller import __version__
+from controller.census_ingest import census_rows, channel_rows
 from controller.ingest import agent_row, camera_row, execution_row
 from controller.metrics import METRICS
 from controller.store import Store
@@ -98,6 +99,8 @@ class Hub:
                 await self._result(t.agent_id, payload)
             elif t.kind == "events":
                 await self._event(t.agent_id, payload)
+            elif t.kind == "census":
+                await self._census(t.agent_id, payload)
         except DecodeError:
             METRICS.malformed.labels(t.kind).inc()
             log.warning("undecodable %s message from %s dropped", t.kind, t.agent_id)
@@ -116,12 +119,26 @@ class Hub:
         agents = {a.agent_id: a for a in await self.store.list_agents()}
         site = agents[agent_id].site if agent_id in agents else agent_id
         rows = [camera_row(agent_id, site, r) for r in rep.cameras if r.camera_id]
-        n = await self.store.ingest_cameras(
-            agent_id, rows, full=rep.full, removed=list(rep.removed_camera_ids), seq=rep.seq
+        channels = {r.camera_id: channel_rows(agent_id, site, r) for r in rep.cameras
+                    if r.camera_id and r.device_class == "recorder"}  # fmt: skip
+        n = await self.store.ingest_inventory(
+            agent_id, rows, channels, full=rep.full, removed=list(rep.removed_camera_ids), seq=rep.seq
         )
         if rep.HasField("at"):
             METRICS.ingest_lag.observe(max(0.0, time.time() - rep.at.ToMicroseconds() / 1e6))
         self.notify("inventory", {"agent_id": agent_id, "cameras": n})
+
+    async def _census(self, agent_id: str, payload: bytes) -> None:
+        """One part of an agent's census run (devices found without credentials)."""
+        rep = pb.CensusReport.FromString(payload)
+        agents = {a.agent_id: a for a in await self.store.list_agents()}
+        site = agents[agent_id].site if agent_id in agents else agent_id
+        rows = census_rows(
+            agent_id, site, rep
+        )  # the topic names the agent; the body's agent_id is not trusted
+        last = rep.parts == 0 or rep.part + 1 >= rep.parts
+        n = await self.store.ingest_census(rows, agent_id=agent_id, census_id=rep.census_id, last_part=last)
+        self.notify("census", {"agent_id": agent_id, "devices": n, "complete": last})
 
     async def _result(self, agent_id: str, payload: bytes) -> None:
         upd = pb.ExecutionUpdate.FromString(payload)
@@ -324,7 +341,7 @@ class Hub:
             self.client = client
             await client.publish(topics.controller_status(), _status(True, self.key_ids), qos=1, retain=True,
                                  timeout=15)  # fmt: skip
-            for kind in ("status", "inventory", "result", "events"):
+            for kind in ("status", "inventory", "result", "events", "census"):
                 share = self.s.share_group if self.s.protocol == 5 and kind != "status" else None
                 await client.subscribe(topics.all_agents(kind, share), qos=1, timeout=15)
             self.connected.set()

@@ -336,6 +336,9 @@ def openapi_document() -> dict[str, Any]:
         },
     }
     doc["paths"].update(campaign_paths())
+    from controller.census_api import paths as census_paths
+
+    doc["paths"].update(census_paths())
     return doc
 
 

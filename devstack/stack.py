@@ -94,6 +94,11 @@ class Stack:
     # Agents: full reads of every camera this often, cheap reachability/identity checks in between.
     inventory_interval_s: float = 30.0
     check_interval_s: float = 10.0
+    # Census (issue 15): these sites' agents also search without credentials (multicast on lo, passive probes of
+    # the camsim block, scope "ranges" so other simulators on the machine stay out); camsim answers discovery.
+    census_sites: tuple[str, ...] = ()
+    # Which targets a site's agent holds: "recorders" or "cameras" (default: a round-robin share of all).
+    site_targets: dict[str, str] = field(default_factory=dict)
 
     # ---- paths --------------------------------------------------------------------------------
     @property
@@ -143,20 +148,35 @@ class Stack:
         self._proc(
             "camsim", str(BIN / "camsim"), "--cameras", str(self.cameras), "--seed", str(self.seed),
             "--port", str(self.cam_port), "--control-port", str(self.control_port), "--latency", self.latency,
-            "--base-address", self.base_address, "--export", str(self.root / "camsim"), "--no-discovery",
+            "--base-address", self.base_address, "--export", str(self.root / "camsim"),
+            *(() if self.census_sites else ("--no-discovery",)),
             "--state", str(self.root / "camsim" / "state.json"), *self.camsim_args,
         )  # fmt: skip
 
     def split_targets(self) -> None:
         with (self.root / "camsim" / "targets.csv").open() as f:
             rows = list(csv.DictReader(f))
-        for i, site in enumerate(self.sites):
+        recorders = (
+            {t["host"] for t in self.truth() if t.get("kind") == "recorder"} if self.site_targets else set()
+        )
+        shared = [s for s in self.sites if s not in self.site_targets]
+        for site in self.sites:
             d = self.root / "agents" / site
             d.mkdir(parents=True, exist_ok=True)
+            kind = self.site_targets.get(site)
+            if kind == "recorders":
+                mine = [r for r in rows if r["host"] in recorders]
+            elif kind == "cameras":
+                mine = [r for r in rows if r["host"] not in recorders]
+            else:
+                i = shared.index(site)
+                mine = [r for r in rows if r["host"] not in recorders or not self.site_targets][
+                    i :: len(shared)
+                ]
             with (d / "targets.csv").open("w", newline="") as f:
                 w = csv.DictWriter(f, fieldnames=["host", "port", "username", "password"])
                 w.writeheader()
-                w.writerows(rows[i :: len(self.sites)])
+                w.writerows(mine)
 
     def setup_pki(self) -> None:
         # World-traversable: Mosquitto started as root drops to the mosquitto user and must read its files.
@@ -256,8 +276,20 @@ class Stack:
             + (f'approver_keyring = "{approvers}"\n' if approvers.exists() else "")
             + f'\n[cameras]\ntargets = "{d / "targets.csv"}"\nconcurrency = 32\ntimeout_s = 5\n'
             f"inventory_interval_s = {self.inventory_interval_s:g}\ncheck_interval_s = {self.check_interval_s:g}\n"
+            + (self._census_toml() if site in self.census_sites else "")
         )
         return d / "agent.toml"
+
+    def census_range(self) -> str:
+        """The /24 camsim's fleet starts in (census ranges and discovery_ranges of census sites)."""
+        return ".".join(self.base_address.split(".")[:3]) + ".0/24"
+
+    def _census_toml(self) -> str:
+        r = self.census_range()
+        return (
+            f'discovery_ranges = ["{r}"]\n\n[census]\ninterfaces = ["127.0.0.1"]\nranges = ["{r}"]\n'
+            f'http_ports = [{self.cam_port}]\nwindow_s = 1.5\ninterval_s = 20\nscope = "ranges"\n'
+        )
 
     def start_agent(self, site: str) -> None:
         cfg = self.write_agent_config(site)

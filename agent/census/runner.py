@@ -55,6 +55,9 @@ class CensusConfig:
     max_messages: int = DEFAULT_MAX_MESSAGES
     max_addresses: int = DEFAULT_MAX_ADDRESSES
     max_devices: int = MAX_DEVICES
+    # "link": every device that answers on the agent's segment; "ranges": only those inside the configured ranges
+    # (an agent responsible for some VLANs of a shared segment reports only those).
+    scope: str = "link"
 
 
 @dataclass
@@ -119,6 +122,13 @@ async def run_census(
         if isinstance(exc, _Partial):
             sightings += exc.sightings
     devices = merge(sightings)
+    if cfg.scope == "ranges":
+        outside = [d for d in devices if not cfg.allow.spans or not cfg.allow.allows(d.host)]
+        if outside:
+            notes.append(
+                f"{len(outside)} devices outside the configured ranges left out (census.scope = ranges)"
+            )
+            devices = [d for d in devices if d not in outside]
     if len(devices) > cfg.max_devices:
         truncated = True
         notes.append(f"{len(devices)} devices answered; keeping the first {cfg.max_devices}")

@@ -13,6 +13,7 @@ from controller.campaigns import planner
 from controller.campaigns.approvals import ApprovalError, check_signature, distinct_valid
 from controller.campaigns.core import CampaignCore, CampaignError
 from controller.commands import MAX_TARGETS, build_action
+from controller.recorders import campaign_impact, refusals
 from controller.store.base import ApprovalRow, BatchRow, CameraRow, CampaignRow, MemberRow, StepRow, UserRow
 
 
@@ -45,6 +46,11 @@ class CampaignService(CampaignCore):
         cams = await self.targets(spec)
         if not cams:
             raise CampaignError("no camera matches the selection", 400)
+        refused = refusals(await campaign_impact(self.store, spec, cams))
+        if refused is not None:
+            raise CampaignError(
+                refused, 400
+            )  # cutting cameras off their recorders needs accept_recording_gap
         now = self.clock()
         cid = str(uuid.uuid4())
         c = CampaignRow(cid, spec.name, spec.to_dict(), "CREATED", actor, now, now)

@@ -21,7 +21,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from controller.store import migrate
 from controller.store.dialect import Dialect
-from controller.store.repos import AgentRepo, AuditRepo, CameraRepo, CampaignRepo, CommandRepo, PeopleRepo
+from controller.store.repos import (
+    AgentRepo,
+    AuditRepo,
+    CameraRepo,
+    CampaignRepo,
+    CensusRepo,
+    CommandRepo,
+    PeopleRepo,
+    RecorderRepo,
+)
 
 TIMEOUT = 30.0
 
@@ -67,6 +76,14 @@ class Tx:
     @cached_property
     def people(self) -> PeopleRepo:
         return PeopleRepo(self.conn, self.dialect)
+
+    @cached_property
+    def recorders(self) -> RecorderRepo:
+        return RecorderRepo(self.conn, self.dialect)
+
+    @cached_property
+    def census(self) -> CensusRepo:
+        return CensusRepo(self.conn, self.dialect)
 
 
 def _sqlite_setup(engine: AsyncEngine) -> None:

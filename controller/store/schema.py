@@ -137,3 +137,22 @@ dashboard_sessions = Table(
     _text("sid_hash", primary_key=True), _text("csrf"), _text("username"), _float("created"), _float("seen"),
 )  # fmt: skip
 campaign_steps.append_column(Column("undoes", Text, nullable=False))  # revision 0003
+
+# Recorder channels (revision 0004): the latest channel list of every recorder, one row per channel; camera_id
+# is the directly inventoried camera the channel is ("" when seen only through this recorder).
+recorder_channels = Table(
+    "recorder_channels", metadata,
+    _text("recorder_id", primary_key=True), _int("channel", primary_key=True), _text("agent_id"), _text("site"),
+    _text("recorder_host"), _text("address"), _text("protocol"), _int("online"), _text("status_detail"),
+    _text("model"), _text("serial"), _text("firmware"), _text("macs"), _text("origin"), _int("covered"),
+    _float("confidence"), _text("camera_id"), _text("fingerprint"), _blob("record"), _float("updated_at"),
+)  # fmt: skip
+
+# Census devices (revision 0004): each agent's latest census run, found without credentials.
+census_devices = Table(
+    "census_devices", metadata,
+    _text("agent_id", primary_key=True), _text("device_key", primary_key=True), _text("census_id"), _text("site"),
+    _text("host"), _int("port"), _text("macs"), _text("serial"), _text("model"), _text("firmware"),
+    _text("device_class"), _int("channels"), _text("activation"), _text("status"), _text("sources"),
+    _text("origin"), _int("covered"), _float("confidence"), _text("camera_id"), _blob("record"), _float("seen_at"),
+)  # fmt: skip

@@ -12,7 +12,7 @@ duplicates and out-of-order input (MQTT QoS 1 redelivers, and updates from one a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from controller.store.base import (
     UserRow,
 )
 from controller.store.db import Database, Tx
+from controller.store.repos.census import CensusRow, ChannelRow
 
 
 class Store:
@@ -96,6 +97,44 @@ class Store:
     ) -> int:
         async with self.tx() as tx:
             return await tx.cameras.ingest(agent_id, rows, full=full, removed=removed, seq=seq)
+
+    async def ingest_inventory(
+        self,
+        agent_id: str,
+        rows: Sequence[CameraRow],
+        channels: Mapping[str, Sequence[ChannelRow]],
+        *,
+        full: bool,
+        removed: Sequence[str],
+        seq: int,
+    ) -> int:
+        """ingest_cameras plus the channel lists of the recorders in the report, in one transaction."""
+        async with self.tx() as tx:
+            stale = await tx.recorders.stale(agent_id, seq)
+            n = await tx.cameras.ingest(agent_id, rows, full=full, removed=removed, seq=seq)
+            if not stale:
+                await tx.recorders.replace(agent_id, channels, full=full, removed=removed)
+            return n
+
+    async def recorder_channels(self) -> list[ChannelRow]:
+        async with self.read() as r:
+            return await r.recorders.all()
+
+    async def channels_touching(
+        self, camera_ids: Sequence[str], serials: Sequence[str] = ()
+    ) -> list[ChannelRow]:
+        async with self.read() as r:
+            return await r.recorders.touching(camera_ids, serials)
+
+    async def ingest_census(
+        self, rows: Sequence[CensusRow], *, agent_id: str, census_id: str, last_part: bool
+    ) -> int:
+        async with self.tx() as tx:
+            return await tx.census.ingest(rows, agent_id=agent_id, census_id=census_id, last_part=last_part)
+
+    async def census_devices(self) -> list[CensusRow]:
+        async with self.read() as r:
+            return await r.census.all()
 
     async def get_camera(self, camera_id: str) -> CameraRow | None:
         async with self.read() as r:

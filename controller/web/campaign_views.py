@@ -14,6 +14,7 @@ from controller.campaign_api import ENGINE
 from controller.campaigns import planner
 from controller.campaigns.approvals import ApprovalError, decode_signature, describe
 from controller.campaigns.engine import CampaignEngine, CampaignError
+from controller.recorders import campaign_impact, refusals, status_impact
 from controller.web.common import can, render, require, user_of
 
 WHERE_KEYS = ("origin", "vendor", "site", "risk", "state", "q", "ids", "tags")
@@ -48,6 +49,7 @@ def _defaults(query: Any) -> dict[str, Any]:
         name=query.get("name", ""), stages=["disable_cloud"], allow="", canary="1", growth="2", max_batch="10",
         success_threshold="100", failure_threshold="50", min_executed="1", gate_action="pause", ttl_min="15",
         retry_failed_only=True, preview="canary", window_days="", window_start="", window_end="",
+        keep="", accept_recording_gap=False,
     )  # fmt: skip
     return f
 
@@ -57,7 +59,7 @@ def _form_values(form: Any) -> dict[str, Any]:
     for k in f:
         if k == "stages":
             f[k] = [s for s in form.getall("stages", []) if s in planner.STAGES]
-        elif k == "retry_failed_only":
+        elif k in ("retry_failed_only", "accept_recording_gap"):
             f[k] = bool(form.get(k))
         else:
             f[k] = str(form.get(k, "")).strip()
@@ -78,6 +80,11 @@ def spec_body(f: dict[str, Any]) -> dict[str, Any]:
         params: dict[str, Any] = {}
         if s == "restrict_network":
             params["allow"] = [a for a in str(f["allow"]).replace(",", " ").split() if a]
+            keep = [p for p in str(f.get("keep", "")).replace(",", " ").split() if p]
+            if keep:
+                params["keep_protocols"] = keep
+            if f.get("accept_recording_gap"):
+                params["accept_recording_gap"] = True
         stages.append({"action": s, "params": params})
     body: dict[str, Any] = {
         "name": f["name"],
@@ -123,10 +130,15 @@ async def campaign_plan(request: web.Request) -> web.Response:
         return render(request, "campaign_new.html", _wizard_ctx(f, error=str(exc)), 400)
     targets = [r for r in rows if r.lifecycle not in planner.RETIRED and all(t in r.tags for t in tags)]
     sizes = planner.batch_sizes(len(targets), spec.plan)
+    try:
+        impact = await campaign_impact(request.app[STORE], spec, targets)
+    except ValueError as exc:  # stage parameters build_action refuses
+        return render(request, "campaign_new.html", _wizard_ctx(f, error=str(exc)), 400)
     ctx = _wizard_ctx(
         f, plan={"total": total, "targets": targets[:200], "count": len(targets), "sizes": sizes,
                  "needs_approval": spec.needs_approval, "approvals": spec.approvals_required,
-                 "stages": [s.action for s in spec.stages]},
+                 "stages": [s.action for s in spec.stages], "impact": [i for i in impact if i["channels"]],
+                 "refused": refusals(impact)},
     )  # fmt: skip
     return render(request, "campaign_new.html", ctx)
 
@@ -151,10 +163,12 @@ async def campaign_board(request: web.Request) -> web.Response:
         preview = await eng.preview(cid)
     except CampaignError as exc:
         raise _fail(exc) from exc
+    impact = await status_impact(request.app[STORE], status)
     for b in status["batches"]:
         done = sum((s["counts"] or {}).get("succeeded", 0) + (s["counts"] or {}).get("failed", 0)
                    for s in b["stages"])  # fmt: skip
         b["done"], b["work"] = done, b["size"] * len(b["stages"])
+        b["impact"] = [i for i in impact if i["batch_id"] == b["batch_id"] and i["channels"]]
     return render(
         request,
         "campaign.html",

@@ -11,6 +11,8 @@ from google.protobuf.json_format import MessageToDict
 
 from controller.api import STORE, camera_filter
 from controller.auth import Perm
+from controller.census_api import recorders_json
+from controller.fleet_answer import answer
 from controller.store import Store
 from controller.store.base import LIFECYCLE, CameraFilter, marginal
 from controller.web.charts import RISK_ORDER, bar_chart
@@ -79,11 +81,15 @@ async def overview(request: web.Request) -> web.Response:
         bar_chart("Cameras by lifecycle state", lifecycle, param="state", order=LIFECYCLE),
     ]
     agents = await store.list_agents()
+    channels = await store.recorder_channels()
+    census = await store.census_devices()
+    all_cameras, _ = await store.query_cameras(CameraFilter(), limit=10**7)
     return render(
         request,
         "overview.html",
         {"s": s, "charts": charts, "agents": agents, "alerts": await store.alerts(open_only=True, limit=50),
-         "title": "Fleet", "live": True},
+         "title": "Fleet", "live": True, "fleet": answer(all_cameras, census, channels),
+         "recorders": recorders_json(channels)},
     )  # fmt: skip
 
 
@@ -169,6 +175,11 @@ async def camera_detail(request: web.Request) -> web.Response:
             "feature_states": FEATURE_STATES,
             "error_classes": ERROR_CLASSES,
             "history": await store.camera_history(row.camera_id, limit=50),
+            "feeds": [
+                f
+                for f in await store.channels_touching([row.camera_id], [rec.identity.serial.upper()])
+                if f.recorder_id != row.camera_id
+            ],
             "audit": await camera_audit(store, row.camera_id),
         },
     )

@@ -4,7 +4,17 @@ from controller.store.repos.agents import AgentRepo
 from controller.store.repos.audit import AuditRepo
 from controller.store.repos.cameras import CameraRepo
 from controller.store.repos.campaigns import CampaignRepo
+from controller.store.repos.census import CensusRepo, RecorderRepo
 from controller.store.repos.commands import CommandRepo
 from controller.store.repos.people import PeopleRepo
 
-__all__ = ["AgentRepo", "AuditRepo", "CameraRepo", "CampaignRepo", "CommandRepo", "PeopleRepo"]
+__all__ = [
+    "AgentRepo",
+    "AuditRepo",
+    "CameraRepo",
+    "CampaignRepo",
+    "CensusRepo",
+    "CommandRepo",
+    "PeopleRepo",
+    "RecorderRepo",
+]

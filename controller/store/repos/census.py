@@ -1,0 +1,179 @@
+"""Census devices (each agent's latest credential-free census) and recorder channels (who is behind each recorder)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from sqlalchemy import and_, delete, select
+
+from controller.store import schema
+from controller.store.repos._base import Repo
+
+R = schema.recorder_channels
+D = schema.census_devices
+A = schema.agents
+
+
+@dataclass
+class ChannelRow:
+    recorder_id: str
+    channel: int
+    agent_id: str
+    site: str
+    recorder_host: str
+    address: str
+    protocol: str
+    online: bool
+    status_detail: str
+    model: str
+    serial: str
+    firmware: str
+    macs: list[str]
+    origin: str
+    covered: bool
+    confidence: float
+    camera_id: str
+    fingerprint: str
+    record: bytes  # camfleet.v1.RecorderChannel
+    updated_at: float = 0.0
+
+
+@dataclass
+class CensusRow:
+    agent_id: str
+    device_key: str  # mac:..., serial:... or host:... (what identifies the device within the agent's census)
+    census_id: str
+    site: str
+    host: str
+    port: int
+    macs: list[str]
+    serial: str
+    model: str
+    firmware: str
+    device_class: str
+    channels: int
+    activation: str  # unknown | activated | unactivated
+    status: str  # seen | identified | credentials known | inventoried
+    sources: list[str]
+    origin: str
+    covered: bool
+    confidence: float
+    camera_id: str
+    record: bytes  # camfleet.v1.CensusDevice
+    seen_at: float = 0.0
+
+
+_JSON = ("macs", "sources")
+_BOOL = ("online", "covered")
+
+
+def _db(row: Any) -> dict[str, Any]:
+    d = asdict(row)
+    for k in _JSON:
+        if k in d:
+            d[k] = json.dumps(d[k])
+    for k in _BOOL:
+        if k in d:
+            d[k] = int(d[k])
+    return d
+
+
+def _py(d: dict[str, Any]) -> dict[str, Any]:
+    for k in _JSON:
+        if k in d:
+            d[k] = json.loads(d[k] or "[]")
+    for k in _BOOL:
+        if k in d:
+            d[k] = bool(d[k])
+    d["record"] = bytes(d["record"])
+    return d
+
+
+class RecorderRepo(Repo):
+    async def stale(self, agent_id: str, seq: int) -> bool:
+        """An inventory report at or before the last one applied from this agent (checked before the cameras'
+        ingest moves the mark): its channel lists must not overwrite newer ones."""
+        got = (await self.conn.execute(select(A.c.inventory_seq).where(A.c.agent_id == agent_id))).scalar()
+        return bool(seq) and got is not None and int(got) >= seq
+
+    async def replace(
+        self,
+        agent_id: str,
+        recorders: Mapping[str, Sequence[ChannelRow]],
+        *,
+        full: bool,
+        removed: Sequence[str],
+    ) -> int:
+        """Each listed recorder's channels become exactly `recorders[id]`; removed recorders (and, for a full
+        report, this agent's recorders not listed) lose theirs."""
+        gone = [*removed, *recorders]
+        for part in self.d.chunks(gone):
+            await self.run(delete(R).where(R.c.agent_id == agent_id, self.d.member_of(R.c.recorder_id, part)))
+        if full:
+            listed = set(recorders)
+            old = {
+                r["recorder_id"]
+                for r in await self.rows(select(R.c.recorder_id).where(R.c.agent_id == agent_id))
+            }
+            for part in self.d.chunks(sorted(old - listed)):
+                await self.run(
+                    delete(R).where(R.c.agent_id == agent_id, self.d.member_of(R.c.recorder_id, part))
+                )
+        now = time.time()
+        values = [{**_db(ch), "updated_at": now} for rows in recorders.values() for ch in rows]
+        if values:
+            await self.conn.execute(self.d.insert(R), values)
+        return len(values)
+
+    async def all(self, *, agent_id: str | None = None) -> list[ChannelRow]:
+        q = select(R).order_by(R.c.recorder_id, R.c.channel)
+        if agent_id is not None:
+            q = q.where(R.c.agent_id == agent_id)
+        return [ChannelRow(**_py(d)) for d in await self.rows(q)]
+
+    async def touching(self, camera_ids: Sequence[str], serials: Sequence[str] = ()) -> list[ChannelRow]:
+        """Channels fed by these cameras (matched by the agent, or by serial across agents), and every channel
+        of those that are recorders: what recorder impact is computed from."""
+        out: dict[tuple[str, int], ChannelRow] = {}
+        for part in self.d.chunks(sorted(set(camera_ids))):
+            q = select(R).where(
+                self.d.member_of(R.c.camera_id, part) | self.d.member_of(R.c.recorder_id, part)
+            )
+            for d in await self.rows(q):
+                row = ChannelRow(**_py(d))
+                out[(row.recorder_id, row.channel)] = row
+        for part in self.d.chunks(sorted({s for s in serials if s})):
+            for d in await self.rows(select(R).where(self.d.member_of(R.c.serial, part))):
+                row = ChannelRow(**_py(d))
+                out[(row.recorder_id, row.channel)] = row
+        return [out[k] for k in sorted(out)]
+
+
+class CensusRepo(Repo):
+    async def ingest(
+        self, rows: Sequence[CensusRow], *, agent_id: str, census_id: str, last_part: bool
+    ) -> int:
+        """Upsert one part of a census run; the run's last part retires what that agent's earlier runs found and
+        this one did not. A redelivered part of an older run never overwrites a newer sighting."""
+        if rows:
+            ins = self.d.insert(D)
+            keep = [f.name for f in fields(CensusRow) if f.name not in ("agent_id", "device_key")]
+            stmt = ins.on_conflict_do_update(
+                index_elements=[D.c.agent_id, D.c.device_key],
+                set_={c: ins.excluded[c] for c in keep},
+                where=ins.excluded.seen_at >= D.c.seen_at,
+            )
+            await self.conn.execute(stmt, [_db(r) for r in rows])
+        if last_part:
+            await self.run(delete(D).where(and_(D.c.agent_id == agent_id, D.c.census_id != census_id)))
+        return len(rows)
+
+    async def all(self, *, agent_id: str | None = None) -> list[CensusRow]:
+        q = select(D).order_by(D.c.agent_id, D.c.host)
+        if agent_id is not None:
+            q = q.where(D.c.agent_id == agent_id)
+        return [CensusRow(**_py(d)) for d in await self.rows(q)]

@@ -1,0 +1,141 @@
+"""Census devices and recorder channels in the store (SQLite and PostgreSQL), and the fleet answer over them."""
+
+from __future__ import annotations
+
+import time
+import zlib
+
+from controller.census_ingest import census_rows, channel_rows
+from controller.fleet_answer import answer
+from controller.recorders import impact
+from controller.store import Store
+from controller.store.base import CameraRow
+from protos.camfleet.v1 import camfleet_pb2 as pb
+
+
+def mac(name: str) -> str:
+    x = zlib.crc32(name.encode()) & 0xFFFF
+    return f"28:57:BE:00:{x >> 8:02X}:{x & 0xFF:02X}"
+
+
+def record(camera_id: str, host: str, serial: str, *, site: str = "a", recorder: bool = False,
+           channels: list[pb.RecorderChannel] | None = None) -> pb.CameraRecord:  # fmt: skip
+    return pb.CameraRecord(
+        camera_id=camera_id, host=host, port=80, site=site, reachable=True,
+        identity=pb.CameraIdentity(model="DS-2CD2146G2-ISU", serial=serial, macs=[mac(camera_id)]),
+        origin=pb.Origin(manufacturer="hikvision", confidence=0.9),
+        device_class="recorder" if recorder else "camera", channels=channels or [],
+    )  # fmt: skip
+
+
+def row(rec: pb.CameraRecord, agent: str = "agent-a") -> CameraRow:
+    return CameraRow(
+        camera_id=rec.camera_id, agent_id=agent, site=rec.site, host=rec.host, port=rec.port, manufacturer="HIKVISION",
+        model=rec.identity.model, firmware="V5.7.18 build 240826", origin=rec.origin.manufacturer, covered=True,
+        oem_rebrand=False, confidence=rec.origin.confidence, risk_score=10, risk_level="low", cloud_reachable=False,
+        fingerprint=rec.camera_id, reachable=True, observed_at=time.time(), record=rec.SerializeToString(),
+    )  # fmt: skip
+
+
+def channel(
+    n: int, address: str, serial: str, *, camera_id: str = "", protocol: str = "HIKVISION"
+) -> pb.RecorderChannel:
+    return pb.RecorderChannel(
+        channel=n, address=address, protocol=protocol, online=True, camera_id=camera_id,
+        identity=pb.CameraIdentity(model="DS-2CD2386G2-IU", serial=serial),
+        origin=pb.Origin(manufacturer="hikvision", confidence=0.95),
+    )  # fmt: skip
+
+
+async def ingest(store: Store, *records: pb.CameraRecord, full: bool = True, seq: int = 1) -> None:
+    channels = {r.camera_id: channel_rows("agent-a", "a", r) for r in records if r.device_class == "recorder"}
+    await store.ingest_inventory(
+        "agent-a", [row(r) for r in records], channels, full=full, removed=[], seq=seq
+    )
+
+
+async def test_channels_follow_each_report_and_stale_ones_are_ignored(store: Store) -> None:
+    cam = record("cam-1", "127.0.1.1", "S1")
+    nvr = record("nvr-1", "127.0.1.9", "N1", recorder=True,
+                 channels=[channel(1, "127.0.1.1", "S1", camera_id="cam-1"), channel(2, "192.168.254.3", "H2")])  # fmt: skip
+    await ingest(store, cam, nvr, seq=1)
+    got = {(c.recorder_id, c.channel, c.camera_id) for c in await store.recorder_channels()}
+    assert got == {("nvr-1", 1, "cam-1"), ("nvr-1", 2, "")}
+    # A newer report lists one channel; a redelivered older one must not bring the other back.
+    del nvr.channels[1]
+    await ingest(store, nvr, full=False, seq=3)
+    await ingest(store, record("nvr-1", "127.0.1.9", "N1", recorder=True,
+                               channels=[channel(1, "127.0.1.1", "S1"), channel(2, "192.168.254.3", "H2")]), seq=2)  # fmt: skip
+    assert [(c.channel, c.camera_id) for c in await store.recorder_channels()] == [(1, "cam-1")]
+    # A full report without the recorder retires its channels.
+    await ingest(store, cam, seq=4)
+    assert await store.recorder_channels() == []
+
+
+async def test_census_parts_replace_the_previous_run(store: Store) -> None:
+    def report(census_id: str, part: int, parts: int, *hosts: str) -> pb.CensusReport:
+        rep = pb.CensusReport(census_id=census_id, part=part, parts=parts,
+                              devices=[pb.CensusDevice(host=h, serial=f"S-{h}", status=pb.CENSUS_STATUS_IDENTIFIED,
+                                                       origin=pb.Origin(manufacturer="dahua")) for h in hosts])  # fmt: skip
+        rep.at.FromSeconds(int(time.time()))
+        return rep
+
+    for rep in (report("r1", 0, 2, "10.0.0.1"), report("r1", 1, 2, "10.0.0.2")):
+        await store.ingest_census(census_rows("agent-a", "a", rep), agent_id="agent-a", census_id=rep.census_id,
+                                  last_part=rep.part + 1 >= rep.parts)  # fmt: skip
+    assert {d.host for d in await store.census_devices()} == {"10.0.0.1", "10.0.0.2"}
+    rep = report("r2", 0, 1, "10.0.0.2", "10.0.0.3")
+    await store.ingest_census(
+        census_rows("agent-a", "a", rep), agent_id="agent-a", census_id="r2", last_part=True
+    )
+    devices = await store.census_devices()
+    assert {d.host for d in devices} == {"10.0.0.2", "10.0.0.3"} and {d.census_id for d in devices} == {"r2"}
+
+
+def test_fleet_answer_counts_each_camera_once() -> None:
+    cam = record("cam-1", "127.0.1.1", "S1")
+    nvr_a = record("nvr-a", "127.0.1.9", "NA", recorder=True, channels=[
+        channel(1, "127.0.1.1", "S1", camera_id="cam-1"),  # the inventoried camera, also on a channel
+        channel(2, "192.168.254.2", "H1"),  # PoE camera
+        channel(3, "127.0.1.5", "", protocol="ONVIF"),  # LAN camera known to the census by address only
+    ])  # fmt: skip
+    # A second recorder whose PoE camera has the same private address as nvr-a's: two cameras, not one.
+    nvr_b = record("nvr-b", "127.0.1.10", "NB", recorder=True, channels=[channel(1, "192.168.254.2", "H9")])
+    census = census_rows("agent-a", "a", pb.CensusReport(census_id="c", devices=[
+        pb.CensusDevice(host="127.0.1.5", status=pb.CENSUS_STATUS_SEEN),
+        pb.CensusDevice(host="127.0.1.6", serial="S6", status=pb.CENSUS_STATUS_IDENTIFIED,
+                        activation=pb.ACTIVATION_UNACTIVATED),
+        pb.CensusDevice(host="127.0.1.1", serial="S1", status=pb.CENSUS_STATUS_INVENTORIED, camera_id="cam-1"),
+        pb.CensusDevice(host="127.0.1.9", serial="NA", device_class="recorder", status=pb.CENSUS_STATUS_INVENTORIED),
+    ]))  # fmt: skip
+    channels = [*channel_rows("agent-a", "a", nvr_a), *channel_rows("agent-a", "a", nvr_b)]
+    a = answer([row(cam), row(nvr_a), row(nvr_b)], census, channels)
+    assert (a["cameras"], a["inventoried"], a["census_only"], a["behind_recorder_only"]) == (5, 1, 2, 2)
+    assert (a["recorders"], a["channels"], a["unactivated"]) == (2, 4, 1)
+    assert {(b["recorder_id"], b["channel"]) for b in a["behind"]} == {("nvr-a", 2), ("nvr-b", 1)}
+
+
+async def test_impact_matches_channels_by_agent_link_or_serial(store: Store) -> None:
+    cam = record("cam-1", "127.0.1.1", "S1")
+    other = record("cam-2", "127.0.2.2", "S2", site="b")  # inventoried by another agent: matched by serial
+    nvr = record("nvr-1", "127.0.1.9", "N1", recorder=True,
+                 channels=[channel(1, "127.0.1.1", "S1", camera_id="cam-1"), channel(2, "127.0.2.2", "S2")])  # fmt: skip
+    await ingest(store, cam, other, nvr)
+    restrict = pb.Action(restrict_network=pb.RestrictNetwork(allow=["10.0.0.0/8"]))
+    imp = await impact(store, restrict, [row(cam), row(other)])
+    assert {(i.camera_id, i.channel) for i in imp.impacts} == {("cam-1", 1), ("cam-2", 2)}
+    assert imp.refused is not None and "nvr-1" in imp.refused
+    allowed = pb.Action(restrict_network=pb.RestrictNetwork(allow=["127.0.1.9/32"], keep_protocols=["RTSP"]))
+    imp = await impact(store, allowed, [row(cam)])
+    assert [i.reason for i in imp.impacts] == [
+        "DEV_MANAGE is switched off but the recorder pulls the stream over it"
+    ]
+    ok = pb.Action(
+        restrict_network=pb.RestrictNetwork(allow=["127.0.1.9/32"], keep_protocols=["RTSP", "DEV_MANAGE"])
+    )
+    assert (await impact(store, ok, [row(cam)])).impacts == []
+    gap = pb.Action(restrict_network=pb.RestrictNetwork(allow=["10.0.0.0/8"], accept_recording_gap=True))
+    imp = await impact(store, gap, [row(cam)])
+    assert imp.impacts and imp.refused is None
+    decommission = pb.Action(decommission=pb.Decommission())
+    assert len((await impact(store, decommission, [row(nvr)])).impacts) == 2
