@@ -121,14 +121,14 @@ async def run_census(
         notes.append(f"stopped early: {exc}")
         if isinstance(exc, _Partial):
             sightings += exc.sightings
-    devices = merge(sightings)
     if cfg.scope == "ranges":
-        outside = [d for d in devices if not cfg.allow.spans or not cfg.allow.allows(d.host)]
-        if outside:
-            notes.append(
-                f"{len(outside)} devices outside the configured ranges left out (census.scope = ranges)"
-            )
-            devices = [d for d in devices if d not in outside]
+        # Before merging: a sighting outside the ranges must not lend its address to a device inside them.
+        inside = [s for s in sightings if cfg.allow.spans and cfg.allow.allows(s.host)]
+        if len(inside) < len(sightings):
+            notes.append(f"{len(sightings) - len(inside)} answers from outside the configured ranges left out "
+                         "(census.scope = ranges)")  # fmt: skip
+        sightings = inside
+    devices = merge(sightings)
     if len(devices) > cfg.max_devices:
         truncated = True
         notes.append(f"{len(devices)} devices answered; keeping the first {cfg.max_devices}")

@@ -26,6 +26,9 @@ CAMSIM = str(Path(sys.executable).with_name("camsim"))
 READY = re.compile(r"camsim ready: (\d+) cameras .* control=(http://127\.0\.0\.1:\d+)")
 # Other helpers' simulators answer the same multicast groups: this process owns one /24 and grades only that.
 NET = f"127.8.{os.getpid() % 250 + 1}"
+# And a fleet of its own: two runs of this module at once would otherwise simulate the same MACs and serials,
+# which the census rightly takes for the same devices.
+SEED = str(100 + os.getpid() % 9000)
 
 
 @dataclass
@@ -57,7 +60,7 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
     out = tmp_path_factory.mktemp("census")
     port, rtsp, tls = find_free_port(), find_free_port(), find_free_port()
     proc = subprocess.Popen(
-        [CAMSIM, "--cameras", "80", "--seed", "15", "--recorders", "4", "--unactivated-share", "0.15",
+        [CAMSIM, "--cameras", "80", "--seed", SEED, "--recorders", "4", "--unactivated-share", "0.15",
          "--base-address", f"{NET}.1", "--port", str(port), "--rtsp-port", str(rtsp), "--tls-port", str(tls),
          "--control-port", "0", "--export", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -175,6 +178,8 @@ def test_merge_with_credentials_and_inventory(sim: Sim, tmp_path: Path) -> None:
                               "--source", "sadp", "--source", "dhip", "--source", "ws-discovery")  # fmt: skip
     assert rc == 0, err
     status = {d["host"]: (d["census_status"], d["camera_id"]) for d in devices}
+    missing = {r.split(",")[0] for r in inventoried + credentials_only} - set(status)
+    assert not missing, ([t for t in sim.truth if t["host"] in missing], err)
     for row in inventoried:
         host, port = row.split(",")[:2]
         assert status[host] == ("inventoried", f"{host}:{port}")
