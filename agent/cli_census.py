@@ -47,14 +47,14 @@ def census_config(args: argparse.Namespace) -> CensusConfig:
     allowed = [*args.allow_range, *(cfg.discovery_ranges if cfg else [])]
     if args.ranges and not allowed:
         raise CensusError("--range needs the ranges allowed by configuration (--config) or --allow-range")
-    ranges = tuple(args.ranges) or (cs.ranges if cs else ())
+    ranges = tuple(args.ranges) or tuple(cs.ranges if cs else ())
     return CensusConfig(
-        interfaces=tuple(args.interface) or (cs.interfaces if cs else ()),
+        interfaces=tuple(args.interface) or tuple(cs.interfaces if cs else ()),
         ranges=ranges,
         allow=RangeAllowList.from_config(allowed),
-        http_ports=tuple(args.port) or (cs.http_ports if cs else (80,)),
-        rtsp_ports=tuple(args.rtsp_port) or (cs.rtsp_ports if cs else (554,)),
-        tls_ports=tuple(args.tls_port) or (cs.tls_ports if cs else (443,)),
+        http_ports=tuple(args.port) or tuple(cs.http_ports if cs else (80,)),
+        rtsp_ports=tuple(args.rtsp_port) or tuple(cs.rtsp_ports if cs else (554,)),
+        tls_ports=tuple(args.tls_port) or tuple(cs.tls_ports if cs else (443,)),
         sources=frozenset(args.source or SOURCES),
         window_s=args.window or (cs.window_s if cs else 2.0),
         timeout_s=args.timeout or (cfg.timeout_s if cfg else 3.0),

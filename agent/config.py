@@ -30,11 +30,11 @@ class CensusSettings:
     """[census]: the credential-free search. Multicast only out of `interfaces` (addresses of this host), passive
     probes only on `ranges` (default: cameras.discovery_ranges), at most `rate_per_s` and `max_messages`."""
 
-    interfaces: tuple[str, ...] = ()
-    ranges: tuple[str, ...] = ()
-    http_ports: tuple[int, ...] = (80,)
-    rtsp_ports: tuple[int, ...] = (554,)
-    tls_ports: tuple[int, ...] = (443,)
+    interfaces: list[str] = field(default_factory=list)
+    ranges: list[str] = field(default_factory=list)
+    http_ports: list[int] = field(default_factory=lambda: [80])
+    rtsp_ports: list[int] = field(default_factory=lambda: [554])
+    tls_ports: list[int] = field(default_factory=lambda: [443])
     interval_s: float = 3600.0
     window_s: float = 2.0
     rate_per_s: float = 200.0
@@ -96,11 +96,11 @@ def load_config(path: Path) -> AgentConfig:
     return parse_config(raw, path.parent)
 
 
-def _ports(d: dict[str, Any], key: str, default: tuple[int, ...]) -> tuple[int, ...]:
-    value = d.get(key, list(default))
+def _ports(d: dict[str, Any], key: str, default: list[int]) -> list[int]:
+    value = d.get(key, default)
     if not isinstance(value, list) or not all(isinstance(p, int) and 1 <= p <= 65535 for p in value):
         raise ConfigError(f"census.{key}: expected a list of ports 1-65535")
-    return tuple(value)
+    return list(value)
 
 
 def _census(raw: dict[str, Any], discovery_ranges: list[str]) -> CensusSettings:
@@ -116,11 +116,11 @@ def _census(raw: dict[str, Any], discovery_ranges: list[str]) -> CensusSettings:
             raise ConfigError(f"census.{key}: expected a list of strings")
     try:
         settings = CensusSettings(
-            interfaces=tuple(c.get("interfaces", [])),
-            ranges=tuple(c.get("ranges", discovery_ranges)),
-            http_ports=_ports(c, "http_ports", (80,)),
-            rtsp_ports=_ports(c, "rtsp_ports", (554,)),
-            tls_ports=_ports(c, "tls_ports", (443,)),
+            interfaces=list(c.get("interfaces", [])),
+            ranges=list(c.get("ranges", discovery_ranges)),
+            http_ports=_ports(c, "http_ports", [80]),
+            rtsp_ports=_ports(c, "rtsp_ports", [554]),
+            tls_ports=_ports(c, "tls_ports", [443]),
             interval_s=float(c.get("interval_s", 3600.0)),
             window_s=float(c.get("window_s", 2.0)),
             rate_per_s=float(c.get("rate_per_s", 200.0)),

@@ -200,8 +200,9 @@ class AgentDaemon:
         """One census run (no credentials), merged with the last inventory, published in parts; returns devices."""
         c = self.cfg.census
         cfg = CensusConfig(
-            interfaces=c.interfaces, ranges=c.ranges, allow=RangeAllowList.from_config(self.cfg.discovery_ranges),
-            http_ports=c.http_ports, rtsp_ports=c.rtsp_ports, tls_ports=c.tls_ports, window_s=c.window_s,
+            interfaces=tuple(c.interfaces), ranges=tuple(c.ranges),
+            allow=RangeAllowList.from_config(self.cfg.discovery_ranges), http_ports=tuple(c.http_ports),
+            rtsp_ports=tuple(c.rtsp_ports), tls_ports=tuple(c.tls_ports), window_s=c.window_s,
             timeout_s=min(self.cfg.timeout_s, 5.0), rate_per_s=c.rate_per_s, max_messages=c.max_messages,
             scope=c.scope,
         )  # fmt: skip

@@ -93,7 +93,7 @@ class SweepResult:
         return tuple(p.port for p in self.ports if p.kind is Kind.ONVIF)
 
 
-def _envelope(body: bytes) -> etree._Element | None:
+def soap_envelope(body: bytes) -> etree._Element | None:
     try:
         root = etree.fromstring(body, _PARSER)
     except (etree.LxmlError, ValueError):
@@ -105,7 +105,7 @@ def _envelope(body: bytes) -> etree._Element | None:
     return root
 
 
-def _utc_datetime(reply: etree._Element) -> datetime | None:
+def utc_datetime(reply: etree._Element) -> datetime | None:
     """UTCDateTime of a GetSystemDateAndTimeResponse, or None when missing or invalid."""
     utc = reply.find(f".//{{{NS_TT}}}UTCDateTime")
     if utc is None:
@@ -154,12 +154,12 @@ def classify(status: int, body: bytes, date_header: str | None, sent_at: float) 
     """Classify one HTTP answer from the device service path (port filled in by the caller)."""
     header_time = _date_header(date_header)
     header_offset = header_time.timestamp() - sent_at if header_time is not None else None
-    root = _envelope(body) if body else None
+    root = soap_envelope(body) if body else None
     if root is not None:
         env = etree.QName(root).namespace
         response = root.find(f"{{{env}}}Body/{{{NS_TDS}}}GetSystemDateAndTimeResponse")
         if response is not None:
-            cam_time = _utc_datetime(response)
+            cam_time = utc_datetime(response)
             offset = cam_time.timestamp() - sent_at if cam_time is not None else header_offset
             return PortResult(0, Kind.ONVIF, "GetSystemDateAndTime answered", status, True, offset)
         fault = root.find(f"{{{env}}}Body/{{{env}}}Fault")

@@ -56,6 +56,30 @@ _PARSER = etree.XMLParser(
 )
 
 
+def lo_group_socket(group: str, port: int, interface: str) -> socket.socket:
+    """A non-blocking UDP socket on group:port joined on `interface` (lo) only; what it sends never leaves the host."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        # Several simulators (and test runs) share the group port; multicast is delivered to each of them.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        # Binding the group address (not 0.0.0.0) keeps this socket out of the per-camera unicast ports.
+        sock.bind((group, port))
+        mreq = struct.pack("4s4s", socket.inet_aton(group), socket.inet_aton(interface))
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+        # Only the membership joined here (lo), not groups other sockets joined on eth0.
+        sock.setsockopt(socket.IPPROTO_IP, getattr(socket, "IP_MULTICAST_ALL", 49), 0)
+        # Anything this socket sends (Hello/Bye, replies) stays on lo and cannot be routed: TTL 0.
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(interface))
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 0)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class DiscoveryError(OSError):
     """The responder could not bind its sockets (an OSError, so callers treating sockets alike catch it)."""
 
@@ -344,30 +368,12 @@ class DiscoveryResponder:
         return sock
 
     def _multicast_socket(self) -> socket.socket:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
-            # Several simulators (and test runs) share the group port; multicast is delivered to each of them.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            # Binding the group address (not 0.0.0.0) keeps this socket out of the per-camera unicast ports.
-            sock.bind((self.multicast_group, self.port))
-            mreq = struct.pack(
-                "4s4s", socket.inet_aton(self.multicast_group), socket.inet_aton(self.interface)
-            )
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
-            # Only the membership joined here (lo), not groups other sockets joined on eth0.
-            sock.setsockopt(socket.IPPROTO_IP, getattr(socket, "IP_MULTICAST_ALL", 49), 0)
-            # Anything this socket ever sends (Hello/Bye) stays on lo and cannot be routed: TTL 0.
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(self.interface))
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 0)
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
+            return lo_group_socket(self.multicast_group, self.port, self.interface)
         except OSError as exc:
-            sock.close()
             raise DiscoveryError(
                 f"cannot join {self.multicast_group}:{self.port} on {self.interface}: {exc}"
             ) from exc
-        sock.setblocking(False)
-        return sock
 
     # ---- probes ------------------------------------------------------------------------------
     def _on_datagram(self, ep: _Endpoint, data: bytes, sender: tuple[str, int]) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from camsim.discovery import lo_group_socket
 from camsim.model import Camera
 
 log = logging.getLogger(__name__)
@@ -89,24 +90,17 @@ class MulticastResponder:
         self._rng = random.Random()
 
     async def start(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         p = self.protocol
         try:
-            # Several simulators (other test runs) share the group port; multicast reaches each of them.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            sock.bind((p.group, p.port))
-            mreq = struct.pack("4s4s", socket.inet_aton(p.group), socket.inet_aton(self.interface))
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
-            sock.setsockopt(socket.IPPROTO_IP, getattr(socket, "IP_MULTICAST_ALL", 49), 0)
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(self.interface))
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 0)
-            sock.setblocking(False)
-            loop = asyncio.get_running_loop()
-            self._transport, _ = await loop.create_datagram_endpoint(lambda: _Endpoint(self), sock=sock)
+            sock = lo_group_socket(p.group, p.port, self.interface)
         except OSError as exc:
-            sock.close()
             raise OSError(exc.errno, f"cannot serve {p.name} on {p.group}:{p.port}: {exc.strerror}") from exc
+        loop = asyncio.get_running_loop()
+        try:
+            self._transport, _ = await loop.create_datagram_endpoint(lambda: _Endpoint(self), sock=sock)
+        except OSError:
+            sock.close()
+            raise
         self._sock = sock
 
     async def stop(self) -> None:

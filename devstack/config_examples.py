@@ -81,6 +81,21 @@ AGENT = [
     Key("cameras", "inventory_interval_s", "inventory_interval_s", 900.0, "seconds between inventories"),
     Key("cameras", "discovery_ranges", "discovery_ranges", ["10.1.2.0/24"], "address ranges swept (only these)"),
     Key("cameras", "allow", "allow", ["10.1.2.0/24"], "the agent refuses to touch anything outside these"),
+    Key("census", "enabled", "census.enabled", True,
+        "run the credential-free census (on by default when the table is present)"),
+    Key("census", "interfaces", "census.interfaces", ["10.1.2.5"],
+        "addresses of this host's interfaces to search from (SADP, DHIP, SSDP, WS-Discovery multicast, TTL 1)"),
+    Key("census", "ranges", "census.ranges", ["10.1.2.0/24"],
+        "ranges probed passively (HTTP, ONVIF pre-auth, RTSP, TLS); inside discovery_ranges; default: those"),
+    Key("census", "scope", "census.scope", "ranges",
+        "link: every device answering on the segment; ranges: only those inside the ranges"),
+    Key("census", "http_ports", "census.http_ports", [80, 8000], "HTTP ports fingerprinted"),
+    Key("census", "rtsp_ports", "census.rtsp_ports", [554], "RTSP ports fingerprinted (OPTIONS, DESCRIBE)"),
+    Key("census", "tls_ports", "census.tls_ports", [443], "TLS ports whose certificate subject is read"),
+    Key("census", "interval_s", "census.interval_s", 3600.0, "seconds between census runs"),
+    Key("census", "window_s", "census.window_s", 2.0, "seconds multicast replies are collected"),
+    Key("census", "rate_per_s", "census.rate_per_s", 200.0, "messages per second, all sources together"),
+    Key("census", "max_messages", "census.max_messages", 20000, "messages per run at most"),
 ]  # fmt: skip
 
 

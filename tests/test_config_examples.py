@@ -26,6 +26,12 @@ def _other(k: ex.Key) -> object:
     v = k.example
     if k.key == "protocol":
         return 4 if v == 5 else 5
+    if k.key == "scope":  # a choice of two
+        return "link" if v == "ranges" else "ranges"
+    if isinstance(v, list) and all(isinstance(x, int) for x in v):
+        return [x + 7 for x in v]
+    if k.key == "interfaces":  # addresses of this host, not ranges
+        return [*v, "10.9.9.9"]
     if isinstance(v, bool):
         return not v
     if isinstance(v, int | float):

@@ -10,14 +10,13 @@ import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import aiohttp
 from lxml import etree  # type: ignore[import-untyped, unused-ignore]
 
 from agent.census.budget import Budget
 from agent.http import Banner
-from agent.xmlsafe import SAFE_PARSER
+from agent.sweep import soap_envelope, utc_datetime
 
 MAX_BODY = 16 * 1024
 MAX_RTSP_REPLY = 4096
@@ -27,7 +26,6 @@ _ENVELOPE = (
     '<s:Body><{0} xmlns="http://www.onvif.org/ver10/device/wsdl"/></s:Body></s:Envelope>'
 )
 NS_TDS = "http://www.onvif.org/ver10/device/wsdl"
-NS_TT = "http://www.onvif.org/ver10/schema"
 _TITLE = re.compile(rb"<title[^>]*>(.{0,120}?)</title>", re.IGNORECASE | re.DOTALL)
 _HREF = re.compile(rb"""(?:location(?:\.href)?\s*=\s*|url=|href=)["']?([/\w.?=&:-]{1,120})""", re.IGNORECASE)
 _REALM = re.compile(r'realm\s*=\s*"([^"]{0,200})"', re.IGNORECASE)
@@ -68,32 +66,6 @@ def page_markers(body: bytes) -> str | None:
     parts += [h.decode("ascii", "replace") for h in dict.fromkeys(_HREF.findall(body[:MAX_BODY]))][:4]
     text = " ".join(parts)
     return text[:400] or None
-
-
-def _utc(reply: etree._Element) -> float | None:
-    utc = reply.find(f".//{{{NS_TT}}}UTCDateTime")
-    if utc is None:
-        return None
-
-    def num(a: str, b: str) -> int:
-        return int((utc.findtext(f"{{{NS_TT}}}{a}/{{{NS_TT}}}{b}") or "").strip())
-
-    try:
-        when = datetime(num("Date", "Year"), num("Date", "Month"), num("Date", "Day"), num("Time", "Hour"),
-                        num("Time", "Minute"), min(num("Time", "Second"), 59), tzinfo=UTC)  # fmt: skip
-    except ValueError:
-        return None
-    return when.timestamp()
-
-
-def _envelope(body: bytes) -> etree._Element | None:
-    try:
-        root = etree.fromstring(body, SAFE_PARSER)
-    except (etree.LxmlError, ValueError):
-        return None
-    if root.getroottree().docinfo.doctype or etree.QName(root).localname != "Envelope":
-        return None
-    return root
 
 
 class Prober:
@@ -137,19 +109,19 @@ class Prober:
             status, headers, body = await self._http("POST", base + "/onvif/device_service",
                                                      _ENVELOPE.format("GetSystemDateAndTime").encode())  # fmt: skip
             banner.observe(headers)
-            root = _envelope(body)
+            root = soap_envelope(body)
             if root is not None:
                 f.onvif, f.sources = True, f.sources | {"onvif"}
                 f.namespaces |= {ns for ns in root.nsmap.values() if ns}
-                cam = _utc(root)
+                cam = utc_datetime(root)
                 if cam is not None:
-                    f.clock_offset_s = cam - (sent + time.time()) / 2
+                    f.clock_offset_s = cam.timestamp() - (sent + time.time()) / 2
             # GetDeviceInformation is READ_SYSTEM, but some firmware answers it to anyone; a refusal still shows
             # the digest realm.
             status, headers, body = await self._http("POST", base + "/onvif/device_service",
                                                      _ENVELOPE.format("GetDeviceInformation").encode())  # fmt: skip
             banner.observe(headers)
-            root = _envelope(body) if status == 200 else None
+            root = soap_envelope(body) if status == 200 else None
             info = root.find(f".//{{{NS_TDS}}}GetDeviceInformationResponse") if root is not None else None
             if info is not None:
                 f.device_info = {

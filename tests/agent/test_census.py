@@ -17,11 +17,11 @@ from urllib.request import urlopen
 
 import pytest
 
+from tests.agent.test_cli import agent
 from tests.camsim.conftest import find_free_port
 
 pytestmark = [pytest.mark.integration]
 
-AGENT = str(Path(sys.executable).with_name("camfleet-agent"))
 CAMSIM = str(Path(sys.executable).with_name("camsim"))
 READY = re.compile(r"camsim ready: (\d+) cameras .* control=(http://127\.0\.0\.1:\d+)")
 # Other helpers' simulators answer the same multicast groups: this process owns one /24 and grades only that.
@@ -47,12 +47,6 @@ class Sim:
     @property
     def reachable(self) -> dict[str, dict[str, Any]]:
         return {t["host"]: t for t in self.truth if t["reachable"]}
-
-
-def agent(*args: str, cwd: Path) -> tuple[int, list[dict[str, Any]], str]:
-    proc = subprocess.run([AGENT, *args], capture_output=True, text=True, timeout=180, cwd=cwd, check=False)
-    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    return proc.returncode, lines, proc.stderr
 
 
 @pytest.fixture(scope="module")

@@ -150,3 +150,24 @@ async def test_decommission_plan_lists_exactly_the_channels_that_go_dark() -> No
     expected |= {(recs[0].network.address, ch.number) for ch in recs[0].channels}
     assert planned == expected
     assert all(h in by_host for h, _ in planned)
+
+
+async def test_recorders_get_the_same_hardening_as_cameras() -> None:
+    async with site(recorders=6) as (cams, _):
+        recs = [
+            next(c for c in cams if c.is_recorder and c.identity.personality == p)
+            for p in ("hikvision", "dahua")
+        ]
+        for rec in recs:
+            for feature in rec.features:
+                rec.features[feature] = feature in ("ezviz", "t2u", "upnp", "ddns")
+        async with CameraFleet([target(r) for r in recs], concurrency=4, timeout=10) as fleet:
+            action = pb.Action(disable_cloud=pb.DisableCloud())
+            for rec in recs:
+                report = await fleet.run_action(camera_id_of(rec.network.address, rec.port), action)
+                assert report.ok, report.to_json()
+                assert report.result is not None
+                assert any(s.outcome.value == "changed" for s in report.result.settings)
+        for rec in recs:
+            assert not rec.cloud_features_on(), (rec.identity.model, rec.features)
+            assert rec.channels, "hardening leaves the recorder's channels alone"

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import Select, and_, delete, select
 
 from controller.store import schema
 from controller.store.repos._base import Repo
@@ -139,17 +139,17 @@ class RecorderRepo(Repo):
         """Channels fed by these cameras (matched by the agent, or by serial across agents), and every channel
         of those that are recorders: what recorder impact is computed from."""
         out: dict[tuple[str, int], ChannelRow] = {}
+
+        async def collect(stmt: Select[Any]) -> None:
+            for d in await self.rows(stmt):
+                row = ChannelRow(**_py(d))
+                out[(row.recorder_id, row.channel)] = row
+
         for part in self.d.chunks(sorted(set(camera_ids))):
-            q = select(R).where(
-                self.d.member_of(R.c.camera_id, part) | self.d.member_of(R.c.recorder_id, part)
-            )
-            for d in await self.rows(q):
-                row = ChannelRow(**_py(d))
-                out[(row.recorder_id, row.channel)] = row
+            ids = self.d.member_of(R.c.camera_id, part) | self.d.member_of(R.c.recorder_id, part)
+            await collect(select(R).where(ids))
         for part in self.d.chunks(sorted({s for s in serials if s})):
-            for d in await self.rows(select(R).where(self.d.member_of(R.c.serial, part))):
-                row = ChannelRow(**_py(d))
-                out[(row.recorder_id, row.channel)] = row
+            await collect(select(R).where(self.d.member_of(R.c.serial, part)))
         return [out[k] for k in sorted(out)]
 
 
