@@ -248,10 +248,6 @@ class Store:
         async with self.read() as r:
             return await r.people.user_for_token(token_hash)
 
-    async def revoke_token(self, token_hash: str) -> bool:
-        async with self.tx() as tx:
-            return await tx.people.revoke_token(token_hash)
-
     # ---- campaigns ---------------------------------------------------------------------------------------
     async def campaign_create(
         self, c: CampaignRow, batches: Sequence[BatchRow], members: Sequence[MemberRow]

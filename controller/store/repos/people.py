@@ -48,9 +48,6 @@ class PeopleRepo(Repo):
         d = await self.one(q)
         return UserRow(**d) if d is not None else None
 
-    async def revoke_token(self, token_hash: str) -> bool:
-        return await self.run(update(T).where(T.c.token_hash == token_hash).values(revoked=1)) > 0
-
     # ---- dashboard sessions ----------------------------------------------------------------------------
     async def session_add(self, sid_hash: str, csrf: str, username: str, now: float) -> None:
         await self.conn.execute(
