@@ -19,7 +19,7 @@ from sqlalchemy import URL, Connection, event, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from controller.store import migrate
+from controller.store import migrate, sqlite_driver
 from controller.store.dialect import Dialect
 from controller.store.repos import (
     AgentRepo,
@@ -43,7 +43,7 @@ def engine_url(url: str | Path) -> URL:
     if "://" in s and not s.startswith("sqlite"):
         raise ValueError(f"store.url: unsupported {s.split(':', 1)[0]!r}; sqlite or postgresql")
     path = s.split("://", 1)[1] if "://" in s else s
-    return URL.create("sqlite+aiosqlite", database=path)
+    return URL.create(f"sqlite+{sqlite_driver.DRIVER}", database=path)
 
 
 class Tx:
