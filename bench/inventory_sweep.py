@@ -69,10 +69,11 @@ def cpu_seconds(pids: list[int]) -> float:
 def start_camsim(
     n: int, latency_ms: float, port: int, out: Path, shard: int
 ) -> tuple[subprocess.Popen[str], str]:
-    """One camsim process serving n cameras from 127.0.<20 + 4*shard>.1 (own seed: own MACs and serials)."""
+    """One camsim process serving n cameras from its own block of 127.x addresses (own seed: own MACs and serials);
+    a shard of up to 2,540 cameras fits its block of ten /24s."""
     proc = subprocess.Popen(
         [CAMSIM, "--cameras", str(n), "--seed", str(1 + shard), "--latency", f"{latency_ms:g}ms",
-         "--port", str(port), "--base-address", f"127.0.{20 + 4 * shard}.1", "--control-port", "0",
+         "--port", str(port), "--base-address", f"127.{1 + shard // 20}.{20 + 10 * (shard % 20)}.1", "--control-port", "0",
          "--no-discovery", "--export", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
