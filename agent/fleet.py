@@ -19,7 +19,7 @@ from agent.attribution import VendorLookup, load_oui
 from agent.credentials import Credentials
 from agent.daemon import CameraOutcome, SnapshotSink
 from agent.errors import AuthFailed, CameraError, Refused
-from agent.http import DEFAULT_CONCURRENCY, CameraHttp, HttpPool
+from agent.http import DEFAULT_CONCURRENCY, HttpPool
 from agent.inventory import ERROR_CLASSES, InventoryResult, inventory_camera, recorder_record
 from agent.liveness import Checker, Sign
 from agent.onvif_session import OnvifSession, ReadPathName
@@ -220,9 +220,7 @@ class CameraFleet:
         for c in self._conns.values():
             await c.session.close()
         self._conns.clear()
-        if self._checker is not None:
-            await self._checker.close()
-            self._checker = None
+        self._checker = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -330,8 +328,8 @@ class CameraFleet:
         returns those that need a full read: reachability differs from their last full read, or the device
         presents itself differently from the last check. The first check of a camera only learns its Sign."""
         pool = self._pool_now()
-        if self._checker is None or self._checker.pool is not pool:
-            self._checker = Checker(pool, timeout=min(self.timeout, PROBE_TIMEOUT_S))
+        if self._checker is None or self._checker.gate is not pool.gate:
+            self._checker = Checker(pool.gate, timeout=min(self.timeout, PROBE_TIMEOUT_S))
         checker = self._checker
         ids = list(camera_ids) if camera_ids is not None else self.camera_ids()
         pending = deque(ids)
@@ -341,7 +339,7 @@ class CameraFleet:
             while pending:
                 cid = pending.popleft()
                 t = self.targets[cid]
-                sign = await checker.sign(CameraHttp.base_url_of(t.host, t.port))
+                sign = await checker.sign(t.host, t.port)
                 before = self._signs.get(cid)
                 self._signs[cid] = sign
                 was = self._reachable.get(cid)

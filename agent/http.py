@@ -243,7 +243,9 @@ class CameraHttp:
     ) -> None:
         self.host = host
         self.port = port
-        self.base_url = self.base_url_of(host, port, scheme)
+        bracketed = f"[{host}]" if ":" in host else host
+        default_port = 443 if scheme == "https" else 80
+        self.base_url = f"{scheme}://{bracketed}" + ("" if port == default_port else f":{port}")
         self.timeout = timeout
         self.attempts = max(1, attempts)
         self.clock = ClockSample()
@@ -252,12 +254,6 @@ class CameraHttp:
         self.credentials = credentials
         self._lock = asyncio.Lock()
         self._session = self._new_session(credentials)
-
-    @staticmethod
-    def base_url_of(host: str, port: int, scheme: Literal["http", "https"] = "http") -> str:
-        bracketed = f"[{host}]" if ":" in host else host
-        default_port = 443 if scheme == "https" else 80
-        return f"{scheme}://{bracketed}" + ("" if port == default_port else f":{port}")
 
     async def _observe_leg(self, request: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
         """Innermost middleware: sees every leg, including the 401 the digest middleware answers itself."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from agent.credentials import Credentials
 from agent.fleet import CameraFleet, camera_id_of
+from agent.liveness import Sign, read_sign
 from agent.targets import Target
 from tests.agent.conftest import make_test_camera, run_fleet
 
@@ -42,3 +43,18 @@ async def test_check_flags_reachability_and_identity_changes_only() -> None:
             await fleet.set_credentials(ids[2], Credentials("admin", "wrong-password"))
             assert await fleet.check() == []
             assert not any(getattr(cams[2], "auth_failures", {}).values())
+
+
+def test_sign_of_odd_replies() -> None:
+    ok = read_sign(
+        b"HTTP/1.1 200 OK\r\nServer: App-webs/\r\n\r\n<s:Envelope xmlns:s='urn:s' xmlns:hik='urn:h'/>"
+    )
+    assert ok == Sign(True, 200, "App-webs/", "", frozenset({"urn:s", "urn:h"}))
+    challenge = read_sign(
+        b'HTTP/1.0 401 Unauthorized\r\nWWW-Authenticate: Digest realm="Login to 9F", nonce="1"\r\n\r\n'
+    )
+    assert challenge.reachable and challenge.realm == "Login to 9F"
+    assert not read_sign(b"HTTP/1.1 403 Forbidden\r\n\r\n").reachable  # our address is filtered out
+    assert not read_sign(b"HTTP/1.1 503 Service Unavailable\r\n\r\n").reachable
+    assert read_sign(b"\x00\x01garbage").reachable  # something answers: a device is there
+    assert read_sign(b"HTTP/1.1 200 OK\r\n\r\n<cut").namespaces == frozenset()
