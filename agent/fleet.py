@@ -340,11 +340,19 @@ class CameraFleet:
                 cid = pending.popleft()
                 t = self.targets[cid]
                 sign = await checker.sign(t.host, t.port)
-                before = self._signs.get(cid)
-                self._signs[cid] = sign
                 was = self._reachable.get(cid)
-                if (was is not None and was != sign.reachable) or (before is not None and before != sign):
+                if was and not sign.reachable:
+                    # Confirm before paying for a full read: a busy camera (or a loaded agent host) misses a
+                    # check now and then (on the loaded bench box whole rounds flagged cameras that had not changed).
+                    sign = await checker.sign(t.host, t.port)
+                if was is not None and was != sign.reachable:
                     stale.append(cid)
+                elif sign.reachable:
+                    # Identity is compared between answers only: a miss says nothing about who is there.
+                    before = self._signs.get(cid)
+                    self._signs[cid] = sign
+                    if before is not None and before != sign:
+                        stale.append(cid)
 
         await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(ids)))))
         return stale
