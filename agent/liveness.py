@@ -44,6 +44,21 @@ def request_bytes(host: str, port: int) -> bytes:
     ).encode() + _DATE_REQUEST
 
 
+def reply_complete(raw: bytes) -> bool:
+    """True once `raw` holds a whole HTTP reply by its framing: Content-Length, or the last chunk."""
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        key = name.strip().lower()
+        if key == b"content-length":
+            return value.strip().isdigit() and len(body) >= int(value.strip())
+        if key == b"transfer-encoding" and b"chunked" in value.lower():
+            return body.endswith(b"0\r\n\r\n")
+    return False
+
+
 def read_sign(raw: bytes) -> Sign:
     """The Sign of a raw HTTP reply (headers and as much body as arrived); garbage is an answer too."""
     head, _, body = raw.partition(b"\r\n\r\n")
@@ -84,8 +99,10 @@ class Checker:
             async with self.gate, asyncio.timeout(self.timeout):
                 reader, writer = await asyncio.open_connection(host, port)
                 writer.write(request_bytes(host, port))
-                raw = await reader.read(_MAX_REPLY)
-                while raw and len(raw) < _MAX_REPLY:
+                raw = b""
+                # Until the reply is complete by its own framing (a server may ignore Connection: close and keep
+                # the socket open), the socket closes, or 64 KiB arrived.
+                while len(raw) < _MAX_REPLY and not reply_complete(raw):
                     more = await reader.read(_MAX_REPLY - len(raw))
                     if not more:
                         break

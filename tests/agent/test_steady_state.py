@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from agent.credentials import Credentials
 from agent.fleet import CameraFleet, camera_id_of
-from agent.liveness import Sign, read_sign
+from agent.liveness import Checker, Sign, read_sign, reply_complete
 from agent.targets import Target
 from tests.agent.conftest import make_test_camera, run_fleet
+from tests.timing import scaled
 
 
 async def test_check_flags_reachability_and_identity_changes_only() -> None:
@@ -58,3 +61,32 @@ def test_sign_of_odd_replies() -> None:
     assert not read_sign(b"HTTP/1.1 503 Service Unavailable\r\n\r\n").reachable
     assert read_sign(b"\x00\x01garbage").reachable  # something answers: a device is there
     assert read_sign(b"HTTP/1.1 200 OK\r\n\r\n<cut").namespaces == frozenset()
+
+
+def test_reply_framing() -> None:
+    assert reply_complete(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc")
+    assert not reply_complete(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nab")
+    assert reply_complete(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+    assert not reply_complete(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+    assert not reply_complete(b"HTTP/1.1 200 OK\r\nServer: x\r\n\r\nuntil the socket closes")
+    assert not reply_complete(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n")
+
+
+async def test_a_server_that_keeps_the_connection_open_still_answers_a_check() -> None:
+    """Connection: close ignored: the check ends at Content-Length (waiting for the socket to close would end in
+    the check's timeout, which reads as unreachable)."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"</s:Envelope>")
+        body = b"<s:Envelope xmlns:s='urn:s'/>"
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        await writer.drain()
+        await asyncio.sleep(scaled(60))  # never closes on its own
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        sign = await Checker(asyncio.Semaphore(1), timeout=scaled(10)).sign("127.0.0.1", port)
+        assert sign.reachable and sign.namespaces == frozenset({"urn:s"})
+    finally:
+        server.close()
