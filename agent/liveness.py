@@ -9,14 +9,9 @@ from dataclasses import dataclass
 from lxml import etree  # type: ignore[import-untyped, unused-ignore]
 
 from agent.onvif_xaddr import DEVICE_PATH
+from agent.sweep import GET_SYSTEM_DATE_AND_TIME as _DATE_REQUEST
 from agent.xmlsafe import SOAP_PARSER
 
-_DATE_REQUEST = (
-    b'<?xml version="1.0" encoding="UTF-8"?>'
-    b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"'
-    b' xmlns:tds="http://www.onvif.org/ver10/device/wsdl">'
-    b"<s:Body><tds:GetSystemDateAndTime/></s:Body></s:Envelope>"
-)
 #: A GetSystemDateAndTime reply is about 1 KiB; a device answering more is read no further.
 _MAX_REPLY = 64 * 1024
 
