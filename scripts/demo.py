@@ -75,7 +75,11 @@ def main() -> int:
         broker = (
             "mosquitto" if shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists() else "embedded"
         )
-    stack = Stack(cameras=args.cameras, seed=args.seed, broker=broker, latency="20ms")
+    # Idle agents should cost little: full reads every 5 minutes, a cheap pre-auth check of every camera every 10 s
+    # (a changed camera is read at once), and every camera an action touched is re-read right after it.
+    stack = Stack(
+        cameras=args.cameras, seed=args.seed, broker=broker, latency="20ms", inventory_interval_s=300
+    )
     if port_free(args.port):
         stack.http_port = args.port
     print(
