@@ -230,7 +230,7 @@ class InventoryPrinter:
     def __init__(self, total: int, as_json: bool, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> None:
         self.as_json, self.out = as_json, out
         self.progress = Progress(total, not as_json, err)
-        self.oks: list[bool] = []
+        self.statuses: list[str] = []
         if not as_json:
             self._line([name for name, _ in _INVENTORY_COLUMNS])
             self._line(["-" * max(w, len(name)) for name, w in _INVENTORY_COLUMNS])
@@ -246,12 +246,20 @@ class InventoryPrinter:
         )
 
     def add(self, r: InventoryResult) -> None:
-        self.oks.append(r.ok)
+        self.statuses.append(r.status)
         if self.as_json:
             print(json.dumps(r.to_json(), sort_keys=True), file=self.out, flush=True)
         else:
             self._line(_inventory_row(r))
         self.progress.step()
+
+
+def exit_code(statuses: Sequence[str]) -> int:
+    """0: every camera ok (read, or the action's goal reached); 2: nothing usable (every camera failed, or
+    no camera at all); 1: anything in between."""
+    if not statuses or all(s == "failed" for s in statuses):
+        return EXIT_FAILED
+    return EXIT_OK if all(s == "ok" for s in statuses) else EXIT_PARTIAL
 
 
 def _print_reports(reports: list[ActionReport], as_json: bool) -> None:
@@ -342,7 +350,7 @@ async def _inventory(args: argparse.Namespace) -> int:
     async with _fleet(args, targets) as fleet:
         async for r in fleet.inventory_stream():
             printer.add(r)
-    return _exit_code(printer.oks)
+    return exit_code(printer.statuses)
 
 
 async def _apply(args: argparse.Namespace, *, dry_run: bool) -> int:

@@ -25,6 +25,7 @@ from agent.liveness import Checker, Sign
 from agent.onvif_session import OnvifSession, ReadPathName
 from agent.state import JournalEntry
 from agent.targets import Target
+from agent.vendor_probe import VendorProbes
 from protos.camfleet.v1 import camfleet_pb2 as pb
 from protos.envelope import action_name
 from protos.recorders import Impact, channels_dark, feeds, match_channels, refusal
@@ -156,9 +157,10 @@ class CameraFleet:
         self._oui: VendorLookup | None = None
         self._oui_loaded = False
         # What must outlive a released session: a remembered auth failure (never a second failed login with
-        # the same credentials) and which vendor APIs answered.
+        # the same credentials, on ONVIF or on a vendor API) and what the vendor probes found.
         self._auth_failed: dict[str, AuthFailed] = {}
-        self._drivers: dict[str, list[str]] = {}
+        self._vendor_refused: dict[str, dict[str, AuthFailed]] = {}
+        self._probes: dict[str, VendorProbes] = {}
         # Last inventory record per camera (recorders with their channel lists): which recorder each camera feeds.
         self.records: dict[str, pb.CameraRecord] = {}
         # Steady state (check()): the last full read's reachability and the last check's Sign per camera.
@@ -187,8 +189,9 @@ class CameraFleet:
             session = OnvifSession(t.host, t.port, t.credentials, timeout=self.timeout, attempts=self.attempts,
                                    pool=pool, read_path=self.read_path)  # fmt: skip
             session.auth_failed = self._auth_failed.get(camera_id)
-            c = CameraConn(camera_id, t.host, t.port, session, second_source=self.second_source,
-                           drivers=self._drivers.get(camera_id))  # fmt: skip
+            c = CameraConn(camera_id, t.host, t.port, session, probes=self._probes.get(camera_id),
+                           second_source=self.second_source, oui=self._oui,
+                           vendor_refused=self._vendor_refused.setdefault(camera_id, {}))  # fmt: skip
             self._conns[camera_id] = c
         return c
 
@@ -203,8 +206,9 @@ class CameraFleet:
             return
         if c.session.auth_failed is not None:
             self._auth_failed[camera_id] = c.session.auth_failed
-        if c.drivers is not None:
-            self._drivers[camera_id] = c.drivers
+        if c.probes is not None:
+            self._probes[camera_id] = c.probes
+        self._vendor_refused[camera_id] = c.vendor_refused
         await c.session.close()
 
     async def set_credentials(self, camera_id: str, credentials: Credentials) -> None:
@@ -213,8 +217,14 @@ class CameraFleet:
         self.targets[camera_id] = Target(t.host, t.port, credentials)
         if credentials != t.credentials:
             self._auth_failed.pop(camera_id, None)
+            self._vendor_refused.pop(camera_id, None)
+            self._probes.pop(camera_id, None)  # a refused API may answer the new credentials
         if camera_id in self._conns:
-            await self._conns[camera_id].session.set_credentials(credentials)
+            live = self._conns[camera_id]
+            if credentials != t.credentials:
+                live.vendor_refused.clear()
+                live.probes = None
+            await live.session.set_credentials(credentials)
 
     async def close(self) -> None:
         for c in self._conns.values():
@@ -413,8 +423,10 @@ class CameraFleet:
             # Nothing is sent: cutting a camera off its recorder needs the operator's explicit acceptance.
             report.error = Refused(why, host=report.host, operation=name)
             return report
+        oui = await self._oui_lookup()  # evidence for the vendor probes
 
         async def work(c: CameraConn) -> None:
+            c.oui = c.oui or oui
             c.check_auth()
             try:
                 report.result = await self._dispatch(c, action, name, dry_run, on_snapshot, snapshot, report)

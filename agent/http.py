@@ -26,7 +26,7 @@ from multidict import CIMultiDictProxy
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from agent.credentials import Credentials
-from agent.errors import AuthFailed, LockedOut, Timeout, Unreachable
+from agent.errors import AuthFailed, LockedOut, Timeout, Unreachable, Unsupported
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +57,14 @@ class HttpReply:
     headers: CIMultiDictProxy[str]
     body: bytes
     url: str = ""
+    auth_sent: str = ""  # the HTTP auth scheme the (last leg of the) request carried: "digest" or ""
 
     def www_authenticate(self) -> list[str]:
         return list(self.headers.getall("WWW-Authenticate", []))
+
+    def schemes(self) -> list[str]:
+        """Auth schemes the 401 offers, lower-case ('digest', 'basic', ...), in the order sent."""
+        return [h.strip().split(" ", 1)[0].lower() for h in self.www_authenticate() if h.strip()]
 
     def is_stale_challenge(self) -> bool:
         """401 whose digest challenge says stale=true (RFC 7616 §3.3): the nonce expired, not the password."""
@@ -68,7 +73,17 @@ class HttpReply:
         )
 
     def offers_digest(self) -> bool:
-        return self.status == 401 and any(h.lower().startswith("digest") for h in self.www_authenticate())
+        return self.status == 401 and "digest" in self.schemes()
+
+    def refusal(self) -> str:
+        """What this 401 means for what was sent, in words an operator can act on."""
+        if self.auth_sent:
+            return f"credentials rejected (HTTP 401, {self.auth_sent} sent)"
+        offered = sorted(set(self.schemes()))
+        if offered and "digest" not in offered:
+            names = ", ".join(o.capitalize() for o in offered)
+            return f"server offered {names} only; nothing sent"
+        return "HTTP 401 without a usable challenge; nothing sent"
 
 
 @dataclass(slots=True)
@@ -199,7 +214,7 @@ async def _settle_challenge(request: ClientRequest, handler: ClientHandlerType) 
             # A 401 to a request that carried credentials is a failed login, whole body or not: retrying
             # it as a transient "truncated reply" would spend a second login (camsim truncation fault).
             raise AuthFailed(
-                "credentials rejected (HTTP 401 after digest, reply cut short)",
+                "credentials rejected (HTTP 401, digest sent; reply cut short)",
                 host=request.url.host or "",
                 operation=request.url.path,
             ) from exc
@@ -210,18 +225,28 @@ async def _settle_challenge(request: ClientRequest, handler: ClientHandlerType) 
         if _LOCK_RE.search(body):
             raise LockedOut("camera reports this client/account locked", host=request.url.host or "",
                             operation=request.url.path)  # fmt: skip
-        raise AuthFailed("credentials rejected (HTTP 401 after digest)", host=request.url.host or "",
+        raise AuthFailed("credentials rejected (HTTP 401, digest sent)", host=request.url.host or "",
                          operation=request.url.path)  # fmt: skip
     return response
 
 
 def _failed_login(request: ClientRequest, response: ClientResponse) -> bool:
-    """401 to a request that carried digest credentials, without stale=true (RFC 7616 §3.3: a stale nonce is
-    not a wrong password and gets one more round)."""
-    if "Authorization" not in request.headers:
+    """401 to a request that carried digest credentials for the realm the server still asks for, without
+    stale=true (RFC 7616 §3.3: a stale nonce is not a wrong password and gets one more round).
+
+    A challenge for another realm is a new protection space, not a refusal: the preemptive answer was computed
+    for the realm of an earlier challenge (ONVIF's), and a vendor path on the same camera may use its own.
+    The digest middleware then answers the new challenge once.
+    """
+    sent = request.headers.get("Authorization", "")
+    if not sent:
         return False
     challenge = " ".join(response.headers.getall("WWW-Authenticate", []))
-    return not re.search(r"\bstale\s*=\s*\"?true\"?", challenge, re.IGNORECASE)
+    if re.search(r"\bstale\s*=\s*\"?true\"?", challenge, re.IGNORECASE):
+        return False
+    sent_realm = _REALM_RE.search(sent)
+    offered = set(_REALM_RE.findall(challenge))
+    return not (sent_realm and offered and sent_realm.group(1) not in offered)
 
 
 class CameraHttp:
@@ -371,7 +396,9 @@ class CameraHttp:
                                 operation=op,
                             ) from exc
                         raise
-                    reply = HttpReply(resp.status, resp.headers, body, str(resp.url))
+                    sent = resp.request_info.headers.get("Authorization", "")
+                    auth_sent = sent.split(" ", 1)[0].lower() if sent else ""
+                    reply = HttpReply(resp.status, resp.headers, body, str(resp.url), auth_sent)
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise Timeout(f"no reply within {limit:g}s", host=self.host, operation=op) from exc
         except aiohttp.ClientConnectorError as exc:
@@ -386,7 +413,11 @@ class CameraHttp:
         return reply
 
     def check(self, reply: HttpReply, *, operation: str = "", authenticated: bool = True) -> HttpReply:
-        """Map statuses that are failures of the transport or the login, leave the rest to the caller."""
+        """Map statuses that are failures of the transport or the login, leave the rest to the caller.
+
+        A 401 is a failed login only when credentials went with the request; a challenge this client does not
+        answer (Basic: a password in clear) is Unsupported, an answer that says what was (not) sent.
+        """
         op = operation or reply.url
         if reply.status == 401:
             if _TOO_MANY_RE.search(reply.body):
@@ -395,8 +426,10 @@ class CameraHttp:
                 )
             if _LOCK_RE.search(reply.body):
                 raise LockedOut("camera reports this client/account locked", host=self.host, operation=op)
+            if reply.auth_sent:
+                raise AuthFailed(reply.refusal(), host=self.host, operation=op)
             if authenticated:
-                raise AuthFailed("credentials rejected (HTTP 401 after digest)", host=self.host, operation=op)
+                raise Unsupported(reply.refusal(), host=self.host, operation=op)
         if reply.status == 403 and _LOCK_RE.search(reply.body):
             raise LockedOut("camera reports this client/account locked", host=self.host, operation=op)
         if reply.status in (502, 503, 504):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from agent.actions.conn import CameraConn
 from agent.actions.onvif_settings import ONVIF_SETTINGS, flag, items, text
@@ -16,9 +17,10 @@ from agent.attribution import Observation, Origin, VendorLookup, attribute
 from agent.cves import CveCheck, check_firmware
 from agent.drivers import DRIVERS, Setting, value_to_json
 from agent.drivers.base import CameraHttpLike, HttpReplyLike
-from agent.errors import AuthFailed, CameraError, Unreachable, Unsupported
+from agent.errors import AuthFailed, CameraError, LockedOut, Unreachable, Unsupported
 from agent.recorder import onvif_video_sources, read_recorder, recorder_kind
 from agent.risk import Exposure, Risk, assess_risk
+from agent.vendor_probe import VendorProbes
 from protos.camfleet.v1 import camfleet_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -35,10 +37,6 @@ ERROR_CLASSES: dict[str, pb.ErrorClass] = {
     "protocol": pb.ERROR_CLASS_PROTOCOL,
     "rejected": pb.ERROR_CLASS_REJECTED,
 }
-# Vendor a first ONVIF-only attribution points at -> the driver probed first (evidence decides the order;
-# the other drivers are still probed when it does not answer, so a lying Manufacturer string costs a request,
-# never a wrong verdict).
-_FIRST_DRIVER = {"hikvision": "hikvision", "dahua": "dahua", "axis": "axis"}
 _STATE_NAMES = {pb.FEATURE_STATE_ON: "on", pb.FEATURE_STATE_OFF: "off", pb.FEATURE_STATE_UNSUPPORTED: "unsupported",
                 pb.FEATURE_STATE_UNKNOWN: "unknown"}  # fmt: skip
 
@@ -57,11 +55,23 @@ class InventoryResult:
     cves: CveCheck | None = None
     vendor_settings: dict[str, Setting] = field(default_factory=dict)
     onvif: dict[str, Any] = field(default_factory=dict)
+    vendor_probes: VendorProbes | None = None
 
     @property
     def ok(self) -> bool:
-        """Reached and read without any error (unsupported features are answers, not errors)."""
+        """Reached and read without any error (unsupported features and absent vendor APIs are answers)."""
         return self.record.reachable and not self.record.errors
+
+    @property
+    def status(self) -> Literal["ok", "partial", "failed"]:
+        """ok: fully read. partial: identity read, some reads failed. failed: nothing usable (unreachable,
+        refused at login, or not even the identity)."""
+        if self.ok:
+            return "ok"
+        r = self.record
+        if r.reachable and (r.identity.manufacturer or r.identity.model or r.identity.serial):
+            return "partial"
+        return "failed"
 
     def to_json(self) -> dict[str, Any]:
         r = self.record
@@ -86,16 +96,27 @@ class InventoryResult:
                 "evidence": [e.to_dict() for e in self.origin.evidence] if self.origin else [],
             },
             "cloud": {c.name: _STATE_NAMES.get(c.state, "unknown") for c in r.cloud},
+            # A field that could not be read is null (unknown), never an empty list.
             "network": {
-                "gateways": list(r.network.gateways),
-                "dns": list(r.network.dns),
-                "ntp": list(r.network.ntp),
-                "discovery_mode": r.network.discovery_mode,
-                "ip_filter": {
-                    "type": r.network.ip_filter.type,
-                    "addresses": list(r.network.ip_filter.addresses),
-                },
-                "protocols": {p.name: p.enabled for p in r.network.protocols},
+                "gateways": _known(r, "gateways", list(r.network.gateways)),
+                "dns": _known(r, "dns", list(r.network.dns)),
+                "ntp": _known(r, "ntp", list(r.network.ntp)),
+                "discovery_mode": _known(r, "discovery_mode", r.network.discovery_mode),
+                "ip_filter": _known(
+                    r,
+                    "ip_filter",
+                    {
+                        "type": r.network.ip_filter.type,
+                        "addresses": list(r.network.ip_filter.addresses),
+                    },
+                ),
+                "protocols": _known(r, "protocols", {p.name: p.enabled for p in r.network.protocols}),
+                "unknown": list(r.network.unknown),
+            },
+            "status": self.status,
+            "vendor_apis": {
+                name: {"status": p.status, "reason": p.reason, "credentials_sent": p.credentials_sent}
+                for name, p in (self.vendor_probes.apis.items() if self.vendor_probes else ())
             },
             "users": [{"username": u.username, "level": u.level} for u in r.users],
             "capabilities": {c.name: c.supported for c in r.capabilities},
@@ -137,6 +158,10 @@ def channel_json(ch: pb.RecorderChannel) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _known(rec: pb.CameraRecord, name: str, value: Any) -> Any:
+    return None if name in rec.network.unknown else value
+
+
 def _error_name(value: int) -> str:
     return pb.ErrorClass.Name(value).removeprefix("ERROR_CLASS_").lower()
 
@@ -161,6 +186,10 @@ class _ReadOnce:
     def __init__(self, http: CameraHttpLike) -> None:
         self._http = http
         self._replies: dict[tuple[str, _Pairs, _Pairs], HttpReplyLike] = {}
+
+    def seed(self, path: str, params: Mapping[str, str], reply: HttpReplyLike) -> None:
+        """A GET already answered during the vendor probe (same request, same credentials)."""
+        self._replies[(path, tuple(sorted(params.items())), ())] = reply
 
     @property
     def base_url(self) -> str:
@@ -206,8 +235,9 @@ class Inventory:
                                               error_class=ERROR_CLASSES.get(exc.error_class, pb.ERROR_CLASS_INTERNAL),
                                               message=exc.message[:300]))  # fmt: skip
 
-    async def _onvif(self, op: str, capability: str | None = None, **params: Any) -> Any:
-        """An ONVIF read: Unsupported marks the capability unsupported; auth/unreachable abort the camera."""
+    async def _onvif(self, op: str, capability: str | None = None, *, field: str = "", **params: Any) -> Any:
+        """An ONVIF read: Unsupported marks the capability unsupported; auth/unreachable abort the camera; any
+        other error leaves `field` unknown (reported as such, never as an empty value)."""
         name = capability or op
         try:
             reply = await self.conn.session.call(op, optional=True, **params)
@@ -219,6 +249,8 @@ class Inventory:
             raise Aborted from exc
         except CameraError as exc:
             self._error(exc, op)
+            if field:
+                self.rec.network.unknown.append(field)
             return None
         self.caps.setdefault(name, True)
         return reply
@@ -268,12 +300,9 @@ class Inventory:
         except CameraError as exc:
             self._error(exc, "GetServiceCapabilities")
         else:
-            for flag_name in (
-                "Network.IPFilter",
-                "Network.ZeroConfiguration",
-                "Network.DynDNS",
-                "Network.NTP",
-            ):
+            # Boolean flags only: Network@NTP is a count (how many servers SetNTP takes), not a verdict on GetNTP,
+            # and a read is tried whenever the camera did not clearly say no.
+            for flag_name in ("Network.IPFilter", "Network.ZeroConfiguration", "Network.DynDNS"):
                 said = caps.supports(flag_name)
                 if said is not None:
                     self.caps[flag_name.split(".", 1)[1]] = said
@@ -296,18 +325,18 @@ class Inventory:
                 addr = text(zfield(a, "Address"))
                 if addr and addr not in rec.identity.ips:
                     rec.identity.ips.append(addr)
-        for p in items(await self._onvif("GetNetworkProtocols")):
+        for p in items(await self._onvif("GetNetworkProtocols", field="protocols")):
             ports = [int(x) for x in items(zfield(p, "Port")) if x is not None]
             net.protocols.append(pb.NetworkProtocol(name=text(zfield(p, "Name")), enabled=flag(zfield(p, "Enabled")),
                                                     ports=ports))  # fmt: skip
-        dns = await self._onvif("GetDNS")
+        dns = await self._onvif("GetDNS", field="dns")
         net.dns_from_dhcp = flag(zfield(dns, "FromDHCP"))
         for e in items(zfield(dns, "DNSManual")) + items(zfield(dns, "DNSFromDHCP")):
             v = text(zfield(e, "IPv4Address")) or text(zfield(e, "IPv6Address"))
             if v:
                 net.dns.append(v)
         if self._gated("NTP"):
-            ntp = await self._onvif("GetNTP", "NTP")
+            ntp = await self._onvif("GetNTP", "NTP", field="ntp")
             net.ntp_from_dhcp = flag(zfield(ntp, "FromDHCP"))
             for e in items(zfield(ntp, "NTPManual")) + items(zfield(ntp, "NTPFromDHCP")):
                 v = (
@@ -317,24 +346,28 @@ class Inventory:
                 )
                 if v:
                     net.ntp.append(v)
-        gw = await self._onvif("GetNetworkDefaultGateway")
+        gw = await self._onvif("GetNetworkDefaultGateway", field="gateways")
         net.gateways.extend(g for g in (text(x) for x in items(zfield(gw, "IPv4Address"))) if g)
         if self._gated("ZeroConfiguration"):
-            zc = await self._onvif("GetZeroConfiguration", "ZeroConfiguration")
+            zc = await self._onvif("GetZeroConfiguration", "ZeroConfiguration", field="zero_configuration")
             if zc is not None:
                 net.zero_configuration = (
                     pb.FEATURE_STATE_ON if flag(zfield(zc, "Enabled")) else pb.FEATURE_STATE_OFF
                 )
         if net.zero_configuration == pb.FEATURE_STATE_UNSPECIFIED:
-            net.zero_configuration = pb.FEATURE_STATE_UNSUPPORTED
-        mode = await self._onvif("GetDiscoveryMode")
+            net.zero_configuration = (
+                pb.FEATURE_STATE_UNKNOWN
+                if "zero_configuration" in net.unknown
+                else pb.FEATURE_STATE_UNSUPPORTED
+            )
+        mode = await self._onvif("GetDiscoveryMode", field="discovery_mode")
         net.discovery_mode = text(mode)
         if self._gated("DynDNS"):
-            dd = await self._onvif("GetDynamicDNS", "DynDNS")
+            dd = await self._onvif("GetDynamicDNS", "DynDNS", field="dyndns")
             net.dyndns_type = text(zfield(dd, "Type"))
             net.dyndns_name = text(zfield(dd, "Name"))
         if self._gated("IPFilter"):
-            f = await self._onvif("GetIPAddressFilter", "IPFilter")
+            f = await self._onvif("GetIPAddressFilter", "IPFilter", field="ip_filter")
             if f is not None:
                 net.ip_filter.type = text(zfield(f, "Type"))
                 for a in items(zfield(f, "IPv4Address")):
@@ -350,34 +383,47 @@ class Inventory:
         self.result.onvif = {"scopes": list(rec.scopes)}
 
     async def _read_vendor(self) -> None:
-        """Probe vendor APIs in the order the ONVIF evidence suggests; read each one that answers."""
-        guess = attribute(self._observation(), self.oui).manufacturer
-        order = sorted(DRIVERS, key=lambda d: d != _FIRST_DRIVER.get(guess))
-        found: list[str] = []
+        """Probe the vendor APIs the evidence points at (agent.vendor_probe) and read the one that is present.
+
+        An absent API is evidence, not an error; a refused credential or a busy API is an error of that API
+        only (the ONVIF data stays good: the camera is partial, not failed). A lock stops everything.
+        """
+        self.conn.evidence = self._observation()
+        self.conn.oui = self.oui
+        try:
+            probes = await self.conn.vendor_probes()
+        except LockedOut as exc:
+            self._error(exc, "vendor API")
+            raise Aborted from exc
         identities: dict[str, dict[str, str]] = {}
         vendor_http = _ReadOnce(self.conn.vendor_http)
-        for name in order:
+        for name, p in probes.apis.items():
+            self.caps[f"vendor.{name}"] = p.status == "present"
+            if p.status == "refused":
+                self._error(AuthFailed(p.reason, host=self.conn.host), f"{name} API")
+            elif p.status == "unavailable":
+                self._error(Unreachable(p.reason, host=self.conn.host), f"{name} API")
+            elif (
+                p.status == "present" and p.reply is not None and DRIVERS[name].probe_request.method == "GET"
+            ):
+                req = DRIVERS[name].probe_request
+                vendor_http.seed(req.path, dict(req.params), p.reply)
+        for name in probes.present:
             driver = DRIVERS[name]
             try:
-                if not await driver.probe(vendor_http):
-                    self.caps[f"vendor.{name}"] = False
-                    continue
-                found.append(name)
-                self.caps[f"vendor.{name}"] = True
                 identities[name] = await driver.read_identity(vendor_http)
                 for sname, setting in (await driver.read_settings(vendor_http)).items():
                     self.result.vendor_settings[f"{name}.{sname}"] = setting
-            except (AuthFailed, Unreachable) as exc:
-                if isinstance(exc, AuthFailed):
-                    self.conn.remember_auth(exc)
+            except LockedOut as exc:
                 self._error(exc, f"{name} API")
                 raise Aborted from exc
+            except AuthFailed as exc:
+                self.conn.vendor_refused.setdefault(name, exc)
+                self._error(exc, f"{name} API")
             except CameraError as exc:
                 self._error(exc, f"{name} API")
-            if found:
-                break  # one vendor API answering is the evidence we need; the others are not this camera's
-        self.conn.drivers = found
         self._identities = identities
+        self.result.vendor_probes = probes
 
     async def _read_recorder(self) -> None:
         """Recorders (ISAPI deviceType NVR, Dahua NVR/XVR models, or ONVIF Profile G with several video sources)
@@ -438,6 +484,10 @@ class Inventory:
         cloud_on = self._cloud()
         if rec.reachable and rec.identity.model:
             origin = attribute(self._observation(), self.oui)
+            if self.result.vendor_probes is not None:
+                # What each vendor probe found is evidence too ("absent: HTTP 403", "present").
+                notes = tuple(p.evidence() for p in self.result.vendor_probes.apis.values())
+                origin = dataclasses.replace(origin, evidence=origin.evidence + notes)
             self.result.origin = origin
             rec.origin.CopyFrom(pb.Origin(
                 reported_brand=origin.reported_brand or "", manufacturer=origin.manufacturer,
@@ -516,8 +566,8 @@ class Inventory:
             )
         return Exposure(
             cloud_features_on=tuple(cloud_on),
-            has_gateway=bool(net.gateways),
-            has_dns=bool(net.dns) or net.dns_from_dhcp,
+            has_gateway=None if "gateways" in net.unknown else bool(net.gateways),
+            has_dns=None if "dns" in net.unknown else bool(net.dns) or net.dns_from_dhcp,
             ip_filter_blocks_wan=blocks,
             upnp_port_mapping=vendor_on("upnp_portmap"),
             telnet=vendor_on("telnet"),
@@ -526,8 +576,11 @@ class Inventory:
                 f"{p.name.lower()}/{p.ports[0] if p.ports else 0}" for p in net.protocols if p.enabled
             ),
             usernames=tuple(u.username for u in self.rec.users),
+            # The camera's own login (ONVIF); a vendor API refusing the credential is an error of that API.
             auth_failed=any(
-                e.error_class in (pb.ERROR_CLASS_AUTH, pb.ERROR_CLASS_LOCKED_OUT) for e in self.rec.errors
+                e.error_class in (pb.ERROR_CLASS_AUTH, pb.ERROR_CLASS_LOCKED_OUT)
+                and not e.operation.endswith(" API")
+                for e in self.rec.errors
             ),
         )
 

@@ -113,15 +113,16 @@ class OnvifCapabilities:
     )  # "Network.IPFilter" -> True, "Security.MaxUsers" -> 16
 
     def supports(self, flag: str) -> bool | None:
-        """True/False when the camera said so, None when it did not say (caller decides, usually: try)."""
+        """True/False when the camera said so, None when it did not say or said something ambiguous (the caller
+        decides, usually: try). A number is a count, not a verdict: Network@NTP is how many servers SetNTP
+        takes, and a camera answering 0 may still answer GetNTP (issue 12)."""
         value = self.flags.get(flag)
-        if value is None:
+        if value is None or (isinstance(value, int | float) and not isinstance(value, bool)):
             return None
         if isinstance(value, bool):
             return value
-        if isinstance(value, int | float):
-            return value > 0
-        return str(value).strip().lower() in ("true", "1")
+        text = str(value).strip().lower()
+        return True if text == "true" else False if text == "false" else None
 
     def has_service(self, namespace: str) -> bool:
         return namespace in self.services
@@ -272,9 +273,11 @@ class OnvifSession:
         if cached is not None:
             return cached
         document = await device_document()
-        transport = CameraTransport(self.http, authenticate=authenticated)
         wsse = None
-        if authenticated and self.auth_scheme == "wsse" and self.credentials is not None:
+        uses_wsse = authenticated and self.auth_scheme == "wsse" and self.credentials is not None
+        transport = CameraTransport(self.http, authenticate=authenticated, wsse=uses_wsse)
+        if uses_wsse:
+            assert self.credentials is not None
             offset = dt.timedelta(seconds=self.clock_offset_s or 0.0)
             # onvif's token folds the measured offset into Created (Zulu form, which Hikvision needs).
             wsse = UsernameDigestTokenDtDiff(
@@ -360,6 +363,9 @@ class OnvifSession:
             raise
         except AuthFailed as exc:
             if authenticated:
+                if self.auth_scheme == "wsse" and "UsernameToken" not in exc.message:
+                    # Say what was sent: the refusal of a token is not the refusal of a digest.
+                    exc.message = f"WS-UsernameToken rejected ({exc.message})"
                 # Never retry bad credentials: cameras lock accounts after 5-7 failures (DESIGN §4).
                 self.auth_failed = exc
             raise
@@ -371,7 +377,9 @@ class OnvifSession:
         parse and fault conversion as the zeep path, and the same value out, without zeep's per-call work."""
         path = await onvif_read.read_path()
         security = b""
-        if authenticated and self.auth_scheme == "wsse" and self.credentials is not None:
+        wsse = authenticated and self.auth_scheme == "wsse" and self.credentials is not None
+        if wsse:
+            assert self.credentials is not None
             security = onvif_read.username_token(self.credentials, self.clock_offset_s or 0.0)
         data = onvif_read.envelope(op_name, params, security)
         async with self._lock:
@@ -380,7 +388,9 @@ class OnvifSession:
                     reply = await self.http.exchange("POST", self.device_xaddr, data=data,
                                                      headers=onvif_read.http_headers(op_name), timeout=self.timeout,
                                                      authenticate=authenticated, operation=op_name)  # fmt: skip
-                    root = check_reply(self.http, reply, operation=op_name, authenticate=authenticated)
+                    root = check_reply(
+                        self.http, reply, operation=op_name, authenticate=authenticated, wsse=wsse
+                    )
             except CameraError:
                 raise
             except Exception as exc:  # CancelledError is a BaseException and passes through untouched

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from lxml import etree  # type: ignore[import-untyped, unused-ignore]
@@ -10,6 +11,7 @@ from requests import Response
 from requests.structures import CaseInsensitiveDict
 from zeep.wsdl.utils import etree_to_string
 
+from agent import soap11
 from agent.errors import AuthFailed, ProtocolError, Unreachable, Unsupported
 from agent.http import CameraHttp, HttpReply
 from agent.xmlsafe import SOAP_PARSER
@@ -35,10 +37,13 @@ class CameraTransport(AIOHTTPTransport):  # type: ignore[misc]  # onvif ships no
     everything else (200, SOAP faults on 400/500) is handed to zeep to parse.
     """
 
-    def __init__(self, http: CameraHttp, *, authenticate: bool, timeout: float | None = None) -> None:
+    def __init__(
+        self, http: CameraHttp, *, authenticate: bool, timeout: float | None = None, wsse: bool = False
+    ) -> None:
         super().__init__(session=http.session, verify_ssl=True)
         self.http = http
         self.authenticate = authenticate
+        self.wsse = wsse  # requests carry a WS-Security UsernameToken (said in errors: what was sent)
         self.call_timeout = timeout
         self.operation = ""  # set by the session before each call, for error messages
         self.last_reply: HttpReply | None = None
@@ -65,11 +70,13 @@ class CameraTransport(AIOHTTPTransport):  # type: ignore[misc]  # onvif ships no
             operation=self.operation,
         )
         self.last_reply = reply
-        self._raise_for_status(reply)
-        return _to_requests(reply)
+        return _to_requests(self._raise_for_status(reply))
 
-    def _raise_for_status(self, reply: HttpReply) -> None:
-        check_reply(self.http, reply, operation=self.operation, authenticate=self.authenticate)
+    def _raise_for_status(self, reply: HttpReply) -> HttpReply:
+        """Raise the agent error a status means; return the reply zeep should parse (SOAP 1.1 made 1.2)."""
+        _root, body = parse_reply(self.http, reply, operation=self.operation, authenticate=self.authenticate,
+                                 wsse=self.wsse)  # fmt: skip
+        return reply if body is reply.body else dataclasses.replace(reply, body=body)
 
     async def get(
         self, address: str, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None
@@ -78,13 +85,31 @@ class CameraTransport(AIOHTTPTransport):  # type: ignore[misc]  # onvif ships no
         raise Unsupported("remote WSDL loading is disabled", host=self.http.host, operation=address)
 
 
-def check_reply(http: CameraHttp, reply: HttpReply, *, operation: str, authenticate: bool) -> Any:
+def check_reply(
+    http: CameraHttp, reply: HttpReply, *, operation: str, authenticate: bool, wsse: bool = False
+) -> Any:
     """Map the HTTP statuses that are transport or login failures and check the body with one strict parse.
 
-    Returns the parsed root (None for an empty body); both read paths (zeep's and agent.onvif_read) start
-    from here, so a reply is classified the same way before either looks at its SOAP content.
+    Returns the parsed SOAP 1.2 root (None for an empty body); both read paths (zeep's and agent.onvif_read)
+    start from here, so a reply is classified the same way before either looks at its SOAP content.
     """
+    return parse_reply(http, reply, operation=operation, authenticate=authenticate, wsse=wsse)[0]
+
+
+def parse_reply(
+    http: CameraHttp, reply: HttpReply, *, operation: str, authenticate: bool, wsse: bool = False
+) -> tuple[Any, bytes]:
+    """check_reply, plus the body to hand to zeep: the reply's own, or its SOAP 1.2 rewrite when the camera
+    answered SOAP 1.1 (older firmware does whatever the request spoke, DESIGN §4). `wsse`: the request
+    carried a WS-Security UsernameToken (errors say what was sent)."""
     host, op = http.host, operation
+    if reply.status == 401 and authenticate and not reply.auth_sent:
+        http.check(reply, operation=op, authenticated=False)  # too many connections, locked
+        if wsse:
+            # ipycam and others answer a refused UsernameToken with 401 and a bare fault.
+            raise AuthFailed("WS-UsernameToken rejected (HTTP 401)", host=host, operation=op)
+        # Nothing was sent (a Basic-only challenge): no failed login, but only an operator can fix it.
+        raise AuthFailed(reply.refusal(), host=host, operation=op)
     # Dahua "Too many connections" 401 -> Unreachable, lock bodies -> LockedOut, 503 -> Unreachable, and a
     # 401 that survived the digest round -> AuthFailed. Without credentials a 401 is no failed login.
     http.check(reply, operation=op, authenticated=authenticate)
@@ -99,7 +124,7 @@ def check_reply(http: CameraHttp, reply: HttpReply, *, operation: str, authentic
         # A 500 with a plain-text body is the web server failing, not a SOAP answer: transient.
         raise Unreachable(f"HTTP {reply.status} without a SOAP body", host=host, operation=op)
     if not reply.body.strip():
-        return None
+        return None, reply.body
     try:
         root = etree.fromstring(reply.body, _STRICT)
     except etree.XMLSyntaxError as exc:
@@ -115,7 +140,10 @@ def check_reply(http: CameraHttp, reply: HttpReply, *, operation: str, authentic
     # The namespaces the envelope declares are attribution evidence (vendor extensions survive OEM
     # rebranding); only the root's declarations, so this costs nothing per element.
     http.banner.namespaces.update(v for v in root.nsmap.values() if v)
-    return root
+    if soap11.is_soap11(root):
+        body = soap11.to_soap12(root)
+        return etree.fromstring(body, _STRICT), body
+    return root, reply.body
 
 
 def _looks_like_xml(body: bytes) -> bool:

@@ -111,8 +111,9 @@ def _digest_expected(params: dict[str, str], password: str, method: str) -> str 
     return None
 
 
-def check_http_digest(camera: Camera, request: web.Request) -> AuthOutcome:
-    """Validate the Authorization header; on anything short of success return the reply to send."""
+def check_http_digest(camera: Camera, request: web.Request, *, web: bool = False) -> AuthOutcome:
+    """Validate the Authorization header; on anything short of success return the reply to send.
+    `web`: a vendor API request, checked against the camera's web accounts."""
     ip = client_ip(request)
     if camera.is_locked(ip):
         # Locked clients are refused without looking at the credentials (Hikvision illegal-login lock).
@@ -128,7 +129,7 @@ def check_http_digest(camera: Camera, request: web.Request) -> AuthOutcome:
         # Not our nonce, or credentials computed for another resource (RFC 7616 §3.4.6): no count.
         return AuthOutcome(None, digest_challenge(camera))
     username = params.get("username", "")
-    password = camera.check_password(username)
+    password = camera.check_password(username, web=web)
     expected = _digest_expected(params, password, request.method) if password is not None else None
     if expected is None or not hmac.compare_digest(expected, params["response"].lower()):
         camera.note_auth_failure(ip)

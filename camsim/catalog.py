@@ -36,6 +36,7 @@ class Model:
     hardware_id: str = ""
     oem: bool = False  # True when `brand` is a rebrand of `maker`
     channels: int = 0  # recorders: how many IP channels (PoE ports count among them)
+    profile: str = ""  # a FOREIGN server profile (generic makers only)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -72,6 +73,10 @@ BRAND_OUIS: dict[str, tuple[str, ...]] = {
     "CP PLUS": DAHUA_OUIS,
     "AXIS": AXIS_OUIS,
     "Acme": GENERIC_OUIS,
+    "Nordlys": GENERIC_OUIS,
+    "Pyrocam": GENERIC_OUIS,
+    "Solstice": GENERIC_OUIS,
+    "Kestrel": GENERIC_OUIS,
 }
 
 # Every OUI that may legitimately appear for a true maker (OEM-owned blocks included).
@@ -261,6 +266,59 @@ RECORDER_MODELS: tuple[Model, ...] = (
 # it). Hikvision NVRs default their internal NIC to 192.168.254.1, Dahua to 10.1.1.1 [U: installers' lore,
 # not found in a manual here]; the hidden cameras get the addresses after it.
 POE_SUBNET: dict[str, str] = {"hikvision": "192.168.254.0/24", "dahua": "10.1.1.0/24"}
+# Foreign servers: ONVIF implementations nobody here wrote behave like these on everything that is not their
+# ONVIF service (issue 12: each one made an agent that probed vendor APIs by habit fail the camera).
+
+
+@dataclass(frozen=True)
+class ForeignProfile:
+    """How one independent server behaves, beyond the ONVIF operations camsim shares with every camera."""
+
+    web: str  # model.WebBehaviour
+    banner: str | None
+    auth_modes: tuple[str, ...]
+    soap_reply_version: str = ""
+    onvif_ops: tuple[str, ...] | None = None
+    preauth_open: bool = True
+    capabilities: tuple[str, ...] = ("ZeroConfiguration", "NTP")
+    ntp_count: int | None = None
+
+
+# What a minimal ONVIF-only device (a Node.js implementation in the issue) implements: reads, and the few
+# writes it honours; every other operation faults env:Receiver/ter:ActionNotSupported.
+MINIMAL_OPS: tuple[str, ...] = (
+    "GetSystemDateAndTime", "GetDeviceInformation", "GetServices", "GetServiceCapabilities", "GetCapabilities",
+    "GetScopes", "GetNetworkInterfaces", "GetNetworkProtocols", "GetDNS", "SetDNS", "GetNTP", "SetNTP",
+    "GetNetworkDefaultGateway", "SetNetworkDefaultGateway", "GetDiscoveryMode", "GetHostname", "GetUsers",
+    "SystemReboot",
+)  # fmt: skip
+
+FOREIGN: dict[str, ForeignProfile] = {
+    # A lighttpd-fronted firmware: 403 to any *.cgi path, with or without credentials.
+    "cgi_forbidden": ForeignProfile("cgi_forbidden", "lighttpd/1.4.59", ("digest", "wsse")),
+    # ipycam-like: HTTP Basic on every non-ONVIF path, WS-UsernameToken only, no anonymous ONVIF call at all.
+    "basic_only": ForeignProfile("basic_only", "BaseHTTP/0.6 Python/3.11", ("wsse",), preauth_open=False),
+    # Minimal ONVIF-only device: a handful of operations, IP filter capability false, Network@NTP a count of
+    # 0 while GetNTP answers, 405 on every other path.
+    "minimal": ForeignProfile(
+        "method_not_allowed", None, ("wsse",), onvif_ops=MINIMAL_OPS, capabilities=("NTP",), ntp_count=0
+    ),
+    # Older gSOAP firmware: SOAP 1.1 replies to SOAP 1.2 requests, connection dropped on unknown POSTs.
+    "soap11": ForeignProfile(
+        "drop_post",
+        "gSOAP/2.7",
+        ("digest",),
+        soap_reply_version="1.1",
+        capabilities=("IPFilter", "ZeroConfiguration", "NTP"),
+    ),
+}
+
+FOREIGN_MODELS: tuple[Model, ...] = (
+    Model("generic", "Nordlys", "NL-IPC200", (Firmware("3.2.1"),), hardware_id="A1", profile="cgi_forbidden"),
+    Model("generic", "Pyrocam", "PV-1", (Firmware("1.3.0"),), hardware_id="py", profile="basic_only"),
+    Model("generic", "Solstice", "SL-ONVIF-LITE", (Firmware("0.9.4"),), hardware_id="1", profile="minimal"),
+    Model("generic", "Kestrel", "KX-300", (Firmware("2.0.11"),), hardware_id="K3", profile="soap11"),
+)
 
 ALL_MODELS: tuple[Model, ...] = (
     HIK_MODELS
@@ -270,6 +328,7 @@ ALL_MODELS: tuple[Model, ...] = (
     + AXIS_MODELS
     + GENERIC_MODELS
     + RECORDER_MODELS
+    + FOREIGN_MODELS
 )
 OEM_MODELS: tuple[Model, ...] = HIK_OEM_MODELS + DAHUA_OEM_MODELS
 MODELS_BY_KIND: dict[str, tuple[Model, ...]] = {
@@ -278,8 +337,9 @@ MODELS_BY_KIND: dict[str, tuple[Model, ...]] = {
     "axis": AXIS_MODELS,
     "generic": GENERIC_MODELS,
     "oem": OEM_MODELS,
+    "foreign": FOREIGN_MODELS,
 }
-FLEET_KINDS: tuple[str, ...] = ("hikvision", "dahua", "axis", "generic", "oem")
+FLEET_KINDS: tuple[str, ...] = ("hikvision", "dahua", "axis", "generic", "oem", "foreign")
 
 
 def find_model(name: str) -> Model:

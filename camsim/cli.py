@@ -16,7 +16,8 @@ from pathlib import Path
 from camsim.control import BadRequest, choose_fraction, parse_fault_update
 from camsim.model import Camera
 
-DEFAULT_MIX = "hikvision=40,dahua=30,axis=15,generic=10,oem=5"
+# foreign: independent ONVIF servers (catalog.FOREIGN), so the demo and the benchmarks meet them too.
+DEFAULT_MIX = "hikvision=40,dahua=30,axis=15,generic=5,oem=5,foreign=5"
 # Port 80 needs root; an unprivileged default keeps `camsim` runnable anywhere. Pass --port 80 as root.
 DEFAULT_PORT = 8000
 DEFAULT_CONTROL_PORT = 8089

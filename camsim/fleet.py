@@ -260,7 +260,7 @@ def make_camera(
         dyndns_type="NoUpdate",
         ip_filter=IPFilter(),
     )
-    return Camera(
+    cam = Camera(
         id=f"cam-{number:04d}",
         port=port,
         identity=identity,
@@ -273,6 +273,24 @@ def make_camera(
         capabilities=list(defaults.capabilities),
         scopes=_scopes(model, mac, serial),
     )
+    if model.profile:
+        apply_profile(cam, model.profile)
+    return cam
+
+
+def apply_profile(cam: Camera, name: str) -> None:
+    """Make `cam` behave like one of the independent servers of catalog.FOREIGN (FleetError if unknown)."""
+    prof = catalog.FOREIGN.get(name)
+    if prof is None:
+        raise FleetError(f"unknown foreign profile {name!r}; known: {sorted(catalog.FOREIGN)}")
+    cam.web = prof.web  # type: ignore[assignment]
+    cam.server_banner = prof.banner
+    cam.auth.modes = [m for m in ("digest", "wsse") if m in prof.auth_modes]
+    cam.soap_reply_version = prof.soap_reply_version  # type: ignore[assignment]
+    cam.onvif_ops = list(prof.onvif_ops) if prof.onvif_ops is not None else None
+    cam.preauth_open = prof.preauth_open
+    cam.capabilities = list(prof.capabilities)
+    cam.ntp_count = prof.ntp_count
 
 
 def device_uuid(camera: Camera) -> str:
@@ -434,8 +452,12 @@ def _apply_overrides(cam: Camera, entry: dict[str, Any]) -> None:
             if k not in cam.features:
                 raise FleetError(f"{cam.identity.personality} camera has no feature {k!r}")
             cam.features[k] = bool(v)
+    if "profile" in entry:
+        apply_profile(cam, str(entry["profile"]))
     if "capabilities" in entry:
         cam.capabilities = [str(c) for c in entry["capabilities"]]
+    if "routed_sources" in entry:
+        cam.routed_sources = [str(n) for n in entry["routed_sources"]]
     if "discovery_mode" in entry:
         cam.network.discovery_mode = entry["discovery_mode"]
     if "gateway" in entry:

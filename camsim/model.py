@@ -10,6 +10,9 @@ from typing import Any, Literal
 
 Personality = Literal["hikvision", "dahua", "axis", "generic"]
 AuthMode = Literal["digest", "wsse"]
+# How the web server answers a path that is neither its ONVIF service nor its own vendor API. Independent
+# ONVIF servers differ here, and an agent that probes vendor APIs meets every one of these (catalog.FOREIGN).
+WebBehaviour = Literal["not_found", "cgi_forbidden", "basic_only", "drop_post", "method_not_allowed"]
 UserLevel = Literal["Administrator", "Operator", "User", "Anonymous", "Extended"]
 
 # Vendor cloud/P2P features. A camera only carries the keys its personality has.
@@ -156,9 +159,23 @@ class Camera:
     # Recorders: their channels, and the recorder's own address on its PoE subnet (what PoE cameras see).
     channels: list[Channel] = field(default_factory=list)
     poe_address: str | None = None
+    # Foreign server behaviour (catalog.FOREIGN); the defaults are camsim's own ONVIF server.
+    web: WebBehaviour = "not_found"
+    server_banner: str | None = None  # Server header of a generic camera's web server (vendors set their own)
+    soap_reply_version: Literal["", "1.1"] = ""  # "1.1": every reply in a SOAP 1.1 envelope (older firmware)
+    onvif_ops: list[str] | None = None  # None: every operation camsim has; else only these, the rest fault
+    preauth_open: bool = True  # False: even GetSystemDateAndTime wants credentials (ipycam does this)
+    ntp_count: int | None = None  # Network@NTP of GetServiceCapabilities (a count; None: 1 with NTP, else 0)
+    # Client networks (CIDR) that reach the camera only through its default gateway (another subnet): without
+    # a gateway the camera cannot answer them (see SimServer._pipeline).
+    routed_sources: list[str] = field(default_factory=list)
+    # Accounts of the vendor web API when they differ from the ONVIF ones (Hikvision keeps ONVIF users in a
+    # list of their own, VENDORS.md §3): None means the same accounts everywhere.
+    web_users: list[User] | None = None
     # Runtime state (persisted with --state, reset by factory default where noted).
     writes: dict[str, int] = field(default_factory=dict)  # setting -> number of writes that reached it
     auth_failures: dict[str, int] = field(default_factory=dict)  # client ip -> consecutive failures
+    failed_logins: int = 0  # every refused credential since start (a success resets auth_failures, not this)
     locked_until: dict[str, float] = field(default_factory=dict)  # client ip -> unix time
     down_until: float = 0.0  # unix time; the camera is rebooting until then
     boots: int = 1
@@ -218,6 +235,7 @@ class Camera:
         return time.time() < self.locked_until.get(client_ip, 0.0)
 
     def note_auth_failure(self, client_ip: str) -> None:
+        self.failed_logins += 1
         n = self.auth_failures.get(client_ip, 0) + 1
         self.auth_failures[client_ip] = n
         if n >= self.auth.lockout_threshold:
@@ -226,8 +244,20 @@ class Camera:
     def note_auth_success(self, client_ip: str) -> None:
         self.auth_failures.pop(client_ip, None)
 
-    def check_password(self, username: str) -> str | None:
-        for u in self.users:
+    def needs_route(self, client_ip: str) -> bool:
+        """This client is on another subnet: the camera answers it only through its default gateway."""
+        try:
+            ip = ipaddress.ip_address(client_ip)
+        except ValueError:
+            return False
+        return any(ip in ipaddress.ip_network(n, strict=False) for n in self.routed_sources)
+
+    def has_route_out(self) -> bool:
+        return any(g for g in self.network.gateway)
+
+    def check_password(self, username: str, *, web: bool = False) -> str | None:
+        users = self.web_users if web and self.web_users is not None else self.users
+        for u in users:
             if u.username == username:
                 return u.password
         return None
@@ -286,9 +316,11 @@ class Camera:
             }
         )
         channels = [Channel(**c) for c in d.pop("channels", [])]
+        web_users = d.pop("web_users", None)
         return cls(
             identity=Identity(**d.pop("identity")),
             channels=channels,
+            web_users=[User(**u) for u in web_users] if web_users is not None else None,
             auth=AuthPolicy(**d.pop("auth")),
             faults=Faults(**d.pop("faults")),
             **cfg,
@@ -311,6 +343,7 @@ class Camera:
             "cloud_reachable": self.cloud_reachable(),
             "exposed_services": self.exposed_services(),
             "auth_failures": dict(self.auth_failures),
+            "failed_logins": self.failed_logins,
             "locked": {ip: until for ip, until in self.locked_until.items() if until > time.time()},
             "down": self.is_down(),
             "boots": self.boots,

@@ -40,14 +40,18 @@ async def handle(camera: Camera, request: web.Request) -> web.Response:
     try:
         req = soap.parse_request(data)
     except soap.SoapError as err:
-        return soap.fault_response(soap.envelope(style, "1.2"), err)
-    env = soap.envelope(style, req.version)
+        return soap.fault_response(soap.envelope(style, camera.soap_reply_version or "1.2"), err)
+    # Older firmware answers SOAP 1.1 whatever the request spoke (DESIGN §4).
+    env = soap.envelope(style, camera.soap_reply_version or req.version)
     if req.has_security_header:
         request[CREDENTIALS_SENT] = True
-    if req.operation not in PRE_AUTH or req.namespace != soap.TDS:
+    if req.operation not in PRE_AUTH or req.namespace != soap.TDS or not camera.preauth_open:
         outcome = auth.check_onvif(camera, request, req, env)
         if outcome.response is not None:
             return outcome.response
+    if camera.onvif_ops is not None and req.operation not in camera.onvif_ops:
+        # A minimal implementation: whatever it does not implement faults, Set* operations included.
+        return soap.fault_response(env, soap.action_not_supported("Method not implemented"))
     if req.namespace == soap.TDS:
         handler = HANDLERS.get(req.operation)
     else:

@@ -96,11 +96,12 @@ def get_device_information(ctx: Ctx) -> str:
 def _service_capabilities(ctx: Ctx) -> str:
     caps = ctx.camera.capabilities
     modes = ctx.camera.auth.modes
+    ntp = ctx.camera.ntp_count if ctx.camera.ntp_count is not None else (1 if "NTP" in caps else 0)
     return (
         "<tds:Capabilities>"
         f'<tds:Network IPFilter="{b("IPFilter" in caps)}" ZeroConfiguration="{b("ZeroConfiguration" in caps)}"'
         f' IPVersion6="{b("IPVersion6" in caps)}" DynDNS="{b("DynDNS" in caps)}" Dot11Configuration="false"'
-        f' Dot1XConfigurations="0" HostnameFromDHCP="false" NTP="{1 if "NTP" in caps else 0}"'
+        f' Dot1XConfigurations="0" HostnameFromDHCP="false" NTP="{ntp}"'
         ' DHCPv6="false"></tds:Network>'
         '<tds:Security TLS1.0="false" TLS1.1="false" TLS1.2="false" OnboardKeyGeneration="false"'
         ' AccessPolicyConfig="false" DefaultAccessPolicy="false" Dot1X="false" RemoteUserHandling="false"'

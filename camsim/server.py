@@ -394,7 +394,17 @@ class SimServer:
         if self._inflight.get(cam.id, 0) > cam.auth.connection_limit:
             self._count(cam, "over_limit")
             return _over_limit(cam)
+        routed = cam.needs_route(client_ip)
         resp = await self._dispatch(cam, request)
+        if routed and not cam.has_route_out():
+            # A client on another subnet is answered through the default gateway only. What reached the
+            # camera is still processed (the request was routed to it), but the answer cannot go back: the
+            # connection dies. Judged after the request, so one that restores the gateway is answered.
+            # (A real camera may not even finish the TCP handshake; that is why the agent checks routes
+            # before it clears a gateway, and its revert is best effort.)
+            self._count(cam, "no_route")
+            faultlib.drop(request)
+            return web.Response(status=503)
         self._count(cam, f"status_{resp.status}")
         return await self._post_faults(cam, request, resp)
 
@@ -433,20 +443,23 @@ class SimServer:
                 return self._onvif.missing()
             handle: Callable[[Camera, web.Request], Awaitable[web.StreamResponse]] = onvif.handle
             return await handle(cam, request)
-        if _is_vendor_path(cam, path):
-            auth = self._auth.get()
-            if auth is None:
-                return self._auth.missing()
-            outcome = auth.check_http_digest(cam, request)
-            if outcome.response is not None:
-                result: web.StreamResponse = outcome.response
-                return result
-            vendors = self._vendors.get()
-            if vendors is None:
-                return self._vendors.missing()
-            vhandle: Callable[[Camera, web.Request], Awaitable[web.StreamResponse]] = vendors.handle
-            return await vhandle(cam, request)
-        return web.Response(status=404)
+        if not _is_vendor_path(cam, path):
+            if request.headers.get("Authorization"):
+                # Credentials sent where this camera has no vendor API: what an agent must never do.
+                self._count(cam, "credentials_to_foreign_path")
+            return await _foreign_path(cam, request)
+        auth = self._auth.get()
+        if auth is None:
+            return self._auth.missing()
+        outcome = auth.check_http_digest(cam, request, web=True)
+        if outcome.response is not None:
+            result: web.StreamResponse = outcome.response
+            return result
+        vendors = self._vendors.get()
+        if vendors is None:
+            return self._vendors.missing()
+        vhandle: Callable[[Camera, web.Request], Awaitable[web.StreamResponse]] = vendors.handle
+        return await vhandle(cam, request)
 
 
 def _fingerprint(cam: Camera) -> tuple[int, float, int, int, int]:
@@ -469,6 +482,24 @@ def _is_vendor_path(cam: Camera, path: str) -> bool:
     if p == "axis":
         return path in AXIS_PATHS
     return False
+
+
+async def _foreign_path(cam: Camera, request: web.Request) -> web.StreamResponse:
+    """A path that is neither ONVIF nor this camera's vendor API, answered the way its web server does."""
+    if cam.web == "cgi_forbidden" and request.path.endswith(".cgi"):
+        return web.Response(status=403, text="403 - Forbidden")
+    if cam.web == "basic_only":
+        realm = cam.auth.realm.replace('"', "")
+        return web.Response(
+            status=401, text="Unauthorized", headers={"WWW-Authenticate": f'Basic realm="{realm}"'}
+        )
+    if cam.web == "drop_post" and request.method == "POST":
+        await request.read()
+        faultlib.drop(request)
+        return web.Response(status=503)
+    if cam.web == "method_not_allowed":
+        return web.Response(status=405, headers={"Allow": "POST"}, text="Method Not Allowed")
+    return web.Response(status=404)
 
 
 def _over_limit(cam: Camera) -> web.Response:

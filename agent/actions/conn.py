@@ -9,11 +9,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from agent.actions import engine
-from agent.drivers import DRIVERS, detect_drivers, value_from_json, value_to_json
-from agent.errors import AuthFailed, Unsupported
+from agent.actions.onvif_settings import field as zfield
+from agent.actions.onvif_settings import items, text
+from agent.attribution import Observation, VendorLookup
+from agent.drivers import DRIVERS, value_from_json, value_to_json
+from agent.errors import AuthFailed, CameraError, Unreachable, Unsupported
 from agent.http import CameraHttp, HttpReply
 from agent.onvif_session import OnvifSession
 from agent.onvif_xaddr import DEVICE_PATH
+from agent.vendor_probe import VendorProbes, probe_vendors
 
 _DATE_ENVELOPE = (
     b'<?xml version="1.0" encoding="UTF-8"?>'
@@ -27,15 +31,28 @@ PROBE_TIMEOUT_S = 3.0
 
 @dataclass
 class CameraConn:
-    """Per-camera handle (one session per camera, DESIGN §4). `drivers` is None until probed."""
+    """Per-camera handle (one session per camera, DESIGN §4). `probes` is None until the vendor APIs were probed.
+
+    `vendor_refused` holds vendor APIs that refused the credential: never sent it again (cameras count failed
+    logins) until the operator changes the credentials. It is per API: an ISAPI that refuses the ONVIF account
+    (Hikvision keeps ONVIF users in a separate list) does not stop the ONVIF work that account is for.
+    """
 
     camera_id: str
     host: str
     port: int
     session: OnvifSession
-    drivers: list[str] | None = None
+    probes: VendorProbes | None = None
     second_source: str | None = None  # a second local address to prove isolation from
     notes: list[str] = field(default_factory=list)
+    oui: VendorLookup | None = None
+    evidence: Observation | None = None  # what ONVIF said about the maker, once read
+    vendor_refused: dict[str, AuthFailed] = field(default_factory=dict)
+
+    @property
+    def drivers(self) -> list[str] | None:
+        """Vendor APIs found on the camera (None until probed)."""
+        return None if self.probes is None else self.probes.present
 
     @property
     def http(self) -> CameraHttp:
@@ -47,10 +64,52 @@ class CameraConn:
         return VendorHttp(self.session.http)
 
     async def vendor_drivers(self) -> list[str]:
-        """Vendor APIs that answer (probed once per session; evidence, not the Manufacturer string)."""
-        if self.drivers is None:
-            self.drivers = await detect_drivers(self.vendor_http)
-        return self.drivers
+        """Vendor APIs found on the camera (probed once per session, on evidence, see agent.vendor_probe)."""
+        return (await self.vendor_probes()).present
+
+    async def vendor_probes(self) -> VendorProbes:
+        """Probe the vendor APIs the evidence points at (ONVIF identity read first when not known yet)."""
+        if self.probes is None:
+            obs = self.evidence or await self.read_evidence()
+            self.probes = await probe_vendors(self.http, obs, self.oui, refused=self.vendor_refused)
+            for name, p in self.probes.apis.items():
+                if p.status == "refused" and name not in self.vendor_refused:
+                    self.vendor_refused[name] = AuthFailed(p.reason, host=self.host, operation=f"{name} API")
+        return self.probes
+
+    async def read_evidence(self) -> Observation:
+        """The ONVIF facts that bear on the maker (identity, scopes, MACs, banner, namespaces), read for an
+        action that runs without an inventory first. Auth/unreachable propagate; other failures just mean
+        less evidence."""
+        s = self.session
+
+        async def get(op: str) -> object:
+            try:
+                return await s.call(op, optional=True)
+            except (AuthFailed, Unreachable):
+                raise
+            except CameraError:
+                return None
+
+        info = await get("GetDeviceInformation")
+        scopes = [text(zfield(x, "ScopeItem")) for x in items(await get("GetScopes"))]
+        macs = [
+            text(zfield(zfield(i, "Info"), "HwAddress")) for i in items(await get("GetNetworkInterfaces"))
+        ]
+        banner = s.http.banner
+        self.evidence = Observation(
+            onvif_manufacturer=text(zfield(info, "Manufacturer")) or None,
+            onvif_model=text(zfield(info, "Model")) or None,
+            onvif_firmware=text(zfield(info, "FirmwareVersion")) or None,
+            onvif_serial=text(zfield(info, "SerialNumber")) or None,
+            onvif_hardware_id=text(zfield(info, "HardwareId")) or None,
+            scopes=tuple(x for x in scopes if x),
+            macs=tuple(m for m in macs if m),
+            http_server=banner.server,
+            digest_realm=banner.realm,
+            soap_namespaces=frozenset(banner.namespaces),
+        )
+        return self.evidence
 
     def check_auth(self) -> None:
         """Refuse to contact a camera whose credentials already failed (cameras lock after 5-7 failures;
@@ -64,7 +123,7 @@ class CameraConn:
             )
 
     def remember_auth(self, exc: AuthFailed) -> None:
-        """An auth failure seen on a vendor API counts for the whole camera (one login, one credential)."""
+        """An ONVIF auth failure counts for the whole camera (one login, one credential)."""
         if self.session.auth_failed is None:
             self.session.auth_failed = exc
 
@@ -163,14 +222,33 @@ def vendor_setting(
 ) -> engine.Setting:
     """A vendor-driver setting as an engine Setting named '<driver>.<name>' with JSON values."""
     driver = DRIVERS[driver_name]
+    op = f"{driver_name}.{name}"
+
+    def refused() -> None:
+        earlier = conn.vendor_refused.get(driver_name)
+        if earlier is not None:
+            # One refused login per API and credential: the next setting of this API is not even asked.
+            raise AuthFailed(f"{driver_name} API refused the credential earlier ({earlier.message}); not retried",
+                             host=conn.host, operation=op)  # fmt: skip
 
     async def read() -> engine.Json:
-        s = await driver.read_setting(conn.vendor_http, name)
+        refused()
+        try:
+            s = await driver.read_setting(conn.vendor_http, name)
+        except AuthFailed as exc:
+            conn.vendor_refused.setdefault(driver_name, exc)
+            raise
         if not s.supported or s.value is None:
-            raise Unsupported(s.reason or "not supported", host=conn.host, operation=f"{driver_name}.{name}")
+            raise Unsupported(s.reason or "not supported", host=conn.host, operation=op)
         return value_to_json(s.value)
 
     async def write(value: engine.Json) -> None:
-        await driver.write_setting(VendorHttp(conn.http, write_once=True), name, value_from_json(value))
+        refused()
+        try:
+            await driver.write_setting(VendorHttp(conn.http, write_once=True), name, value_from_json(value))
+        except AuthFailed as exc:
+            conn.vendor_refused.setdefault(driver_name, exc)
+            raise
 
-    return engine.Setting(f"{driver_name}.{name}", read, write, want, confirm)
+    # A vendor API refusing the credential fails its own settings, not the camera (fatal_auth=False).
+    return engine.Setting(op, read, write, want, confirm, fatal_auth=False)

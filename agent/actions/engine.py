@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -31,6 +31,8 @@ class Setting:
     `read` returns the current value (raising Unsupported when the camera has no such setting), `want` maps the
     current value to the wanted one, `write` stores a value. `confirm`, when given, runs right after the write;
     if it says False the old value is written back at once (commit-confirm: a filter that locked the agent out).
+    `fatal_auth`: an authentication failure reading it ends the whole plan (ONVIF: the camera's one login);
+    False for a vendor API, whose refusal fails only its own settings.
     """
 
     name: str
@@ -38,6 +40,7 @@ class Setting:
     write: Callable[[Json], Awaitable[None]]
     want: Callable[[Json], Json]
     confirm: Callable[[], Awaitable[bool]] | None = None
+    fatal_auth: bool = True
 
 
 @dataclass
@@ -94,7 +97,12 @@ async def plan(settings: Sequence[Setting]) -> list[SettingResult]:
         except Unsupported as exc:
             out.append(SettingResult(s.name, Outcome.UNSUPPORTED, reason=exc.message))
             continue
-        except (AuthFailed, Unreachable):
+        except AuthFailed as exc:
+            if s.fatal_auth:
+                raise
+            out.append(SettingResult(s.name, Outcome.FAILED, reason=_reason(exc)))
+            continue
+        except Unreachable:
             raise
         except CameraError as exc:
             out.append(SettingResult(s.name, Outcome.FAILED, reason=_reason(exc)))
@@ -191,8 +199,4 @@ def rollback_settings(settings: Sequence[Setting], snapshot: dict[str, Json]) ->
     def wanting(value: Json) -> Callable[[Json], Json]:
         return lambda _current: value
 
-    return [
-        Setting(s.name, s.read, s.write, wanting(snapshot[s.name]), s.confirm)
-        for s in settings
-        if s.name in snapshot
-    ]
+    return [replace(s, want=wanting(snapshot[s.name])) for s in settings if s.name in snapshot]

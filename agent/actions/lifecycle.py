@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import Literal
 
 from agent.actions import engine
@@ -32,10 +33,7 @@ async def known_settings(conn: CameraConn) -> list[engine.Setting]:
     out = [onvif_setting(conn, name, _keep) for name in ONVIF_SETTINGS]
     for d in await conn.vendor_drivers():
         out += [vendor_setting(conn, d, n, _keep) for n in DRIVERS[d].setting_names]
-    return [
-        engine.Setting(s.name, s.read, s.write, s.want, _confirm(conn)) if s.name in _FILTERS else s
-        for s in out
-    ]
+    return [replace(s, confirm=_confirm(conn)) if s.name in _FILTERS else s for s in out]
 
 
 async def rollback(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from agent.actions import engine
 from agent.actions.cloud import onvif_setting
@@ -62,7 +62,7 @@ async def restrict_network(conn: CameraConn, spec: RestrictSpec) -> list[engine.
 
     if await _onvif_filter_supported(conn):
         s = onvif_setting(conn, "onvif.ip_filter", lambda _cur: {"type": "Allow", "addresses": allowed})
-        out.append(engine.Setting(s.name, s.read, s.write, s.want, _confirm(conn)))
+        out.append(replace(s, confirm=_confirm(conn)))
     else:
         # Cameras without the ONVIF IPFilter capability: the vendor filter (Hikvision ipFilter, Axis Network.Filter).
         for d in drivers:

@@ -1,4 +1,4 @@
-"""Vendor HTTP API drivers (Hikvision ISAPI, Dahua CGI, Axis VAPIX) and evidence-based driver detection."""
+"""Vendor HTTP API drivers (Hikvision ISAPI, Dahua CGI, Axis VAPIX); agent.vendor_probe finds which one a camera has."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from agent.drivers.base import (
     AccessProtocol,
     CameraHttpLike,
     IPFilterConfig,
+    ProbeRequest,
     Setting,
     SettingValue,
     VendorDriver,
@@ -31,13 +32,6 @@ def get_driver(name: str) -> VendorDriver:
         raise Unsupported(f"no vendor driver {name!r}") from None
 
 
-async def detect_drivers(http: CameraHttpLike) -> list[str]:
-    """Names of the vendor APIs that actually answer on this camera (probed in turn, never in parallel:
-    one camera gets one request at a time). An OEM rebrand of a Hikvision shows up here as 'hikvision'
-    whatever its Manufacturer string says. AuthFailed/Unreachable propagate: they are not evidence."""
-    return [name for name, drv in DRIVERS.items() if await drv.probe(http)]
-
-
 __all__ = [
     "DRIVERS",
     "AccessProtocol",
@@ -46,12 +40,12 @@ __all__ = [
     "DahuaDriver",
     "HikvisionDriver",
     "IPFilterConfig",
+    "ProbeRequest",
     "Setting",
     "SettingValue",
     "VendorDriver",
     "WriteRejected",
     "WriteResult",
-    "detect_drivers",
     "get_driver",
     "setting_matches",
     "value_from_json",

@@ -9,6 +9,7 @@ from agent.drivers.base import (
     REQUEST_TIMEOUT_S,
     CameraHttpLike,
     IPFilterConfig,
+    ProbeRequest,
     Setting,
     SettingValue,
     WriteRejected,
@@ -40,6 +41,7 @@ class AxisDriver:
 
     name = "axis"
     setting_names: tuple[str, ...] = tuple(SETTINGS)
+    probe_request = ProbeRequest("POST", PARAM_CGI, form=(("action", "list"), ("group", "root.Brand")))
 
     async def _post(self, http: CameraHttpLike, form: dict[str, str], op: str) -> bytes:
         reply = await http.request(
@@ -57,11 +59,11 @@ class AxisDriver:
             raise Unsupported(f"VAPIX: {err}", host=host_of(http), operation=op, raw=raw)
         return m.ParamList.decode(raw, operation=op)
 
-    async def probe(self, http: CameraHttpLike) -> bool:
-        """VAPIX answers when root.Brand lists a Brand.Brand parameter."""
+    def recognises(self, body: bytes) -> bool:
+        """VAPIX is here when root.Brand lists a Brand.Brand parameter."""
         try:
-            params = await self.list_group(http, "Brand")
-        except (Unsupported, ProtocolError):
+            params = m.ParamList.decode(body)
+        except ProtocolError:
             return False
         return params.get("Brand.Brand") is not None
 

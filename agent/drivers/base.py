@@ -163,14 +163,26 @@ def value_from_json(value: object) -> SettingValue:
     raise ValueError(f"not a setting value: {value!r}")
 
 
+@dataclass(frozen=True)
+class ProbeRequest:
+    """The one request that shows whether a vendor API is on a camera (agent.vendor_probe sends it, first
+    without credentials, then with them only where the evidence points at this vendor)."""
+
+    method: Literal["GET", "POST"]
+    path: str
+    params: tuple[tuple[str, str], ...] = ()
+    form: tuple[tuple[str, str], ...] = ()  # POST body, application/x-www-form-urlencoded
+
+
 class VendorDriver(Protocol):
     """A small typed driver for one vendor HTTP API. Unsupported is raised (or reported) as an answer."""
 
     name: str
     setting_names: tuple[str, ...]
+    probe_request: ProbeRequest
 
-    async def probe(self, http: CameraHttpLike) -> bool:
-        """Does this vendor API answer on the camera? Decided from the reply, not the Manufacturer string."""
+    def recognises(self, body: bytes) -> bool:
+        """Is this reply to `probe_request` in this API's shape? Pure; never raises on any bytes."""
         ...
 
     async def read_identity(self, http: CameraHttpLike) -> dict[str, str]:
@@ -196,9 +208,10 @@ class VendorDriver(Protocol):
 def check_status(reply: HttpReplyLike, *, host: str, operation: str) -> None:
     """Map a non-2xx status to the agent error classes (Kane610/axis raise_error style).
 
-    404/405/501 mean the optional endpoint is absent on this firmware: Unsupported, an answer. 401 should
-    already have been raised by CameraHttp, but a stand-in may pass it through; 403 is a missing privilege. 5xx are transient (Hikvision
-    503 under its connection limit, injected 500s). Anything else is a reply we do not understand.
+    Only called for an API agent.vendor_probe found on the camera. 404/405/501 mean the optional endpoint is
+    absent on this firmware: Unsupported, an answer. 401 should already have been raised by CameraHttp, but a
+    stand-in may pass it through; 403 is a missing privilege. 5xx are transient (Hikvision 503 under its
+    connection limit, injected 500s). Anything else is a reply we do not understand.
     """
     status = reply.status
     if 200 <= status < 300:
@@ -207,7 +220,7 @@ def check_status(reply: HttpReplyLike, *, host: str, operation: str) -> None:
     if status in (404, 405, 501):
         raise Unsupported(f"HTTP {status}", host=host, operation=operation, raw=raw)
     if status == 401:
-        raise AuthFailed("HTTP 401", host=host, operation=operation)
+        raise AuthFailed("credentials rejected (HTTP 401)", host=host, operation=operation)
     if status == 403:
         # Logged in but not allowed (a viewer/operator account): only an operator can fix that, so it is
         # reported like an auth problem and never retried.

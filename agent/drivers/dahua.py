@@ -6,6 +6,7 @@ from agent.drivers import dahua_models as m
 from agent.drivers.base import (
     REQUEST_TIMEOUT_S,
     CameraHttpLike,
+    ProbeRequest,
     Setting,
     SettingValue,
     WriteRejected,
@@ -31,6 +32,7 @@ class DahuaDriver:
 
     name = "dahua"
     setting_names: tuple[str, ...] = tuple(SETTINGS)
+    probe_request = ProbeRequest("GET", MAGICBOX, params=(("action", "getSystemInfo"),))
 
     async def _get(self, http: CameraHttpLike, path: str, params: dict[str, str]) -> bytes:
         op = f"GET {path}?action={params.get('action', '')}"
@@ -46,11 +48,11 @@ class DahuaDriver:
         raw = await self._get(http, MAGICBOX, {"action": action})
         return m.MagicBoxInfo.decode(raw, operation=f"magicBox {action}")
 
-    async def probe(self, http: CameraHttpLike) -> bool:
-        """The CGI answers when magicBox getSystemInfo returns key=value lines with a deviceType."""
+    def recognises(self, body: bytes) -> bool:
+        """The CGI is here when magicBox getSystemInfo returns key=value lines with a deviceType."""
         try:
-            info = await self._magicbox(http, "getSystemInfo")
-        except (Unsupported, ProtocolError):
+            info = m.MagicBoxInfo.decode(body)
+        except ProtocolError:
             return False
         return info.get("deviceType") is not None
 

@@ -12,6 +12,7 @@ from agent.drivers.base import (
     CameraHttpLike,
     HttpReplyLike,
     IPFilterConfig,
+    ProbeRequest,
     Setting,
     SettingValue,
     WriteResult,
@@ -57,6 +58,7 @@ class HikvisionDriver:
 
     name = "hikvision"
     setting_names: tuple[str, ...] = tuple(SETTINGS)
+    probe_request = ProbeRequest("GET", DEVICE_INFO)
 
     # ---- transport -------------------------------------------------------------------------------------
     async def _call(
@@ -106,11 +108,11 @@ class HikvisionDriver:
         return status
 
     # ---- VendorDriver ----------------------------------------------------------------------------------
-    async def probe(self, http: CameraHttpLike) -> bool:
-        """ISAPI answers when /ISAPI/System/deviceInfo parses as a DeviceInfo document."""
+    def recognises(self, body: bytes) -> bool:
+        """ISAPI is here when /ISAPI/System/deviceInfo parses as a DeviceInfo document."""
         try:
-            m.DeviceInfo.decode(await self._get(http, DEVICE_INFO))
-        except (Unsupported, ProtocolError):
+            m.DeviceInfo.decode(body)
+        except ProtocolError:
             return False
         return True
 

@@ -29,7 +29,7 @@ def server_header(camera: Camera) -> str | None:
         return dahua.server_header(camera)
     if personality == "axis":
         return axis.server_header(camera)
-    return None
+    return camera.server_banner
 
 
 __all__ = ["handle", "server_header"]

@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from agent.attribution import Observation
 from agent.credentials import Credentials
+from agent.drivers import VendorDriver
 from agent.http import CameraHttp, HttpPool
+from agent.vendor_probe import probe_api, probe_vendors
 from camsim.fleet import generate_fleet
 from camsim.model import Camera
 from camsim.server import SimServer
@@ -51,3 +54,20 @@ async def sim_with_http(
             for h in https.values():
                 await h.close()
             await pool.close()
+
+
+def evidence_of(cam: Camera) -> Observation:
+    """What the camera's ONVIF service says about its maker (the evidence the agent probes vendor APIs on)."""
+    ident = cam.identity
+    return Observation(onvif_manufacturer=ident.manufacturer, onvif_model=ident.model,
+                       onvif_firmware=ident.firmware, scopes=tuple(cam.scopes))  # fmt: skip
+
+
+async def present(http: CameraHttp, driver: VendorDriver, evidence: Observation) -> bool:
+    """Does agent.vendor_probe find `driver`'s API on the camera, given this evidence?"""
+    return (await probe_api(http, driver, evidence, None)).status == "present"
+
+
+async def found(http: CameraHttp, evidence: Observation | None = None) -> list[str]:
+    """The vendor APIs agent.vendor_probe finds (no evidence: every API gets an unauthenticated probe)."""
+    return (await probe_vendors(http, evidence or Observation(), None)).present

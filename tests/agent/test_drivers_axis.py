@@ -8,12 +8,11 @@ from typing import Any
 
 import pytest
 
-from agent.drivers import detect_drivers
 from agent.drivers.axis import AxisDriver
 from agent.drivers.base import IPFilterConfig, WriteRejected, setting_matches
 from agent.errors import ProtocolError, Unsupported
 from camsim.model import Camera
-from tests.agent.drivers_support import fleet, of, sim_with_http
+from tests.agent.drivers_support import evidence_of, fleet, found, of, present, sim_with_http
 
 pytestmark = pytest.mark.integration
 
@@ -31,10 +30,10 @@ def _axis_fleet() -> tuple[Camera, Camera, Camera]:
 async def test_probe_and_identity() -> None:
     axis, hik, dahua = _axis_fleet()
     async with sim_with_http([axis, hik, dahua]) as (_, https):
-        assert await DRV.probe(https[axis.id]) is True
-        assert await DRV.probe(https[hik.id]) is False
-        assert await DRV.probe(https[dahua.id]) is False
-        assert await detect_drivers(https[axis.id]) == ["axis"]
+        assert await present(https[axis.id], DRV, evidence_of(axis)) is True
+        assert await present(https[hik.id], DRV, evidence_of(hik)) is False
+        assert await present(https[dahua.id], DRV, evidence_of(dahua)) is False
+        assert await found(https[axis.id], evidence_of(axis)) == ["axis"]
         ident = await DRV.read_identity(https[axis.id])
     assert ident["Brand.Brand"] == "AXIS"
     assert ident["Brand.ProdNbr"] == axis.identity.model

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from agent.drivers import detect_drivers
 from agent.drivers.base import setting_matches
 from agent.drivers.dahua import DahuaDriver
 from agent.errors import ProtocolError, Unsupported
 from camsim.model import Camera
-from tests.agent.drivers_support import fleet, of, sim_with_http
+from tests.agent.drivers_support import evidence_of, fleet, found, of, present, sim_with_http
 
 pytestmark = pytest.mark.integration
 
@@ -27,11 +26,11 @@ def _dahua_fleet() -> tuple[Camera, Camera, Camera, Camera]:
 async def test_probe_and_identity() -> None:
     dahua, oem, hik, axis = _dahua_fleet()
     async with sim_with_http([dahua, oem, hik, axis]) as (_, https):
-        assert await DRV.probe(https[dahua.id]) is True
-        assert await DRV.probe(https[oem.id]) is True
-        assert await DRV.probe(https[hik.id]) is False
-        assert await DRV.probe(https[axis.id]) is False
-        assert await detect_drivers(https[oem.id]) == ["dahua"]
+        assert await present(https[dahua.id], DRV, evidence_of(dahua)) is True
+        assert await present(https[oem.id], DRV, evidence_of(oem)) is True
+        assert await present(https[hik.id], DRV, evidence_of(hik)) is False
+        assert await present(https[axis.id], DRV, evidence_of(axis)) is False
+        assert await found(https[oem.id], evidence_of(oem)) == ["dahua"]
 
         ident = await DRV.read_identity(https[dahua.id])
         assert ident["deviceType"] == dahua.identity.model

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from agent.drivers import DRIVERS, detect_drivers
+from agent.drivers import DRIVERS
 from agent.drivers.base import AccessProtocol, IPFilterConfig, WriteRejected, setting_matches
 from agent.drivers.hikvision import HikvisionDriver
 from agent.errors import AuthFailed, ProtocolError, Unreachable, Unsupported
 from camsim.model import Camera
-from tests.agent.drivers_support import fleet, of, sim_with_http
+from tests.agent.drivers_support import evidence_of, fleet, found, of, present, sim_with_http
 from tests.timing import until
 
 pytestmark = pytest.mark.integration
@@ -35,12 +35,16 @@ def _hik_fleet() -> tuple[Camera, Camera, Camera, Camera]:
 async def test_probe_identity_and_attribution_evidence() -> None:
     hik, oem, dahua, axis = _hik_fleet()
     async with sim_with_http([hik, oem, dahua, axis]) as (_, https):
-        assert await DRV.probe(https[hik.id]) is True
+        assert await present(https[hik.id], DRV, evidence_of(hik)) is True
         # A rebrand answers ISAPI whatever its Manufacturer string says: that is the evidence.
-        assert await DRV.probe(https[oem.id]) is True
-        assert await DRV.probe(https[dahua.id]) is False
-        assert await DRV.probe(https[axis.id]) is False
-        assert await detect_drivers(https[oem.id]) == ["hikvision"]
+        assert await present(https[oem.id], DRV, evidence_of(oem)) is True
+        assert await present(https[dahua.id], DRV, evidence_of(dahua)) is False
+        assert await present(https[axis.id], DRV, evidence_of(axis)) is False
+        assert await found(https[oem.id], evidence_of(oem)) == ["hikvision"]
+        # Without evidence that points at Hikvision the credential is never sent to /ISAPI/ at all.
+        before = sum(oem.auth_failures.values())
+        assert await found(https[oem.id]) == []
+        assert sum(oem.auth_failures.values()) == before
 
         ident = await DRV.read_identity(https[hik.id])
         fw, _, build = hik.identity.firmware.partition(" build ")
@@ -203,7 +207,7 @@ async def test_malformed_and_failing_replies_are_classified() -> None:
         with pytest.raises(ProtocolError) as ei:
             await DRV.read_identity(https[hik.id])
         assert ei.value.raw and ei.value.raw.startswith(b"<?xml")
-        assert await DRV.probe(https[hik.id]) is False
+        assert await present(https[hik.id], DRV, evidence_of(hik)) is False
         hik.faults.malformed_rate = 0.0
         hik.faults.http500_rate = 1.0
         with pytest.raises(Unreachable):

@@ -406,7 +406,7 @@ class IPAddressFilter(_message.Message):
     def __init__(self, type: _Optional[str] = ..., addresses: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class NetworkSettings(_message.Message):
-    __slots__ = ("gateways", "dns", "dns_from_dhcp", "ntp", "ntp_from_dhcp", "protocols", "discovery_mode", "zero_configuration", "dyndns_type", "dyndns_name", "ip_filter", "hostname")
+    __slots__ = ("gateways", "dns", "dns_from_dhcp", "ntp", "ntp_from_dhcp", "protocols", "discovery_mode", "zero_configuration", "dyndns_type", "dyndns_name", "ip_filter", "hostname", "unknown")
     GATEWAYS_FIELD_NUMBER: _ClassVar[int]
     DNS_FIELD_NUMBER: _ClassVar[int]
     DNS_FROM_DHCP_FIELD_NUMBER: _ClassVar[int]
@@ -419,6 +419,7 @@ class NetworkSettings(_message.Message):
     DYNDNS_NAME_FIELD_NUMBER: _ClassVar[int]
     IP_FILTER_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
+    UNKNOWN_FIELD_NUMBER: _ClassVar[int]
     gateways: _containers.RepeatedScalarFieldContainer[str]
     dns: _containers.RepeatedScalarFieldContainer[str]
     dns_from_dhcp: bool
@@ -431,7 +432,8 @@ class NetworkSettings(_message.Message):
     dyndns_name: str
     ip_filter: IPAddressFilter
     hostname: str
-    def __init__(self, gateways: _Optional[_Iterable[str]] = ..., dns: _Optional[_Iterable[str]] = ..., dns_from_dhcp: _Optional[bool] = ..., ntp: _Optional[_Iterable[str]] = ..., ntp_from_dhcp: _Optional[bool] = ..., protocols: _Optional[_Iterable[_Union[NetworkProtocol, _Mapping]]] = ..., discovery_mode: _Optional[str] = ..., zero_configuration: _Optional[_Union[FeatureState, str]] = ..., dyndns_type: _Optional[str] = ..., dyndns_name: _Optional[str] = ..., ip_filter: _Optional[_Union[IPAddressFilter, _Mapping]] = ..., hostname: _Optional[str] = ...) -> None: ...
+    unknown: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, gateways: _Optional[_Iterable[str]] = ..., dns: _Optional[_Iterable[str]] = ..., dns_from_dhcp: _Optional[bool] = ..., ntp: _Optional[_Iterable[str]] = ..., ntp_from_dhcp: _Optional[bool] = ..., protocols: _Optional[_Iterable[_Union[NetworkProtocol, _Mapping]]] = ..., discovery_mode: _Optional[str] = ..., zero_configuration: _Optional[_Union[FeatureState, str]] = ..., dyndns_type: _Optional[str] = ..., dyndns_name: _Optional[str] = ..., ip_filter: _Optional[_Union[IPAddressFilter, _Mapping]] = ..., hostname: _Optional[str] = ..., unknown: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CloudFeature(_message.Message):
     __slots__ = ("name", "state", "detail")
