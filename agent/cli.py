@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import json
 import logging
 import os
@@ -57,15 +58,18 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--second-source", help="a second local address to prove isolation from (restrict_network)"
     )
+    p.add_argument("--source-address", help="the local address to reach the cameras from (multi-homed hosts)")
     p.add_argument("-v", "--verbose", action="store_true")
 
 
 def _action_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=ACTIONS)
     p.add_argument("--features", action="append", default=[], help="disable_cloud: only these features")
-    p.add_argument(
-        "--allow", action="append", default=[], help="restrict_network: address/CIDR still allowed"
-    )
+    p.add_argument("--allow", action="append", default=[],
+                   help="restrict_network: address/CIDR still allowed (the recorder); required, or the "
+                        "site's cameras.network_allow from --config")  # fmt: skip
+    p.add_argument("--agent-only", action="store_true",
+                   help="restrict_network: really let only this agent reach the camera (cuts a recorder off)")  # fmt: skip
     p.add_argument("--ntp", default="", help="restrict_network: the local NTP server")
     p.add_argument("--keep", action="append", default=[], help="restrict_network: protocol kept on (RTSP...)")
     p.add_argument("--keep-gateway", action="store_true", help="restrict_network: leave the default gateway")
@@ -99,10 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
         _common(sp)
         _action_args(sp)
     rb = sub.add_parser(
-        "rollback", help="restore the state before the first apply recorded in --state (or --snapshot ID)"
+        "rollback",
+        help="restore each camera to its state just before the last apply in --state (or --snapshot ID)",
     )
     _common(rb)
-    rb.add_argument("--snapshot", help="only undo this snapshot id (default: every snapshot in --state)")
+    rb.add_argument("--snapshot", help="undo this apply (snapshot id) instead of each camera's last one")
     rb.add_argument("--dry-run", action="store_true")
     vault = sub.add_parser("vault", help="credentials vault")
     vsub = vault.add_subparsers(dest="vault_command", required=True)
@@ -166,6 +171,8 @@ def _fleet(args: argparse.Namespace, targets: Sequence[Target]) -> CameraFleet:
         concurrency=args.concurrency or (cfg.concurrency if cfg else 64),
         timeout=args.timeout or (cfg.timeout_s if cfg else 10.0),
         second_source=args.second_source,
+        network_allow=cfg.network_allow if cfg else (),
+        source_address=args.source_address or (cfg.source_address if cfg else None),
     )
 
 
@@ -269,18 +276,25 @@ def _print_reports(reports: list[ActionReport], as_json: bool) -> None:
         return
     rows = []
     for rep in reports:
+        where = f"{rep.host}:{rep.port}"
         for imp in rep.recorder_impact:
-            rows.append([f"{rep.host}:{rep.port}", f"recorder {imp.recorder_id} ch {imp.channel}", "goes dark",
+            rows.append([where, f"recorder {imp.recorder_id} ch {imp.channel}", "goes dark",
                          imp.reason])  # fmt: skip
         if rep.error is not None:
-            rows.append([f"{rep.host}:{rep.port}", "-", "error", str(rep.error)])
+            rows.append([where, "-", "error", str(rep.error)])
             continue
         for s in rep.result.settings if rep.result else []:
             diff = "" if s.outcome.value in ("already", "unsupported") else f"{s.before!r} -> {s.after!r}"
-            rows.append([f"{rep.host}:{rep.port}", s.setting, s.outcome.value, s.reason or diff])
+            rows.append([where, s.setting, s.outcome.value, s.reason or diff])
         if rep.isolation:
-            rows.append([f"{rep.host}:{rep.port}", "isolation", rep.isolation["result"],
-                         f"probe from {rep.isolation['source']}"])  # fmt: skip
+            rows.append(
+                [where, "isolation", rep.isolation["result"], f"probe from {rep.isolation['source']}"]
+            )
+        if rep.goal is not None:
+            verb = "would be" if rep.dry_run else "is"
+            state = rep.goal.state.value.replace("_", " ")
+            rows.append([where, "goal", state, f"{verb} {state}" + (
+                f"; still exposed: {'; '.join(rep.goal.residual)}" if rep.goal.residual else "")])  # fmt: skip
     print(_table(rows, ["camera", "setting", "outcome", "detail"]))
 
 
@@ -298,7 +312,10 @@ def _load_state(path: Path) -> dict[str, Any]:
 
 def _save_state(path: Path, state: dict[str, Any]) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
+    # 0600: the snapshots hold camera configuration (filters, servers) nobody else on the host needs to read.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(state, indent=1, sort_keys=True))
     os.replace(tmp, path)  # atomic: a crash never leaves half a state file
 
 
@@ -308,7 +325,7 @@ def _action(args: argparse.Namespace) -> pb.Action:
         return pb.Action(disable_cloud=pb.DisableCloud(features=args.features))
     if args.action == "restrict_network":
         return pb.Action(restrict_network=pb.RestrictNetwork(
-            allow=args.allow, ntp_server=args.ntp, keep_protocols=args.keep,
+            allow=args.allow, ntp_server=args.ntp, keep_protocols=args.keep, agent_only=args.agent_only,
             clear_gateway=not args.keep_gateway, clear_dns=not args.keep_dns,
             accept_recording_gap=args.accept_recording_gap))  # fmt: skip
     if args.action == "decommission":
@@ -353,12 +370,32 @@ async def _inventory(args: argparse.Namespace) -> int:
     return exit_code(printer.statuses)
 
 
+def _check_action_args(args: argparse.Namespace) -> None:
+    """Refuse before any traffic what would strand a camera or its recorder."""
+    if args.action != "restrict_network":
+        return
+    for a in args.allow:
+        try:
+            ipaddress.ip_network(a, strict=False)
+        except ValueError:
+            raise UsageError(f"--allow {a!r} is not an address or CIDR network") from None
+    site = load_config(args.config).network_allow if args.config else []
+    if not args.allow and not site and not args.agent_only:
+        raise UsageError(
+            "restrict_network needs --allow ADDRESS (the recorder, the VMS: whatever must still reach the "
+            "cameras), or cameras.network_allow in --config. Without one the IP filter would let only this agent "
+            "in and cut the recorder off; pass --agent-only if that is really meant"
+        )
+
+
 async def _apply(args: argparse.Namespace, *, dry_run: bool) -> int:
+    _check_action_args(args)
     targets = await _targets(args)
     action = _action(args)
     state = _load_state(args.state)
     progress = Progress(len(targets), not args.json)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    snap_id = f"{args.action}-{stamp}"
 
     async with _fleet(args, targets) as fleet:
         if args.action in ("restrict_network", "decommission"):
@@ -366,19 +403,44 @@ async def _apply(args: argparse.Namespace, *, dry_run: bool) -> int:
             await fleet.learn_recorders()
 
         async def one(cid: str) -> ActionReport:
+            def others() -> list[dict[str, Any]]:
+                return [s for s in state["snapshots"] if (s["id"], s["camera_id"]) != (snap_id, cid)]
+
             async def store(values: dict[str, Any]) -> None:
-                # Written before the first write reaches the camera, so even a crash stays rollback-able.
-                state["snapshots"].append({"id": f"{args.action}-{stamp}", "camera_id": cid, "action": args.action,
-                                           "taken": time.time(), "values": values})  # fmt: skip
+                # Written before the first write reaches the camera, so even a crash stays rollback-able; written
+                # again (replaced) once the apply knows which settings it really changed.
+                state["snapshots"] = [*others(), {"id": snap_id, "camera_id": cid, "action": args.action,
+                                                   "taken": time.time(), "values": values}]  # fmt: skip
                 _save_state(args.state, state)
 
-            rep = await fleet.run_action(cid, action, dry_run=dry_run, on_snapshot=store)
+            async def retire() -> None:
+                # Nothing was written after all: a repeated apply that changes nothing leaves no snapshot.
+                state["snapshots"] = others()
+                _save_state(args.state, state)
+
+            rep = await fleet.run_action(cid, action, dry_run=dry_run, on_snapshot=store, on_retire=retire)
             progress.step()
             return rep
 
         reports = list(await asyncio.gather(*(one(c) for c in fleet.camera_ids())))
     _print_reports(reports, args.json)
-    return _exit_code([r.ok for r in reports])
+    return exit_code([r.status for r in reports])
+
+
+def _rollback_targets(snapshots: list[dict[str, Any]], snapshot_id: str | None) -> dict[str, dict[str, Any]]:
+    """camera -> the snapshot entry to restore: the one of `snapshot_id` (again, if it was restored before: the
+    camera then answers 'already'), else the camera's last apply not rolled back yet. Either way the values
+    found just before that apply changed anything: an earlier apply's values would undo later changes."""
+    chosen: dict[str, dict[str, Any]] = {}
+    for snap in snapshots:
+        if snapshot_id is not None and snap["id"] != snapshot_id:
+            continue
+        if snapshot_id is None and snap.get("rolled_back"):
+            continue
+        cur = chosen.get(snap["camera_id"])
+        if cur is None or float(snap.get("taken", 0)) >= float(cur.get("taken", 0)):
+            chosen[snap["camera_id"]] = snap
+    return chosen
 
 
 async def _census(args: argparse.Namespace) -> int:
@@ -390,30 +452,37 @@ async def _census(args: argparse.Namespace) -> int:
 async def _rollback(args: argparse.Namespace) -> int:
     targets = await _targets(args)
     state = _load_state(args.state)
-    latest: dict[str, dict[str, Any]] = {}
-    for snap in state["snapshots"]:
-        if args.snapshot is None or snap["id"] == args.snapshot:
-            # Earliest snapshot per setting wins: undoing two actions restores the state before the first.
-            merged = latest.setdefault(snap["camera_id"], {})
-            for k, v in snap["values"].items():
-                merged.setdefault(k, v)
+    chosen = _rollback_targets(state["snapshots"], args.snapshot)
     progress = Progress(len(targets), not args.json)
     async with _fleet(args, targets) as fleet:
 
         async def one(cid: str) -> ActionReport | None:
-            snap = latest.get(cid)
+            snap = chosen.get(cid)
             progress.step()
             if not snap:
                 return None
-            action = pb.Action(rollback=pb.Rollback(snapshot_id=args.snapshot or ""))
-            return await fleet.run_action(cid, action, dry_run=args.dry_run, snapshot=snap)
+            action = pb.Action(rollback=pb.Rollback(snapshot_id=snap["id"]))
+            rep = await fleet.run_action(cid, action, dry_run=args.dry_run, snapshot=snap["values"])
+            if not args.dry_run and rep.result is not None and rep.result.ok:
+                snap["rolled_back"] = time.time()  # marked used; a repeat finds the values in place: already
+            return rep
 
         reports = [r for r in await asyncio.gather(*(one(c) for c in fleet.camera_ids())) if r is not None]
+    if not args.dry_run:
+        _save_state(args.state, state)
     if not reports:
-        print("no snapshot to roll back", file=sys.stderr)
+        if state["snapshots"] and args.snapshot is None:
+            # Every recorded apply was undone already: nothing to do is not a failure.
+            print("nothing left to roll back: every apply in the state file was rolled back "
+                  "(--snapshot ID repeats one)", file=sys.stderr)  # fmt: skip
+            return EXIT_OK
+        print(
+            "no snapshot to roll back" + (f" with id {args.snapshot}" if args.snapshot else ""),
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     _print_reports(reports, args.json)
-    return _exit_code([r.ok for r in reports])
+    return exit_code([r.status for r in reports])
 
 
 def _vault_import(args: argparse.Namespace) -> int:
@@ -441,9 +510,10 @@ async def _run_daemon(args: argparse.Namespace) -> int:
         vault = Vault.open(cfg.vault, _key_source(cfg.vault_key_file))
         targets = [Target(t.host, t.port, vault.get(t.host, t.port) or t.credentials) for t in targets]
     fleet = CameraFleet(targets, concurrency=cfg.concurrency, timeout=cfg.timeout_s, agent_id=cfg.agent_id,
-                        site=cfg.site)  # fmt: skip
+                        site=cfg.site, network_allow=cfg.network_allow, source_address=cfg.source_address)  # fmt: skip
     daemon = AgentDaemon(cfg, fleet)
     fleet.snapshots = daemon.state.snapshot
+    fleet.snapshot_used = daemon.state.mark_snapshot_used
     if cfg.metrics_port is not None:
         daemon.metrics.serve(cfg.metrics_port)
     loop = asyncio.get_running_loop()

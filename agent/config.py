@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,9 @@ class AgentConfig:
     check_interval_s: float = 60.0  # cheap reachability/identity checks in between
     discovery_ranges: list[str] = field(default_factory=list)
     allow: list[str] = field(default_factory=list)
+    # restrict_network: what stays allowed when a command names nothing (the site's recorders / VMS).
+    network_allow: list[str] = field(default_factory=list)
+    source_address: str | None = None  # the local address cameras are reached from (multi-homed hosts)
     metrics_port: int | None = None
     log_json: bool = False
     census: CensusSettings = field(default_factory=CensusSettings)
@@ -86,6 +90,27 @@ def _positive(d: dict[str, Any], key: str, default: float) -> float:
     if not value > 0:
         raise ConfigError(f"cameras.{key}: must be positive")
     return value
+
+
+def _networks(value: Any, key: str) -> list[str]:
+    if not isinstance(value, list):
+        raise ConfigError(f"{key}: expected a list of addresses or CIDR networks")
+    out = []
+    for v in value:
+        try:
+            out.append(str(ipaddress.ip_network(str(v), strict=False)))
+        except ValueError as exc:
+            raise ConfigError(f"{key}: {v!r} is not an address or CIDR network") from exc
+    return out
+
+
+def _address(value: Any, key: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        return str(ipaddress.ip_address(str(value)))
+    except ValueError as exc:
+        raise ConfigError(f"{key}: {value!r} is not an IP address") from exc
 
 
 def load_config(path: Path) -> AgentConfig:
@@ -183,6 +208,8 @@ def parse_config(raw: dict[str, Any], base: Path) -> AgentConfig:
         check_interval_s=_positive(c, "check_interval_s", 60.0),
         discovery_ranges=[str(r) for r in c.get("discovery_ranges", [])],
         allow=[str(r) for r in c.get("allow", [])],
+        network_allow=_networks(c.get("network_allow", []), "cameras.network_allow"),
+        source_address=_address(c.get("source_address"), "cameras.source_address"),
         metrics_port=int(a["metrics_port"]) if "metrics_port" in a else None,
         log_json=bool(a.get("log_json", False)),
         census=_census(raw, [str(r) for r in c.get("discovery_ranges", [])]),

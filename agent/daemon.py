@@ -50,6 +50,8 @@ class CameraOutcome:
     snapshot_id: str = ""
     error_class: pb.ErrorClass = pb.ERROR_CLASS_UNSPECIFIED
     message: str = ""
+    goal: pb.GoalState = pb.GOAL_STATE_UNSPECIFIED
+    residual: list[str] = field(default_factory=list)  # what remains exposed when the goal was not reached
 
 
 SnapshotSink = Callable[[dict[str, str]], Awaitable[str]]
@@ -137,6 +139,8 @@ class AgentDaemon:
             upd.settings.extend(outcome.settings)
             upd.error_class = outcome.error_class
             upd.message = outcome.message
+            upd.goal = outcome.goal
+            upd.residual_exposure.extend(outcome.residual)
             if outcome.snapshot:
                 upd.snapshot.snapshot_id = outcome.snapshot_id
                 upd.snapshot.camera_id = camera_id
@@ -308,6 +312,9 @@ class AgentDaemon:
             async def on_snapshot(values: dict[str, str]) -> str:
                 # One snapshot per camera and command: a rollback names the command it undoes.
                 sid = f"{cmd.command_id}:{camera_id}"
+                if not values:  # nothing was written after all: a no-op apply leaves no snapshot behind
+                    self.state.delete_snapshot(sid)
+                    return ""
                 self.state.save_snapshot(sid, camera_id, action, dict(values))
                 self.state.journal(cmd.command_id, camera_id, action, "applying", payload, dict(values))
                 return sid

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from agent.actions import engine
 from agent.actions.cloud import disable_cloud
 from agent.actions.conn import PROBE_TIMEOUT_S, CameraConn
+from agent.actions.goal import Goal, GoalSpec, GoalState, evaluate
 from agent.actions.lifecycle import decommission, reboot, rollback
 from agent.actions.network import RestrictSpec, prove_isolation, restrict_network
 from agent.attribution import VendorLookup, load_oui
@@ -51,6 +52,14 @@ def camera_id_of(host: str, port: int) -> str:
     return f"{host}:{port}"
 
 
+_GOALS = {
+    GoalState.REACHED: pb.GOAL_STATE_REACHED,
+    GoalState.PARTLY: pb.GOAL_STATE_PARTLY_REACHED,
+    GoalState.NOT_REACHABLE: pb.GOAL_STATE_NOT_REACHABLE,
+}
+ReportStatus = Literal["ok", "partial", "failed"]
+
+
 @dataclass
 class ActionReport:
     """One camera's action result, for the CLI (JSON) and the daemon (CameraOutcome)."""
@@ -59,20 +68,43 @@ class ActionReport:
     host: str
     port: int
     action: str
+    dry_run: bool = False
     result: engine.ActionResult | None = None
     error: CameraError | None = None
     isolation: dict[str, str] | None = None
     notes: list[str] = field(default_factory=list)
     # Recorder channels this action takes dark (restrict_network, decommission): shown in every plan and dry run.
     recorder_impact: list[Impact] = field(default_factory=list)
+    goal: Goal | None = None
+
+    def _isolation_contradicted(self) -> bool:
+        return self.isolation is not None and self.isolation.get("result") not in (
+            "refused",
+            "not_applicable",
+        )
+
+    @property
+    def completed(self) -> bool:
+        """Everything was done without a failure (each setting changed, already, or unsupported: an answer)."""
+        if self.error is not None or self.result is None or self._isolation_contradicted():
+            return False
+        return self.result.ok
+
+    @property
+    def status(self) -> ReportStatus:
+        """failed: nothing usable (the camera was not reached, refused us, or the action was refused).
+        A plan is ok when every setting was read (or answered unsupported); an apply is ok only when the goal of
+        the action was reached. Everything else is partial."""
+        if self.error is not None or self.result is None:
+            return "failed"
+        if self.dry_run:
+            return "ok" if self.result.ok else "partial"
+        reached = self.goal is not None and self.goal.state is GoalState.REACHED
+        return "ok" if self.completed and reached else "partial"
 
     @property
     def ok(self) -> bool:
-        if self.error is not None or self.result is None:
-            return False
-        if self.isolation is not None and self.isolation.get("result") not in ("refused", "not_applicable"):
-            return False
-        return self.result.ok
+        return self.status == "ok"
 
     def to_json(self) -> dict[str, Json]:
         return {
@@ -81,7 +113,9 @@ class ActionReport:
             "port": self.port,
             "action": self.action,
             "ok": self.ok,
-            "dry_run": bool(self.result and self.result.dry_run),
+            "status": self.status,
+            "dry_run": self.dry_run,
+            "goal": self.goal.to_dict() if self.goal is not None else None,
             "settings": [s.to_dict() for s in self.result.settings] if self.result else [],
             "snapshot": self.result.snapshot if self.result else {},
             "isolation": self.isolation,
@@ -90,19 +124,27 @@ class ActionReport:
         }
 
     def outcome(self, snapshot_id: str = "") -> CameraOutcome:
-        state = pb.EXECUTION_STATE_SUCCEEDED if self.ok else pb.EXECUTION_STATE_FAILED
+        """SUCCEEDED when the agent did all it could without a failure; the goal says how far that got the
+        camera (the controller advances its lifecycle only on a reached goal)."""
+        state = pb.EXECUTION_STATE_SUCCEEDED if self.completed else pb.EXECUTION_STATE_FAILED
         out = CameraOutcome(state, snapshot_id=snapshot_id)
+        if self.goal is not None:
+            out.goal = _GOALS[self.goal.state]
+            out.residual = list(self.goal.residual)
         if self.error is not None:
             out.error_class = ERROR_CLASSES.get(self.error.error_class, pb.ERROR_CLASS_INTERNAL)
             out.message = str(self.error)
         elif self.result is not None and not self.result.ok:
             out.error_class = pb.ERROR_CLASS_VERIFY_FAILED
-            out.message = "; ".join(f"{s.setting}: {s.reason}" for s in self.result.settings if s.reason)[
-                :500
-            ]
-        elif self.isolation is not None and self.isolation.get("result") not in ("refused", "not_applicable"):
+            out.message = "; ".join(
+                f"{s.setting}: {s.reason}" for s in self.result.settings if s.outcome is engine.Outcome.FAILED
+            )[:500]
+        elif self._isolation_contradicted():
+            assert self.isolation is not None
             out.error_class = pb.ERROR_CLASS_VERIFY_FAILED
             out.message = f"isolation not proven: {self.isolation}"
+        elif self.goal is not None and self.goal.state is not GoalState.REACHED:
+            out.message = self.goal.describe()[:500]
         if self.result is not None:
             out.snapshot = {k: json.dumps(v, sort_keys=True) for k, v in self.result.snapshot.items()}
             for s in self.result.settings:
@@ -140,7 +182,13 @@ class CameraFleet:
         agent_id: str = "",
         site: str = "",
         read_path: ReadPathName | None = None,
+        network_allow: Sequence[str] = (),
+        source_address: str | None = None,
     ) -> None:
+        """`network_allow`: the site's allow list for restrict_network commands that name none (the recorders).
+        `source_address`: the local address the agent reaches its cameras from (a multi-homed host)."""
+        self.network_allow = tuple(network_allow)
+        self.source_address = source_address
         self.read_path = read_path
         self.targets = {camera_id_of(t.host, t.port): t for t in targets}
         self.concurrency = max(1, concurrency)
@@ -148,6 +196,7 @@ class CameraFleet:
         self.attempts = attempts
         self.second_source = second_source
         self.snapshots = snapshots
+        self.snapshot_used: Callable[[str], None] | None = None  # marks a snapshot a rollback restored
         self.agent_id = agent_id
         self.site = site
         self._pool: HttpPool | None = None
@@ -174,7 +223,7 @@ class CameraFleet:
 
     def _pool_now(self) -> HttpPool:
         if self._pool is None or self._pool.loop is not asyncio.get_running_loop():
-            self._pool = HttpPool(concurrency=self.concurrency)
+            self._pool = HttpPool(concurrency=self.concurrency, source=self.source_address)
             self._conns.clear()
             self._locks.clear()
             self._gate = asyncio.Semaphore(self.concurrency)
@@ -412,11 +461,15 @@ class CameraFleet:
         *,
         dry_run: bool = False,
         on_snapshot: Callable[[dict[str, Json]], Awaitable[None]] | None = None,
+        on_retire: Callable[[], Awaitable[None]] | None = None,
         snapshot: Mapping[str, Json] | None = None,
     ) -> ActionReport:
-        """Run one action on one camera. CameraErrors end in the report (classified), never raised."""
+        """Run one action on one camera. CameraErrors end in the report (classified), never raised.
+
+        on_snapshot stores the prior values before the first write (and again, trimmed to what was written,
+        afterwards); on_retire drops the stored snapshot when nothing was written after all."""
         name = action_name(action)
-        report = ActionReport(camera_id, *self._where(camera_id), action=name)
+        report = ActionReport(camera_id, *self._where(camera_id), action=name, dry_run=dry_run)
         report.recorder_impact = self.recorder_impact(camera_id, action)
         why = refusal(action, report.recorder_impact)
         if why is not None:
@@ -424,15 +477,25 @@ class CameraFleet:
             report.error = Refused(why, host=report.host, operation=name)
             return report
         oui = await self._oui_lookup()  # evidence for the vendor probes
+        sinks = _Sinks(on_snapshot, on_retire)
 
         async def work(c: CameraConn) -> None:
             c.oui = c.oui or oui
             c.check_auth()
             try:
-                report.result = await self._dispatch(c, action, name, dry_run, on_snapshot, snapshot, report)
+                result, goal = await self._dispatch(c, action, name, dry_run, sinks, snapshot, report)
             except AuthFailed as exc:
                 c.remember_auth(exc)
                 raise
+            result.settings.extend(goal.rows)
+            report.result = result
+            extra = []
+            if report._isolation_contradicted():
+                assert report.isolation is not None
+                extra.append(
+                    f"the camera answered from {report.isolation['source']}: the filter does not hold"
+                )
+            report.goal = evaluate(goal, result.settings, extra=extra)
 
         try:
             await self._exclusive(camera_id, work)
@@ -444,25 +507,30 @@ class CameraFleet:
         t = self.targets[camera_id]
         return t.host, t.port
 
+    def restrict_spec(self, rn: pb.RestrictNetwork) -> RestrictSpec:
+        """The command's RestrictNetwork, its allow list defaulting to the site's (cameras.network_allow)."""
+        allow = tuple(rn.allow) or tuple(self.network_allow)
+        return RestrictSpec(allow, rn.ntp_server, tuple(rn.keep_protocols), rn.clear_gateway, rn.clear_dns,
+                            rn.agent_only)  # fmt: skip
+
     async def _dispatch(
         self,
         c: CameraConn,
         action: pb.Action,
         name: str,
         dry_run: bool,
-        on_snapshot: Callable[[dict[str, Json]], Awaitable[None]] | None,
+        sinks: _Sinks,
         snapshot: Mapping[str, Json] | None,
         report: ActionReport,
-    ) -> engine.ActionResult:
+    ) -> tuple[engine.ActionResult, GoalSpec]:
         if name == "disable_cloud":
-            settings = await disable_cloud(c, list(action.disable_cloud.features))
-            return await engine.run(settings, dry_run=dry_run, on_snapshot=on_snapshot)
+            settings, goal = await disable_cloud(c, list(action.disable_cloud.features))
+            return await engine.run(settings, dry_run=dry_run, on_snapshot=sinks.snapshot,
+                                    on_retire=sinks.retire), goal  # fmt: skip
         if name == "restrict_network":
-            rn = action.restrict_network
-            spec = RestrictSpec(tuple(rn.allow), rn.ntp_server, tuple(rn.keep_protocols), rn.clear_gateway,
-                                rn.clear_dns)  # fmt: skip
+            settings, goal = await restrict_network(c, self.restrict_spec(action.restrict_network))
             result = await engine.run(
-                await restrict_network(c, spec), dry_run=dry_run, on_snapshot=on_snapshot
+                settings, dry_run=dry_run, on_snapshot=sinks.snapshot, on_retire=sinks.retire
             )
             filtered = any(
                 r.setting.endswith("ip_filter")
@@ -476,7 +544,7 @@ class CameraFleet:
                     "source": c.second_source,
                     "result": proof.result if proof is not None else "not_applicable",
                 }
-            return result
+            return result, goal
         if name == "reboot":
             return await reboot(c, dry_run=dry_run)
         if name == "decommission":
@@ -484,26 +552,32 @@ class CameraFleet:
                 "hard" if action.decommission.mode == pb.FACTORY_RESET_MODE_HARD else "soft"
             )
             return await decommission(c, mode, wipe_users=action.decommission.wipe_users, dry_run=dry_run,
-                                      on_snapshot=on_snapshot)  # fmt: skip
+                                      on_snapshot=sinks.snapshot)  # fmt: skip
         if name == "rollback":
+            sid = ""
             if snapshot is None:
-                snapshot = self._lookup_snapshot(action.rollback.snapshot_id, c.camera_id)
-            return await rollback(c, snapshot, dry_run=dry_run)
+                sid, snapshot = self._lookup_snapshot(action.rollback.snapshot_id, c.camera_id)
+            result, goal = await rollback(c, snapshot, dry_run=dry_run)
+            if sid and not dry_run and result.ok and self.snapshot_used is not None:
+                self.snapshot_used(sid)
+            return result, goal
         if name == "inventory":
             r = await inventory_camera(
                 c, oui=await self._oui_lookup(), agent_id=self.agent_id, site=self.site
             )
-            return engine.ActionResult(dry_run=dry_run) if r.ok else _failed("inventory", r)
+            done = engine.ActionResult(dry_run=dry_run) if r.ok else _failed("inventory", r)
+            return done, GoalSpec()
         raise CameraError(f"unknown action {name!r}", host=c.host, operation=name)
 
-    def _lookup_snapshot(self, snapshot_id: str, camera_id: str) -> dict[str, Json]:
+    def _lookup_snapshot(self, snapshot_id: str, camera_id: str) -> tuple[str, dict[str, Json]]:
         if self.snapshots is None:
             raise CameraError("no snapshot store configured", operation="rollback")
-        # The daemon stores one snapshot per command and camera as '<command_id>:<camera_id>'.
+        # The daemon stores one snapshot per command and camera as '<command_id>:<camera_id>': exactly what
+        # that command found just before it changed anything.
         for sid in (f"{snapshot_id}:{camera_id}", snapshot_id):
             found = self.snapshots(sid)
             if found is not None and found[0] == camera_id:
-                return {k: _decode(v) for k, v in found[2].items()}
+                return sid, {k: _decode(v) for k, v in found[2].items()}
         raise CameraError(f"no snapshot {snapshot_id!r} for this camera", operation="rollback")
 
     # ---- daemon Executor --------------------------------------------------------------------------
@@ -514,10 +588,17 @@ class CameraFleet:
             nonlocal sid
             sid = await on_snapshot({k: json.dumps(v, sort_keys=True) for k, v in values.items()})
 
+        async def retire() -> None:
+            # Empty values: the daemon drops the snapshot it stored (nothing was written after all).
+            nonlocal sid
+            await on_snapshot({})
+            sid = ""
+
         if camera_id not in self.targets:
             return CameraOutcome(pb.EXECUTION_STATE_FAILED, error_class=pb.ERROR_CLASS_REJECTED,
                                  message="unknown camera")  # fmt: skip
-        report = await self.run_action(camera_id, cmd.action, dry_run=cmd.dry_run, on_snapshot=sink)
+        report = await self.run_action(camera_id, cmd.action, dry_run=cmd.dry_run, on_snapshot=sink,
+                                       on_retire=retire)  # fmt: skip
         return report.outcome(sid)
 
     async def reconcile(self, entry: JournalEntry, cmd: pb.Command) -> CameraOutcome:
@@ -535,12 +616,9 @@ class CameraFleet:
         async def work(c: CameraConn) -> None:
             c.check_auth()
             if name == "disable_cloud":
-                settings = await disable_cloud(c, list(cmd.action.disable_cloud.features))
+                settings, goal = await disable_cloud(c, list(cmd.action.disable_cloud.features))
             else:
-                rn = cmd.action.restrict_network
-                settings = await restrict_network(c, RestrictSpec(tuple(rn.allow), rn.ntp_server,
-                                                                  tuple(rn.keep_protocols), rn.clear_gateway,
-                                                                  rn.clear_dns))  # fmt: skip
+                settings, goal = await restrict_network(c, self.restrict_spec(cmd.action.restrict_network))
             planned = await engine.plan(settings)
             for r in planned:
                 if (
@@ -554,13 +632,20 @@ class CameraFleet:
                         engine.Outcome.FAILED,
                         "not applied (the agent restarted mid-command)",
                     )
-            report.result = engine.ActionResult(settings=planned, snapshot=before)
+            report.result = engine.ActionResult(settings=planned + goal.rows, snapshot=before)
+            report.goal = evaluate(goal, report.result.settings)
 
         try:
             await self._exclusive(entry.camera_id, work)
         except CameraError as exc:
             report.error = exc
         return report.outcome(f"{entry.command_id}:{entry.camera_id}" if before else "")
+
+
+@dataclass(frozen=True)
+class _Sinks:
+    snapshot: Callable[[dict[str, Json]], Awaitable[None]] | None = None
+    retire: Callable[[], Awaitable[None]] | None = None
 
 
 def _decode(value: Json) -> Json:

@@ -149,6 +149,7 @@ class HttpPool:
     """
 
     concurrency: int = DEFAULT_CONCURRENCY
+    source: str | None = None  # local address to connect from (a host with a leg in several networks)
     connector: TCPConnector = field(init=False)
     gate: asyncio.Semaphore = field(init=False)
     loop: asyncio.AbstractEventLoop = field(init=False)
@@ -158,7 +159,11 @@ class HttpPool:
         # limit_per_host=1: never parallel connections to one device (digest nonces race, Dahua/Hik
         # connection limits). keepalive is kept short: cameras drop idle sockets after a few seconds.
         self.connector = TCPConnector(
-            limit=self.concurrency, limit_per_host=1, keepalive_timeout=4.0, force_close=False
+            limit=self.concurrency,
+            limit_per_host=1,
+            keepalive_timeout=4.0,
+            force_close=False,
+            local_addr=(self.source, 0) if self.source else None,
         )
         self.gate = asyncio.Semaphore(self.concurrency)
 

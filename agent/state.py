@@ -37,6 +37,8 @@ class AgentState:
             CREATE TABLE IF NOT EXISTS snapshots (
                 snapshot_id TEXT PRIMARY KEY, camera_id TEXT NOT NULL, action TEXT NOT NULL,
                 values_json TEXT NOT NULL, taken REAL NOT NULL);
+            CREATE TABLE IF NOT EXISTS snapshot_use (
+                snapshot_id TEXT PRIMARY KEY, used_at REAL NOT NULL, by_command TEXT NOT NULL);
             """,
         )
         self._lock = threading.Lock()
@@ -94,6 +96,27 @@ class AgentState:
                 "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?)",
                 (snapshot_id, camera_id, action, json.dumps(values), time.time()),
             )
+
+    def delete_snapshot(self, snapshot_id: str) -> None:
+        """Nothing was written after all (every change unsupported): no snapshot to keep."""
+        with self._lock:
+            self._db.execute("DELETE FROM snapshots WHERE snapshot_id = ?", (snapshot_id,))
+
+    def mark_snapshot_used(self, snapshot_id: str, by_command: str = "") -> None:
+        """A rollback restored this snapshot: kept (a repeated rollback finds the same values, 'already'),
+        but marked, so whoever looks knows the change it recorded was undone."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO snapshot_use (snapshot_id, used_at, by_command) VALUES (?, ?, ?)",
+                (snapshot_id, time.time(), by_command),
+            )
+
+    def snapshot_used(self, snapshot_id: str) -> bool:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM snapshot_use WHERE snapshot_id = ?", (snapshot_id,)
+            ).fetchone()
+        return row is not None
 
     def snapshot(self, snapshot_id: str) -> tuple[str, str, dict[str, Any]] | None:
         with self._lock:

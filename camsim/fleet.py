@@ -254,6 +254,9 @@ def make_camera(
     number = index + 1
     network = Network(
         address=address,
+        # A camera on loopback is on-link with everything in 127.0.0.0/8 (that is the interface's network); the
+        # agent checks this subnet before it clears a gateway. Cameras behind a recorder sit on its /24.
+        prefix_length=8 if ipaddress.IPv4Address(address).is_loopback else 24,
         hostname=f"{model.brand.replace(' ', '')}-{serial[-6:]}".lower(),
         ntp=list(defaults.ntp),
         protocols=_protocols(maker, port),

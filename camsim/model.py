@@ -73,7 +73,7 @@ class IPFilter:
 @dataclass
 class Network:
     address: str  # the loopback address the camera listens on
-    prefix_length: int = 24
+    prefix_length: int = 24  # camsim.fleet gives loopback cameras 8: lo is 127.0.0.0/8
     hostname: str = "camera"
     gateway: list[str] = field(default_factory=lambda: ["192.0.2.1"])  # TEST-NET; never contacted
     dns_from_dhcp: bool = False

@@ -9,6 +9,7 @@ from controller.store.base import AgentRow, CameraRow, ExecutionRow
 from protos.camfleet.v1 import camfleet_pb2 as pb
 
 OUTCOME_NAMES = {v: k.removeprefix("OUTCOME_").lower() for k, v in pb.Outcome.items()}
+GOAL_NAMES = {v: k.removeprefix("GOAL_STATE_").lower() for k, v in pb.GoalState.items() if v}
 ERROR_NAMES = {v: k.removeprefix("ERROR_CLASS_").lower() for k, v in pb.ErrorClass.items()}
 
 
@@ -70,6 +71,7 @@ def execution_row(upd: pb.ExecutionUpdate) -> ExecutionRow:
         error_class=ERROR_NAMES.get(upd.error_class, "") if upd.error_class else "",
         message=upd.message or upd.rejection_reason,
         seq=upd.seq,
+        goal=GOAL_NAMES.get(upd.goal, ""),
     )
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 
 from agent.actions import engine
 from agent.actions.conn import CameraConn, vendor_setting
+from agent.actions.goal import GoalSpec, Part
 from agent.actions.onvif_settings import ONVIF_SETTINGS
 
 # Vendor switches per driver (VENDORS.md §3-5): Hikvision EZVIZ/Hik-Connect, Ehome (ISUP), UPnP and its port
@@ -40,6 +41,18 @@ def _want_non_discoverable(_current: engine.Json) -> engine.Json:
     return "NonDiscoverable"
 
 
+# What each one leaves exposed while on. A camera without DynDNS or zero-configuration simply has none (an
+# answer); WS-Discovery is mandatory in ONVIF (unless DiscoveryNotSupported), so an unreadable mode is unknown.
+ONVIF_PARTS = {
+    "onvif.dyndns": Part("ONVIF dynamic DNS updates"),
+    "onvif.zero_configuration": Part("zero-configuration (link-local) address"),
+    "onvif.discovery_mode": Part("WS-Discovery (the camera answers probes)", absent_ok=False),
+}
+VENDOR_WHAT = {
+    "ezviz": "Hik-Connect/EZVIZ cloud", "ehome": "ISUP/EHome platform", "upnp_portmap": "UPnP port mappings",
+    "upnp": "UPnP", "ddns": "vendor DDNS", "t2u": "P2P (Easy4ip/DMSS)", "remote_service": "O3C remote service",
+}  # fmt: skip
+
 _ONVIF_WANT = {
     "onvif.dyndns": _want_dyndns,
     "onvif.zero_configuration": _want_zero_conf,
@@ -59,14 +72,28 @@ def onvif_setting(conn: CameraConn, name: str, want: Callable[[engine.Json], eng
     return engine.Setting(name, read, write, want)
 
 
-async def disable_cloud(conn: CameraConn, features: Sequence[str] = ()) -> list[engine.Setting]:
-    """Settings for disable_cloud on this camera; `features` (empty = all) selects by short name."""
+async def disable_cloud(
+    conn: CameraConn, features: Sequence[str] = ()
+) -> tuple[list[engine.Setting], GoalSpec]:
+    """Settings for disable_cloud on this camera, and its goal here (no vendor cloud, P2P, UPnP, DDNS or
+    discovery left on); `features` (empty = all) selects by short name."""
     wanted = {f.strip().lower() for f in features if f.strip()}
 
     def selected(short: str) -> bool:
         return not wanted or short in wanted
 
+    goal = GoalSpec()
     out = [onvif_setting(conn, n, _ONVIF_WANT[n]) for n in ONVIF_CLOUD if selected(n.split(".", 1)[1])]
-    for driver in await conn.vendor_drivers():
-        out += [vendor_setting(conn, driver, n, off) for n in VENDOR_CLOUD.get(driver, ()) if selected(n)]
-    return out
+    goal.parts.update({s.name: ONVIF_PARTS[s.name] for s in out})
+    probes = await conn.vendor_probes()
+    for driver in probes.present:
+        for n in VENDOR_CLOUD.get(driver, ()):
+            if selected(n):
+                out.append(vendor_setting(conn, driver, n, off))
+                goal.parts[f"{driver}.{n}"] = Part(f"{driver} {VENDOR_WHAT[n]}")
+    for p in probes.expected_but_unusable():
+        # The evidence names this maker, but its API could not be used: its cloud switches are unknown.
+        names = ", ".join(VENDOR_WHAT[n] for n in VENDOR_CLOUD.get(p.api, ()) if selected(n))
+        if names:
+            goal.remaining.append(f"{p.api} {names}: unknown, its API is {p.status} ({p.reason})")
+    return out, goal

@@ -128,7 +128,10 @@ class CameraConn:
             self.session.auth_failed = exc
 
     def own_address(self) -> str:
-        """The local source address the kernel uses towards this camera (what the camera's filter sees)."""
+        """The local source address the agent reaches this camera from (what the camera's filter sees): the
+        configured one, else the one the kernel picks."""
+        if self.http.pool.source:
+            return self.http.pool.source
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         with socket.socket(family, socket.SOCK_DGRAM) as s:
             s.connect((self.host, self.port))  # UDP connect sends nothing; it only picks the route

@@ -32,7 +32,8 @@ class Setting:
     current value to the wanted one, `write` stores a value. `confirm`, when given, runs right after the write;
     if it says False the old value is written back at once (commit-confirm: a filter that locked the agent out).
     `fatal_auth`: an authentication failure reading it ends the whole plan (ONVIF: the camera's one login);
-    False for a vendor API, whose refusal fails only its own settings.
+    False for a vendor API, whose refusal fails only its own settings. `hold`: why this setting must not be
+    changed on this camera now (a gateway the agent is reached through): planned as unsupported with that reason.
     """
 
     name: str
@@ -41,6 +42,7 @@ class Setting:
     want: Callable[[Json], Json]
     confirm: Callable[[], Awaitable[bool]] | None = None
     fatal_auth: bool = True
+    hold: str = ""
 
 
 @dataclass
@@ -108,8 +110,12 @@ async def plan(settings: Sequence[Setting]) -> list[SettingResult]:
             out.append(SettingResult(s.name, Outcome.FAILED, reason=_reason(exc)))
             continue
         after = s.want(before)
-        outcome = Outcome.ALREADY if same(before, after) else Outcome.WOULD_CHANGE
-        out.append(SettingResult(s.name, outcome, before, after))
+        if same(before, after):
+            out.append(SettingResult(s.name, Outcome.ALREADY, before, after))
+        elif s.hold:
+            out.append(SettingResult(s.name, Outcome.UNSUPPORTED, before, before, reason=s.hold))
+        else:
+            out.append(SettingResult(s.name, Outcome.WOULD_CHANGE, before, after))
     return out
 
 
@@ -118,11 +124,15 @@ async def run(
     *,
     dry_run: bool = False,
     on_snapshot: Callable[[dict[str, Json]], Awaitable[None]] | None = None,
+    on_retire: Callable[[], Awaitable[None]] | None = None,
 ) -> ActionResult:
     """Plan, then (unless dry run) persist the snapshot, apply the changes in order and verify by read-back.
 
     The first failed write stops the rest: what changed before it is reported as changed and stays in the
-    snapshot, so it can be rolled back; nothing after it is attempted.
+    snapshot, so it can be rolled back; nothing after it is attempted. Afterwards the snapshot keeps only the
+    settings a write may have reached (stored again through on_snapshot); when no write reached the camera
+    (every one unsupported) it is retired through on_retire, so a repeated apply that changes nothing leaves
+    no snapshot behind.
     """
     planned = await plan(settings)
     result = ActionResult(settings=planned, dry_run=dry_run)
@@ -137,6 +147,7 @@ async def run(
     if on_snapshot is not None:
         await on_snapshot(dict(result.snapshot))
     stopped: str | None = None
+    reached: list[str] = []  # writes that may have reached the camera
     for r in todo:
         if stopped is not None:
             r.outcome, r.reason = Outcome.FAILED, f"not attempted: {stopped} failed before it"
@@ -149,13 +160,22 @@ async def run(
             continue
         except CameraError as exc:
             r.outcome, r.reason = Outcome.FAILED, _reason(exc)
+            reached.append(r.setting)  # a lost reply may still have been applied
             stopped = r.setting
             continue
+        reached.append(r.setting)
         r.outcome = Outcome.CHANGED
         if s.confirm is not None and not await _confirmed(s):
             await _revert(s, r)
             stopped = r.setting
     await verify(by_name, result)
+    kept = {name: result.snapshot[name] for name in reached}
+    if kept != result.snapshot:
+        result.snapshot = kept
+        if kept and on_snapshot is not None:
+            await on_snapshot(dict(kept))
+        elif not kept and on_retire is not None:
+            await on_retire()
     return result
 
 

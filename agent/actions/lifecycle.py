@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import replace
 from typing import Literal
 
 from agent.actions import engine
 from agent.actions.cloud import onvif_setting
 from agent.actions.conn import CameraConn, VendorHttp, vendor_setting
-from agent.actions.network import _confirm
+from agent.actions.goal import GoalSpec, Part
+from agent.actions.network import guarded
 from agent.actions.onvif_settings import ONVIF_SETTINGS, field, items, text
 from agent.drivers import DRIVERS, HikvisionDriver
 from agent.errors import CameraError, Unsupported
@@ -18,7 +18,7 @@ from agent.errors import CameraError, Unsupported
 log = logging.getLogger(__name__)
 
 SnapshotSink = Callable[[dict[str, engine.Json]], Awaitable[None]]
-_FILTERS = frozenset({"onvif.ip_filter", "hikvision.ip_filter", "axis.ip_filter"})
+REBOOT = GoalSpec(parts={"reboot": Part("reboot", essential=True)})
 
 
 def _keep(current: engine.Json) -> engine.Json:
@@ -28,20 +28,24 @@ def _keep(current: engine.Json) -> engine.Json:
 async def known_settings(conn: CameraConn) -> list[engine.Setting]:
     """Every setting an action can touch on this camera (ONVIF plus each answering vendor API), wanting no change.
 
-    IP filters keep their commit-confirm so that a rollback can never lock the agent out either.
+    Network settings keep their commit-confirm so that a rollback can never cut the agent off either.
     """
     out = [onvif_setting(conn, name, _keep) for name in ONVIF_SETTINGS]
     for d in await conn.vendor_drivers():
         out += [vendor_setting(conn, d, n, _keep) for n in DRIVERS[d].setting_names]
-    return [replace(s, confirm=_confirm(conn)) if s.name in _FILTERS else s for s in out]
+    return [guarded(conn, s) for s in out]
 
 
 async def rollback(
     conn: CameraConn, snapshot: Mapping[str, engine.Json], *, dry_run: bool = False
-) -> engine.ActionResult:
-    """Re-apply a snapshot: each setting in it gets its prior value back (already where it still has it)."""
+) -> tuple[engine.ActionResult, GoalSpec]:
+    """Re-apply a snapshot: each setting in it gets its prior value back (already where it still has it).
+    The goal: every setting of the snapshot holds its value from before the change again."""
     settings = await known_settings(conn)
     by_name = {s.name for s in settings}
+    goal = GoalSpec(
+        parts={n: Part(f"{n} back to its value before the change", absent_ok=False) for n in snapshot}
+    )
     result = await engine.run(engine.rollback_settings(settings, dict(snapshot)), dry_run=dry_run)
     for name in snapshot:
         if name not in by_name:
@@ -50,7 +54,7 @@ async def rollback(
                     name, engine.Outcome.UNSUPPORTED, reason="no such setting on this camera now"
                 )
             )
-    return result
+    return result, goal
 
 
 async def backup(conn: CameraConn) -> dict[str, engine.Json]:
@@ -62,13 +66,13 @@ async def backup(conn: CameraConn) -> dict[str, engine.Json]:
     return snap
 
 
-async def reboot(conn: CameraConn, *, dry_run: bool = False) -> engine.ActionResult:
+async def reboot(conn: CameraConn, *, dry_run: bool = False) -> tuple[engine.ActionResult, GoalSpec]:
     result = engine.ActionResult(dry_run=dry_run)
     if dry_run:
         result.settings.append(engine.SettingResult("reboot", engine.Outcome.WOULD_CHANGE))
-        return result
+        return result, REBOOT
     result.settings.append(await _reboot_row(conn))
-    return result
+    return result, REBOOT
 
 
 async def _reboot_row(conn: CameraConn) -> engine.SettingResult:
@@ -90,8 +94,11 @@ async def decommission(
     wipe_users: bool = False,
     dry_run: bool = False,
     on_snapshot: SnapshotSink | None = None,
-) -> engine.ActionResult:
-    """Backup snapshot first (stored before any write), then the optional user wipe, then factory default."""
+) -> tuple[engine.ActionResult, GoalSpec]:
+    """Backup snapshot first (stored before any write), then the optional user wipe, then factory default.
+    The goal: the camera is back to its factory state (and, when asked, holds no other account)."""
+    goal = GoalSpec(parts={"factory_default": Part("factory default", essential=True),
+                           "users.wipe": Part("other accounts removed")})  # fmt: skip
     snap = await backup(conn)
     result = engine.ActionResult(snapshot=snap, dry_run=dry_run)
     rows = result.settings
@@ -99,7 +106,7 @@ async def decommission(
         if wipe_users:
             rows.append(engine.SettingResult("users.wipe", engine.Outcome.WOULD_CHANGE))
         rows.append(engine.SettingResult("factory_default", engine.Outcome.WOULD_CHANGE, after=mode))
-        return result
+        return result, goal
     if on_snapshot is not None:
         await on_snapshot(dict(snap))
     if wipe_users:
@@ -107,9 +114,12 @@ async def decommission(
             rows.append(await _wipe_users(conn))
         except CameraError as exc:
             rows.append(engine.SettingResult("users.wipe", engine.Outcome.FAILED, reason=str(exc)))
-            return result  # stop: a half-wiped camera must not also be reset without the operator knowing
+            return (
+                result,
+                goal,
+            )  # stop: a half-wiped camera must not also be reset without the operator knowing
     rows.append(await _factory_default(conn, mode))
-    return result
+    return result, goal
 
 
 async def _wipe_users(conn: CameraConn) -> engine.SettingResult:

@@ -158,13 +158,17 @@ class CampaignCore:
                 sent += 1
         return sent
 
-    async def _stage_states(self, c: CampaignRow, b: BatchRow, stage_idx: int) -> dict[str, str]:
-        """camera -> latest execution state of the batch's run steps for one stage."""
+    async def _stage_states(
+        self, c: CampaignRow, b: BatchRow, stage_idx: int, of: str = "state"
+    ) -> dict[str, str]:
+        """camera -> latest execution state (or `of`: goal) of the batch's run steps for one stage."""
         async with self.store.read() as r:
             steps = [s for s in await r.campaigns.steps(c.campaign_id, b.batch_id)
                      if s.kind == "run" and s.stage_idx == stage_idx]  # fmt: skip
             execs = await r.commands.executions_of([s.command_id for s in steps])
-        return planner.latest([(s.attempt, e.camera_id, e.state) for s in steps for e in execs[s.command_id]])
+        return planner.latest(
+            [(s.attempt, e.camera_id, getattr(e, of)) for s in steps for e in execs[s.command_id]]
+        )
 
     async def _move_members(
         self, moves: list[tuple[MemberRow, Callable[[str], str]]], actor: str, details: dict[str, Any]

@@ -159,12 +159,14 @@ class CampaignRunner(CampaignCore):
             return
         stage = spec.stages[b.stage_idx]
         states = await self._stage_states(c, b, b.stage_idx)
+        goals = await self._stage_states(c, b, b.stage_idx, "goal")
         advance = partial(planner.advance, stage=stage.action)
         moves: list[tuple[MemberRow, Callable[[str], str]]] = []
         for m in await self.store.campaign_members(c.campaign_id, b.batch_id):
             if states.get(m.camera_id) == "SUCCEEDED" and m.stages_done <= b.stage_idx:
                 m.stages_done = b.stage_idx + 1
-                moves.append((m, advance))
+                # Done is not safe: only a camera whose agent says the goal was reached changes lifecycle.
+                moves.append((m, advance if goals.get(m.camera_id) == "reached" else _unchanged))
         await self._move_members(
             moves, f"campaign:{c.campaign_id}", {"batch_id": b.batch_id, "stage": stage.action}
         )
@@ -288,3 +290,7 @@ class CampaignRunner(CampaignCore):
             b.updated_at = self.clock()
             await self.store.campaign_batch_update(b)
         await self._batch_to("controller", b, "ROLLED_BACK", b.reason)
+
+
+def _unchanged(lifecycle: str) -> str:
+    return lifecycle

@@ -111,6 +111,7 @@ class ExecutionRow:
     message: str = ""
     seq: int = 0
     updated_at: float = 0.0
+    goal: str = ""  # the agent's verdict on the action's goal: reached, partly_reached, not_reachable
 
 
 @dataclass

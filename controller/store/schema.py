@@ -62,7 +62,7 @@ executions = Table(
     "executions", metadata,
     _text("command_id", primary_key=True), _text("camera_id", primary_key=True), _text("agent_id"),
     _text("state"), _text("settings"), _text("snapshot"), _text("snapshot_id"), _text("error_class"),
-    _text("message"), _big("seq"), _float("updated_at"),
+    _text("message"), _big("seq"), _float("updated_at"), _text("goal", server_default=""),
 )  # fmt: skip
 
 audit = Table(

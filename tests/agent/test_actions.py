@@ -131,7 +131,13 @@ async def test_disable_cloud_and_restrict_network_end_cloud_reachability(sim: Si
             assert rep.isolation == {"source": SECOND_SOURCE, "result": "refused"}
             allowed = {f"{a}/{p}" for a, p in cam.network.ip_filter.ipv4}
             assert {f"{RECORDER}/32", "127.0.0.1/32"} <= allowed
-        assert rep.ok, rep.to_json()
+            assert rep.ok and rep.goal is not None and rep.goal.state.value == "reached", rep.to_json()
+        else:
+            # No IP filter at all (the generic camera): said, never skipped, and never reported as success.
+            assert got["ip_filter"] is Outcome.UNSUPPORTED
+            assert rep.goal is not None and rep.goal.state.value == "not_reachable", rep.to_json()
+            assert rep.status == "partial" and rep.outcome().state == pb.EXECUTION_STATE_SUCCEEDED
+            assert rep.outcome().goal == pb.GOAL_STATE_NOT_REACHABLE
     after = await sim.control("/cameras")
     for state in after:
         assert state["cloud_reachable"] is False, state["id"]
@@ -179,7 +185,10 @@ async def test_restrict_network_never_locks_the_agent_out(sim: Sim) -> None:
     rep = await sim.fleet.run_action(
         cid, pb.Action(restrict_network=pb.RestrictNetwork(allow=["127.0.8.0/24"]))
     )
-    assert rep.ok, rep.to_json()
+    assert rep.completed, rep.to_json()
+    # clear_gateway/clear_dns unset: kept, and the goal says so instead of claiming success.
+    assert rep.goal is not None and rep.goal.state.value == "partly_reached"
+    assert any("gateway kept" in r for r in rep.goal.residual)
     assert await sim.fleet.conn(cid).reachable()
     assert ("127.0.0.1", 32) in sim.cam(cid).network.ip_filter.ipv4
 

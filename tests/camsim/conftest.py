@@ -54,7 +54,9 @@ def build_camera(
             hardware_id="88",
             mac="28:57:be:00:00:01",
         ),
-        network=Network(address=address, protocols=[Protocol("HTTP", True, 80), Protocol("RTSP", True, 554)]),
+        # On loopback the camera's subnet is lo's (127.0.0.0/8), as camsim.fleet reports it.
+        network=Network(address=address, prefix_length=8,
+                        protocols=[Protocol("HTTP", True, 80), Protocol("RTSP", True, 554)]),  # fmt: skip
         users=[User("admin", password, "Administrator")],
         auth=AuthPolicy(realm=_REALMS[personality].format(serial=serial)),
         features={"ezviz": True} if personality == "hikvision" else {},

@@ -52,6 +52,8 @@ class FakeAgents:
             for a in AGENTS
         }
         self.fail: Callable[[str, str], bool] = lambda action, cam: False
+        # Which cameras end their action with the goal only partly reached (done, but still exposed).
+        self.partial: Callable[[str, str], bool] = lambda action, cam: False
         self.rejected: list[str] = []
         self.executed: list[tuple[str, str, str]] = []  # (command_id, action, camera)
         self.pending: list[tuple[str, bytes]] = []
@@ -79,6 +81,13 @@ class FakeAgents:
                 failed = self.fail(action, cam)
                 upd = pb.ExecutionUpdate(command_id=cmd.command_id, camera_id=cam, agent_id=agent_id, seq=self.seq,
                                          state=pb.EXECUTION_STATE_FAILED if failed else pb.EXECUTION_STATE_SUCCEEDED)  # fmt: skip
+                if not failed:
+                    partly = self.partial(action, cam)
+                    upd.goal = pb.GOAL_STATE_PARTLY_REACHED if partly else pb.GOAL_STATE_REACHED
+                    if partly:
+                        upd.residual_exposure.append(
+                            "WS-Discovery still Discoverable: the device cannot change it"
+                        )
                 outcome = pb.OUTCOME_WOULD_CHANGE if cmd.dry_run else pb.OUTCOME_CHANGED
                 upd.settings.add(setting=f"{action}.x", outcome=pb.OUTCOME_FAILED if failed else outcome)
                 if not cmd.dry_run and not failed and action != "rollback":
@@ -183,6 +192,26 @@ async def test_campaign_runs_canary_then_growing_batches_and_advances_lifecycle(
     cams = [cam for _, _, cam in world.agents.executed]
     assert sorted(cams) == sorted(set(cams)) and len(cams) == 20
     assert (await world.store.verify_audit()).ok
+
+
+async def test_lifecycle_advances_only_where_the_goal_was_reached(world: World) -> None:
+    """An execution that did all it could but left the camera exposed (goal partly reached) completes its
+    batch, but the camera keeps its lifecycle: CLOUD_OFF is a claim about the camera, not about the calls."""
+    world.agents.partial = lambda action, cam: cam == "cam-001"
+    c = await world.engine.create(spec(), "olga")
+    await world.engine.start(c.campaign_id, "olga")
+    await world.settle()
+    st = await world.engine.status(c.campaign_id)
+    assert st["state"] == "COMPLETED"
+    lc = await lifecycles(world)
+    assert lc["cam-001"] == "INVENTORIED"
+    assert {v for k, v in lc.items() if k != "cam-001"} == {"CLOUD_OFF"}
+    execs = [
+        e for cmd in await world.store.list_commands() for e in await world.store.executions(cmd.command_id)
+    ]
+    partly = [e for e in execs if e.camera_id == "cam-001"]
+    assert [(e.state, e.goal) for e in partly] == [("SUCCEEDED", "partly_reached")]
+    assert {e.goal for e in execs if e.camera_id != "cam-001"} == {"reached"}
 
 
 async def test_failure_threshold_auto_pauses_then_resume_retries_failed_only(world: World) -> None:

@@ -38,7 +38,8 @@ _SET_EXEC = (
     .where(E.c.command_id == bindparam("k_command"), E.c.camera_id == bindparam("k_camera"))
     .values(state=bindparam("v_state"), settings=bindparam("v_settings"), snapshot=bindparam("v_snapshot"),
             snapshot_id=bindparam("v_snapshot_id"), error_class=bindparam("v_error_class"),
-            message=bindparam("v_message"), seq=bindparam("v_seq"), updated_at=bindparam("v_at"))
+            message=bindparam("v_message"), seq=bindparam("v_seq"), updated_at=bindparam("v_at"),
+            goal=bindparam("v_goal"))
 )  # fmt: skip
 
 
@@ -144,7 +145,7 @@ class CommandRepo(Repo):
             writes.append({"k_command": upd.command_id, "k_camera": upd.camera_id, "v_state": upd.state,
                            "v_settings": json.dumps(upd.settings), "v_snapshot": json.dumps(upd.snapshot),
                            "v_snapshot_id": upd.snapshot_id, "v_error_class": upd.error_class,
-                           "v_message": upd.message, "v_seq": seq, "v_at": time.time()})  # fmt: skip
+                           "v_message": upd.message, "v_seq": seq, "v_at": time.time(), "v_goal": upd.goal})  # fmt: skip
             out.append(True)
         if writes:
             await self.conn.execute(_SET_EXEC, writes)

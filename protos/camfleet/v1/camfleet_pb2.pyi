@@ -62,6 +62,13 @@ class ErrorClass(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERROR_CLASS_VERIFY_FAILED: _ClassVar[ErrorClass]
     ERROR_CLASS_INTERNAL: _ClassVar[ErrorClass]
 
+class GoalState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    GOAL_STATE_UNSPECIFIED: _ClassVar[GoalState]
+    GOAL_STATE_REACHED: _ClassVar[GoalState]
+    GOAL_STATE_PARTLY_REACHED: _ClassVar[GoalState]
+    GOAL_STATE_NOT_REACHABLE: _ClassVar[GoalState]
+
 class FeatureState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     FEATURE_STATE_UNSPECIFIED: _ClassVar[FeatureState]
@@ -127,6 +134,10 @@ ERROR_CLASS_TIMEOUT: ErrorClass
 ERROR_CLASS_LOCKED_OUT: ErrorClass
 ERROR_CLASS_VERIFY_FAILED: ErrorClass
 ERROR_CLASS_INTERNAL: ErrorClass
+GOAL_STATE_UNSPECIFIED: GoalState
+GOAL_STATE_REACHED: GoalState
+GOAL_STATE_PARTLY_REACHED: GoalState
+GOAL_STATE_NOT_REACHABLE: GoalState
 FEATURE_STATE_UNSPECIFIED: FeatureState
 FEATURE_STATE_ON: FeatureState
 FEATURE_STATE_OFF: FeatureState
@@ -189,20 +200,22 @@ class DisableCloud(_message.Message):
     def __init__(self, features: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RestrictNetwork(_message.Message):
-    __slots__ = ("allow", "ntp_server", "keep_protocols", "clear_gateway", "clear_dns", "accept_recording_gap")
+    __slots__ = ("allow", "ntp_server", "keep_protocols", "clear_gateway", "clear_dns", "accept_recording_gap", "agent_only")
     ALLOW_FIELD_NUMBER: _ClassVar[int]
     NTP_SERVER_FIELD_NUMBER: _ClassVar[int]
     KEEP_PROTOCOLS_FIELD_NUMBER: _ClassVar[int]
     CLEAR_GATEWAY_FIELD_NUMBER: _ClassVar[int]
     CLEAR_DNS_FIELD_NUMBER: _ClassVar[int]
     ACCEPT_RECORDING_GAP_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ONLY_FIELD_NUMBER: _ClassVar[int]
     allow: _containers.RepeatedScalarFieldContainer[str]
     ntp_server: str
     keep_protocols: _containers.RepeatedScalarFieldContainer[str]
     clear_gateway: bool
     clear_dns: bool
     accept_recording_gap: bool
-    def __init__(self, allow: _Optional[_Iterable[str]] = ..., ntp_server: _Optional[str] = ..., keep_protocols: _Optional[_Iterable[str]] = ..., clear_gateway: _Optional[bool] = ..., clear_dns: _Optional[bool] = ..., accept_recording_gap: _Optional[bool] = ...) -> None: ...
+    agent_only: bool
+    def __init__(self, allow: _Optional[_Iterable[str]] = ..., ntp_server: _Optional[str] = ..., keep_protocols: _Optional[_Iterable[str]] = ..., clear_gateway: _Optional[bool] = ..., clear_dns: _Optional[bool] = ..., accept_recording_gap: _Optional[bool] = ..., agent_only: _Optional[bool] = ...) -> None: ...
 
 class Decommission(_message.Message):
     __slots__ = ("mode", "wipe_users")
@@ -312,7 +325,7 @@ class Snapshot(_message.Message):
     def __init__(self, snapshot_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., taken_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., values: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ExecutionUpdate(_message.Message):
-    __slots__ = ("command_id", "camera_id", "agent_id", "state", "settings", "snapshot", "error_class", "message", "at", "seq", "rejection_reason")
+    __slots__ = ("command_id", "camera_id", "agent_id", "state", "settings", "snapshot", "error_class", "message", "at", "seq", "rejection_reason", "goal", "residual_exposure")
     COMMAND_ID_FIELD_NUMBER: _ClassVar[int]
     CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -324,6 +337,8 @@ class ExecutionUpdate(_message.Message):
     AT_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     REJECTION_REASON_FIELD_NUMBER: _ClassVar[int]
+    GOAL_FIELD_NUMBER: _ClassVar[int]
+    RESIDUAL_EXPOSURE_FIELD_NUMBER: _ClassVar[int]
     command_id: str
     camera_id: str
     agent_id: str
@@ -335,7 +350,9 @@ class ExecutionUpdate(_message.Message):
     at: _timestamp_pb2.Timestamp
     seq: int
     rejection_reason: str
-    def __init__(self, command_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., state: _Optional[_Union[ExecutionState, str]] = ..., settings: _Optional[_Iterable[_Union[SettingOutcome, _Mapping]]] = ..., snapshot: _Optional[_Union[Snapshot, _Mapping]] = ..., error_class: _Optional[_Union[ErrorClass, str]] = ..., message: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seq: _Optional[int] = ..., rejection_reason: _Optional[str] = ...) -> None: ...
+    goal: GoalState
+    residual_exposure: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, command_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., state: _Optional[_Union[ExecutionState, str]] = ..., settings: _Optional[_Iterable[_Union[SettingOutcome, _Mapping]]] = ..., snapshot: _Optional[_Union[Snapshot, _Mapping]] = ..., error_class: _Optional[_Union[ErrorClass, str]] = ..., message: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seq: _Optional[int] = ..., rejection_reason: _Optional[str] = ..., goal: _Optional[_Union[GoalState, str]] = ..., residual_exposure: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class AgentStatus(_message.Message):
     __slots__ = ("agent_id", "version", "boot_seq", "capabilities", "online", "at", "site", "camera_count")
