@@ -91,7 +91,9 @@ async def test_onvif_profile_g_lists_channels_without_vendor_api() -> None:
 
 def _restrict(allow: list[str], accept: bool = False) -> pb.Action:
     return pb.Action(
-        restrict_network=pb.RestrictNetwork(allow=allow, accept_recording_gap=accept, clear_gateway=True)
+        restrict_network=pb.RestrictNetwork(
+            allow=allow, accept_recording_gap=accept, clear_gateway=True, clear_dns=True
+        )
     )
 
 
@@ -107,23 +109,26 @@ async def test_restrict_network_keeps_recorders_and_refuses_to_cut_them_off() ->
             cam = lan[0]
             cid = camera_id_of(cam.network.address, cam.port)
             recorder, channel, _ = fed[cam.id]
-            # Without the recorder in the allow list: refused, nothing written, the channel named.
-            report = await fleet.run_action(cid, _restrict(["10.9.9.9/32"]), dry_run=True)
+            # Without the recorder in the allow list: refused, nothing written, the channel named. (The other
+            # allowed address is on the cameras' subnet: one outside it would keep their gateway, issue 12.)
+            report = await fleet.run_action(cid, _restrict(["127.0.9.9/32"]), dry_run=True)
             assert report.error is not None and report.error.error_class == "rejected"
             assert [(i.recorder_host, i.channel) for i in report.recorder_impact] == [
                 (recorder.network.address, channel)
             ]
-            report = await fleet.run_action(cid, _restrict(["10.9.9.9/32"]))
+            report = await fleet.run_action(cid, _restrict(["127.0.9.9/32"]))
             assert report.error is not None and "ip_filter" not in cam.writes
             # With the recorder allowed: applied, and the recorder still records the camera.
-            report = await fleet.run_action(cid, _restrict(["10.9.9.9/32", f"{recorder.network.address}/32"]))
+            report = await fleet.run_action(
+                cid, _restrict(["127.0.9.9/32", f"{recorder.network.address}/32"])
+            )
             assert report.ok and not report.recorder_impact, report.to_json()
             view = next(v for v in channel_views(recorder, server.lookup) if v.channel.number == channel)
             assert view.online
             # The operator accepts the gap for the second camera: it runs, and exactly that channel goes dark.
             other = lan[1]
             oid = camera_id_of(other.network.address, other.port)
-            report = await fleet.run_action(oid, _restrict(["10.9.9.9/32"], accept=True))
+            report = await fleet.run_action(oid, _restrict(["127.0.9.9/32"], accept=True))
             assert report.ok and len(report.recorder_impact) == 1
             o_rec, o_ch, _ = fed[other.id]
             dark = {(rec.id, v.channel.number) for rec in recs.values() for v in channel_views(rec, server.lookup)

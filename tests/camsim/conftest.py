@@ -55,8 +55,11 @@ def build_camera(
             mac="28:57:be:00:00:01",
         ),
         # On loopback the camera's subnet is lo's (127.0.0.0/8), as camsim.fleet reports it.
-        network=Network(address=address, prefix_length=8,
-                        protocols=[Protocol("HTTP", True, 80), Protocol("RTSP", True, 554)]),  # fmt: skip
+        network=Network(
+            address=address,
+            prefix_length=8,
+            protocols=[Protocol("HTTP", True, 80), Protocol("RTSP", True, 554)],
+        ),
         users=[User("admin", password, "Administrator")],
         auth=AuthPolicy(realm=_REALMS[personality].format(serial=serial)),
         features={"ezviz": True} if personality == "hikvision" else {},
