@@ -117,6 +117,7 @@ class AgentDaemon:
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_inventory: dict[str, bytes] = {}
         self._last_records: list[pb.CameraRecord] = []
+        self._auth_alerted: set[str] = set()  # cameras whose refused credentials were reported (lockout risk)
         self._inventoried = asyncio.Event()  # the first inventory is out: the census can merge with it
         self._oui: VendorLookup | None = None
         self.connected = asyncio.Event()
@@ -168,6 +169,7 @@ class AgentDaemon:
         """Read cameras and report them: `full` replaces the controller's set; a round over every camera reports
         what changed (and what went away); a round over `camera_ids` reports those cameras as just read."""
         records = await self.executor.inventory(camera_ids)
+        self._alert_refused(records)
         if camera_ids is None:
             self._last_records = records
         else:
@@ -199,6 +201,23 @@ class AgentDaemon:
         else:
             self._last_inventory.update(current)
         return len(changed)
+
+    def _alert_refused(self, records: Sequence[pb.CameraRecord]) -> None:
+        """A camera (or one of its vendor APIs) that refused our credentials is not sent them again until they
+        change: cameras lock accounts. Say so once per camera, as a lockout-risk event, so an operator fixes the
+        credentials instead of finding a silent camera weeks later. A clean read later re-arms the alert."""
+        for r in records:
+            refused = [
+                e for e in r.errors if e.error_class in (pb.ERROR_CLASS_AUTH, pb.ERROR_CLASS_LOCKED_OUT)
+            ]
+            if not refused:
+                self._auth_alerted.discard(r.camera_id)
+            elif r.camera_id not in self._auth_alerted:
+                self._auth_alerted.add(r.camera_id)
+                e = refused[0]
+                self.event(pb.EVENT_KIND_LOCKOUT_RISK,
+                           f"{e.operation}: {e.message}; not retried until the credentials change", r.camera_id,
+                           operation=e.operation, error_class=pb.ErrorClass.Name(e.error_class))  # fmt: skip
 
     async def publish_census(self) -> int:
         """One census run (no credentials), merged with the last inventory, published in parts; returns devices."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from lxml import etree  # type: ignore[import-untyped, unused-ignore]
 from onvif.client import _WSDL_PATH, UsernameDigestTokenDtDiff, ZeepAsyncClient, _cached_document
 from onvif.definition import SERVICES
 from onvif.settings import DEFAULT_SETTINGS
@@ -20,10 +21,11 @@ from onvif.wsa import WsAddressingIfMissingPlugin
 from agent import onvif_read
 from agent.credentials import Credentials
 from agent.errors import AuthFailed, CameraError, LockedOut, ProtocolError, Unsupported
-from agent.http import DEFAULT_ATTEMPTS, CameraHttp, HttpPool, with_retries
+from agent.http import DEFAULT_ATTEMPTS, CameraHttp, HttpPool, HttpReply, with_retries
 from agent.onvif_faults import convert
 from agent.onvif_transport import CameraTransport, PreAuthRefused, check_reply
 from agent.onvif_xaddr import DEVICE_PATH, rebase_xaddr
+from agent.xmlsafe import SOAP_PARSER
 
 log = logging.getLogger(__name__)
 
@@ -351,6 +353,10 @@ class OnvifSession:
                         options = {"address": self.device_xaddr}
                         return await binding.send_async(client, options, op_name, (), params)
                 except Exception as exc:  # CancelledError is a BaseException and passes through untouched
+                    if _write_with_empty_body(op_name, transport.last_reply):
+                        # A write whose response element is empty anyway (SetDNSResponse ...): servers that
+                        # answer 200 with an empty <Body/>, or nothing, said "done" (zeep trips over both).
+                        return None
                     raw = transport.last_reply.body if transport.last_reply is not None else None
                     err = convert(exc, host=self.host, operation=op_name, optional=optional, raw=raw)
                     if err is exc:
@@ -443,6 +449,24 @@ class OnvifSession:
 
 
 # ---- helpers -------------------------------------------------------------------------------------
+_WRITE_PREFIXES = ("Set", "Add", "Remove", "Create", "Delete")
+
+
+def _write_with_empty_body(op_name: str, reply: HttpReply | None) -> bool:
+    """200 with no content, or a well-formed SOAP envelope whose Body holds nothing, in answer to a write (the
+    engine reads every write back, so a write that did not take is still caught)."""
+    if reply is None or reply.status != 200 or not op_name.startswith(_WRITE_PREFIXES):
+        return False
+    if not reply.body.strip():
+        return True
+    try:
+        root = etree.fromstring(reply.body, SOAP_PARSER)
+    except (etree.XMLSyntaxError, ValueError):
+        return False
+    body = next((c for c in root if isinstance(c.tag, str) and etree.QName(c).localname == "Body"), None)
+    return body is not None and not any(isinstance(c.tag, str) for c in body)
+
+
 def _remembered(first: AuthFailed, op_name: str) -> AuthFailed:
     cls = LockedOut if isinstance(first, LockedOut) else AuthFailed
     return cls(

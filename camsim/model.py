@@ -334,6 +334,7 @@ class Camera:
             "host": self.network.address,
             "port": self.port,
             "personality": self.identity.personality,
+            "capabilities": list(self.capabilities),
             "device_type": self.identity.device_type,
             "activated": self.activated,
             "reachable": self.reachable,

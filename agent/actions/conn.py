@@ -139,7 +139,16 @@ class CameraConn:
 
     async def reachable(self) -> bool:
         """Pre-auth GetSystemDateAndTime answered with 200 from our own address (no login, no lockout risk)."""
-        reply = await self.http.exchange(
+        return (await self._date_probe()).status == 200
+
+    async def answers(self) -> bool:
+        """Does the camera still answer the agent at all (commit-confirm)? Any HTTP reply but a refusal counts:
+        a camera that wants credentials even for GetSystemDateAndTime (ipycam) answers 400/401, and that is an
+        answer; an IP filter that excludes us refuses (403) or drops the connection (raised: Unreachable)."""
+        return (await self._date_probe()).status != 403
+
+    async def _date_probe(self) -> HttpReply:
+        return await self.http.exchange(
             "POST",
             DEVICE_PATH,
             data=_DATE_ENVELOPE,
@@ -148,7 +157,6 @@ class CameraConn:
             timeout=PROBE_TIMEOUT_S,
             operation="reachability",
         )
-        return reply.status == 200
 
 
 async def probe_from(source: str, host: str, port: int, *, limit_s: float = PROBE_TIMEOUT_S) -> str:

@@ -162,6 +162,9 @@ async def run(
             r.outcome, r.reason = Outcome.FAILED, _reason(exc)
             reached.append(r.setting)  # a lost reply may still have been applied
             stopped = r.setting
+            if s.confirm is not None and isinstance(exc, Unreachable) and not await _confirmed(s):
+                # The reply was lost because the change itself cut us off (a cleared gateway): put it back.
+                await _revert(s, r)
             continue
         reached.append(r.setting)
         r.outcome = Outcome.CHANGED

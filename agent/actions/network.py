@@ -61,7 +61,7 @@ def allow_list(conn: CameraConn, allow: Sequence[str]) -> list[str]:
 def confirm_reach(conn: CameraConn, what: str = "the change") -> Callable[[], Awaitable[bool]]:
     async def confirm() -> bool:
         # Commit-confirm: the camera must still answer us right after the write, else it is reverted.
-        ok = await conn.reachable()
+        ok = await conn.answers()
         if not ok:
             log.warning("%s: lost access after %s; reverting", conn.host, what)
         return ok

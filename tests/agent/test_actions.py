@@ -197,14 +197,14 @@ async def test_filter_that_cuts_the_agent_off_is_reverted(sim: Sim, monkeypatch:
     """Commit-confirm: when the reachability check right after the filter write fails, the old filter goes back."""
     cid = next(cid for cid in sim.fleet.camera_ids() if "IPFilter" in sim.cam(cid).capabilities)
     conn = sim.fleet.conn(cid)
-    real = conn.reachable
+    real = conn.answers
     calls: list[bool] = []
 
     async def lost_once() -> bool:
         calls.append(True)
         return False if len(calls) == 1 else await real()
 
-    monkeypatch.setattr(conn, "reachable", lost_once)
+    monkeypatch.setattr(conn, "answers", lost_once)
     before = list(sim.cam(cid).network.ip_filter.ipv4)
     rep = await sim.fleet.run_action(cid, pb.Action(restrict_network=pb.RestrictNetwork(allow=[RECORDER])))
     got = {s.setting: s for s in rep.result.settings}  # type: ignore[union-attr]

@@ -11,6 +11,7 @@ import pytest
 
 from agent.actions.conn import CameraConn
 from agent.credentials import Credentials
+from agent.errors import CameraError, Unsupported
 from agent.fleet import CameraFleet, camera_id_of
 from agent.http import HttpPool
 from agent.inventory import Inventory, InventoryResult
@@ -175,3 +176,83 @@ async def test_wrong_password_is_one_rejected_login_and_failed(world: World) -> 
     r = (await world.fleet.inventory_results([cid]))[0]
     assert cam.failed_logins == 1  # remembered: the camera is not asked again
     assert "not contacting" in r.to_json()["errors"][0]["message"]
+
+
+async def test_plan_apply_verify_rollback_on_every_foreign_profile(world: World) -> None:
+    """Each foreign server: the plan reads everything (an unsupported operation is an answer), apply changes
+    what the device allows and says what stays exposed, verify reads it back, rollback restores it all."""
+    from protos.camfleet.v1 import camfleet_pb2 as pb
+
+    cloud = pb.Action(disable_cloud=pb.DisableCloud())
+    net = pb.Action(
+        restrict_network=pb.RestrictNetwork(allow=["127.0.8.10/32"], clear_gateway=True, clear_dns=True)
+    )
+    expected = {"cgi_forbidden": "not_reachable", "basic_only": "not_reachable", "minimal": "not_reachable",
+                "soap11": "reached"}  # fmt: skip
+    for profile, goal in expected.items():
+        cid = world.by_profile(profile)
+        cam = world.cams[cid]
+        prior = cam._config_dict()
+        plan = await world.fleet.run_action(cid, net, dry_run=True)
+        assert plan.status == "ok" and not cam.writes, (profile, plan.to_json())
+        assert plan.goal is not None and plan.goal.state.value == goal, profile
+        snapshots: dict[str, object] = {}
+        for action in (cloud, net):
+            rep = await world.fleet.run_action(cid, action)
+            assert rep.error is None and rep.completed, (profile, rep.to_json())
+            assert rep.result is not None
+            for k, v in rep.result.snapshot.items():
+                snapshots.setdefault(k, v)  # the first prior value of each setting
+        assert rep.goal is not None and rep.goal.state.value == goal, (profile, rep.to_json())
+        # verify read back what it reported changed; the camera holds it.
+        assert cam.network.gateway == [] and cam.network.dns == []
+        if goal == "reached":
+            assert ("127.0.8.10", 32) in cam.network.ip_filter.ipv4
+        assert world.traffic(cid, "credentials_to_foreign_path") == 0
+        back = await world.fleet.run_action(cid, pb.Action(rollback=pb.Rollback()), snapshot=snapshots)
+        assert back.ok, (profile, back.to_json())
+        assert cam._config_dict() == prior, profile
+
+
+_EMPTY12 = b'<?xml version="1.0"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body/></s:Envelope>'
+_EMPTY11 = b'<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body/></s:Envelope>'
+_FAULT11 = (
+    b'<?xml version="1.0"?><SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/"'
+    b' xmlns:ter="http://www.onvif.org/ver10/error"><SOAP-ENV:Body><SOAP-ENV:Fault><faultcode>SOAP-ENV:Server'
+    b"</faultcode><faultstring>Optional Action Not Implemented</faultstring><detail><ter:ActionNotSupported/>"
+    b"</detail></SOAP-ENV:Fault></SOAP-ENV:Body></SOAP-ENV:Envelope>"
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "done"),
+    [(_EMPTY12, True), (_EMPTY11, True), (b"", True), (_FAULT11, False)],
+    ids=["soap12-empty-body", "soap11-empty-body", "no-content", "soap11-fault"],
+)
+def test_empty_but_valid_write_replies_are_done_and_soap11_faults_classified(body: bytes, done: bool) -> None:
+    """A write answered 200 with an empty Body (1.2 or 1.1) or nothing at all is done (verify reads it back);
+    a SOAP 1.1 fault carrying ter:ActionNotSupported in <detail> is still 'unsupported'."""
+    status = 200 if done else 500
+    with replay_camera() as cam:
+        cam.plan = Plan(Reply(status, body, (("Content-Type", "text/xml"),)), target="SetDNS")
+
+        async def run() -> object:
+            pool = HttpPool(concurrency=2)
+            try:
+                async with OnvifSession("127.0.0.1", cam.port, Credentials("admin", "x"), timeout=2.0, attempts=1,
+                                        pool=pool) as s:  # fmt: skip
+                    try:
+                        return await s.call(
+                            "SetDNS", optional=True, idempotent=False, FromDHCP=False, DNSManual=[]
+                        )
+                    except CameraError as exc:
+                        return exc
+            finally:
+                await pool.close()
+
+        got = asyncio.run(run())
+    assert "SetDNS" in cam.plan.seen
+    if done:
+        assert got is None
+    else:
+        assert isinstance(got, Unsupported) and "ActionNotSupported" in got.message

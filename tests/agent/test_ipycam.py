@@ -1,0 +1,177 @@
+"""camfleet-agent against ipycam, an ONVIF camera nobody here wrote (PyPI, its own virtualenv, on loopback).
+
+ipycam demands WS-UsernameToken authentication on every ONVIF call (GetSystemDateAndTime included), accepts a
+token only within 300 s of its own clock, answers every other path with HTTP Basic only, and implements a
+handful of device operations (the rest fault "Action not supported" with HTTP 200).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.request import Request, urlopen
+
+import pytest
+
+from tests.camsim.conftest import find_free_port
+from tests.timing import scaled
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+VENV_PYTHON = REPO / ".venv-ipycam" / "bin" / "python"
+SERVER = Path(__file__).with_name("ipycam_server.py")
+AGENT = str(Path(sys.executable).with_name("camfleet-agent"))
+PASSWORD = "Ipy-cam-2024"
+HOST = f"127.0.77.{os.getpid() % 250 + 1}"  # one address per test run: parallel helpers' runs do not collide
+
+
+@dataclass
+class Ipycam:
+    host: str
+    port: int
+    control: str
+    dir: Path
+
+    def counters(self, **change: object) -> dict[str, Any]:
+        """GET the server's counters; with `change` (offset=..., reset=1) POST it first."""
+        query = "&".join(f"{k}={v}" for k, v in change.items())
+        req = Request(f"{self.control}/counters?{query}", method="POST" if change else "GET")
+        with urlopen(req, timeout=5) as r:
+            data: dict[str, Any] = json.loads(r.read())
+        return data
+
+    def targets(self, password: str = PASSWORD) -> Path:
+        path = self.dir / f"targets-{abs(hash(password))}.csv"
+        path.write_text(f"host,port,username,password\n{self.host},{self.port},admin,{password}\n")
+        return path
+
+
+def _venv() -> Path:
+    """The ipycam virtualenv (.ci/run makes it first; a developer's first run makes it here, once)."""
+    if not VENV_PYTHON.exists():
+        done = subprocess.run(
+            [str(REPO / "scripts" / "ipycam-venv")], capture_output=True, text=True, timeout=900
+        )
+        if done.returncode != 0:
+            msg = f"cannot create the ipycam virtualenv: {done.stderr[-2000:]}"
+            if os.environ.get("CI"):
+                pytest.fail(msg)
+            pytest.skip(msg)
+    return VENV_PYTHON
+
+
+@pytest.fixture(scope="module")
+def ipycam(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ipycam]:
+    python = _venv()
+    port = find_free_port()
+    proc = subprocess.Popen(
+        [str(python), str(SERVER), "--host", HOST, "--port", str(port), "--password", PASSWORD],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        line = proc.stdout.readline()  # blocks until ready (or the process died: empty line)
+        assert line.startswith("ready "), f"ipycam did not start: {line}{proc.stdout.read()[-2000:]}"
+        control = line.split("control=", 1)[1].strip()
+        yield Ipycam(HOST, port, control, tmp_path_factory.mktemp("ipycam"))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def agent(*args: str, cwd: Path) -> tuple[int, list[dict[str, Any]], str]:
+    proc = subprocess.run(
+        [AGENT, *args], capture_output=True, text=True, timeout=scaled(120), cwd=cwd, check=False
+    )
+    return (
+        proc.returncode,
+        [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")],
+        proc.stderr,
+    )
+
+
+def test_inventory_reads_ipycam_and_sends_no_credential_where_it_does_not_belong(ipycam: Ipycam) -> None:
+    ipycam.counters(reset=1, offset=0)
+    rc, lines, err = agent("inventory", "--targets", str(ipycam.targets()), "--json", cwd=ipycam.dir)
+    assert rc == 0, (err, lines)
+    [rec] = lines
+    assert rec["status"] == "ok" and rec["errors"] == []
+    assert (rec["manufacturer"], rec["model"]) == ("PythonCam", "VirtualCam-1")
+    assert rec["serial"] and rec["firmware"]
+    # Every vendor API answered with a Basic challenge: not here, nothing sent, never an auth failure.
+    assert set(rec["vendor_apis"]) == {"hikvision", "dahua", "axis"}
+    for api in rec["vendor_apis"].values():
+        assert api == {"status": "absent", "reason": "server offered Basic only; nothing sent",
+                       "credentials_sent": False}  # fmt: skip
+    # Operations ipycam does not implement are answers ("unsupported"), not errors; unread fields are unknown.
+    assert rec["capabilities"]["IPFilter"] is False
+    seen = ipycam.counters()
+    assert seen["rejected_logins"] == 0 and seen["credentials_to_foreign_path"] == 0
+
+
+def test_plans_against_ipycam_report_unsupported_and_the_goal(ipycam: Ipycam) -> None:
+    ipycam.counters(reset=1, offset=0)
+    rc, lines, err = agent(
+        "plan", "disable_cloud", "--targets", str(ipycam.targets()), "--json", cwd=ipycam.dir
+    )
+    assert rc == 0, (err, lines)
+    [cloud] = lines
+    assert cloud["dry_run"] is True and cloud["errors"] == []
+    rows = {s["setting"]: s for s in cloud["settings"]}
+    assert set(rows) == {"onvif.dyndns", "onvif.zero_configuration", "onvif.discovery_mode"}
+    assert {s["outcome"] for s in rows.values()} == {"unsupported"}
+    # Its discovery mode cannot be read: that is unknown exposure, not a reached goal.
+    assert cloud["goal"]["state"] == "partly_reached"
+    assert any("WS-Discovery" in r for r in cloud["goal"]["residual_exposure"])
+
+    rc, lines, err = agent("plan", "restrict_network", "--allow", "127.0.8.10", "--targets",
+                           str(ipycam.targets()), "--json", cwd=ipycam.dir)  # fmt: skip
+    assert rc == 0, (err, lines)
+    [net] = lines
+    [filt] = [s for s in net["settings"] if s["setting"].endswith("ip_filter")]
+    assert filt["outcome"] == "unsupported"  # said, not silently dropped
+    assert net["goal"]["state"] == "not_reachable"
+    assert {s["outcome"] for s in net["settings"]} <= {"unsupported", "already", "would_change"}
+    assert ipycam.counters()["rejected_logins"] == 0
+
+
+def test_restrict_network_without_an_allow_list_is_a_usage_error(ipycam: Ipycam) -> None:
+    before = ipycam.counters()["requests"]
+    rc, _, err = agent("plan", "restrict_network", "--targets", str(ipycam.targets()), cwd=ipycam.dir)
+    assert rc == 2 and "--allow" in err and "recorder" in err
+    assert ipycam.counters()["requests"] == before  # refused before any traffic
+
+
+def test_a_wrong_password_is_exactly_one_rejected_login(ipycam: Ipycam) -> None:
+    ipycam.counters(reset=1, offset=0)
+    rc, lines, err = agent("inventory", "--targets", str(ipycam.targets("not-the-password")), "--json",
+                           cwd=ipycam.dir)  # fmt: skip
+    assert rc == 2, (err, lines)
+    [rec] = lines
+    assert rec["status"] == "failed"
+    assert [e["error_class"] for e in rec["errors"]] == ["auth"]
+    assert "WS-UsernameToken rejected" in rec["errors"][0]["message"]
+    assert ipycam.counters()["rejected_logins"] == 1  # counted in ipycam itself
+
+
+@pytest.mark.parametrize("offset_h", [2, -3])
+def test_inventory_works_with_the_camera_clock_hours_off(ipycam: Ipycam, offset_h: int) -> None:
+    """ipycam wants credentials even for GetSystemDateAndTime: the offset comes from the Date header of its
+    refusal, and the token's Created is shifted by it (outside ±300 s of ipycam's clock it would be refused)."""
+    ipycam.counters(reset=1, offset=offset_h * 3600)
+    try:
+        rc, lines, err = agent("inventory", "--targets", str(ipycam.targets()), "--json", cwd=ipycam.dir)
+    finally:
+        after = ipycam.counters(offset=0)
+    assert rc == 0, (err, lines)
+    [rec] = lines
+    assert rec["status"] == "ok" and rec["model"] == "VirtualCam-1"
+    assert abs(rec["clock_offset_s"] - offset_h * 3600) < 30
+    assert after["rejected_logins"] == 0
