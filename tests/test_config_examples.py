@@ -32,6 +32,8 @@ def _other(k: ex.Key) -> object:
         return [x + 7 for x in v]
     if k.key == "interfaces":  # addresses of this host, not ranges
         return [*v, "10.9.9.9"]
+    if k.key == "source_address":  # one address
+        return "10.9.9.9"
     if isinstance(v, bool):
         return not v
     if isinstance(v, int | float):
