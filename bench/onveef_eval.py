@@ -1,8 +1,8 @@
 """Evaluate onveef (PyPI, zeep-free ONVIF parsers) as the agent's read path: recorded, camsim and broken replies.
 
 onveef is not a dependency: install it beside the checkout and put it on the path, e.g.
-    pip install --no-deps --target /tmp/onveef onveef==0.6.0 defusedxml
-    PYTHONPATH=/tmp/onveef .venv/bin/python bench/onveef_eval.py
+    pip install --no-deps --target build/onveef onveef==0.6.0 defusedxml
+    PYTHONPATH=build/onveef .venv/bin/python bench/onveef_eval.py
 For each read the inventory makes it compares onveef's parser with the agent's read path (agent.onvif_read, which
 returns what zeep returns) on (1) every recorded reply in ../shared/fixtures, (2) the replies of a small camsim
 fleet of the default mix, (3) every recorded reply cut short at many offsets (not well-formed: the agent turns each
