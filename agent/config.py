@@ -6,7 +6,9 @@ import ipaddress
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from protos.topics import TopicError, validate_agent_id
 
@@ -71,46 +73,100 @@ class AgentConfig:
     census: CensusSettings = field(default_factory=CensusSettings)
 
 
-def _path(base: Path, v: Any, key: str) -> Path:
-    if not isinstance(v, str) or not v:
-        raise ConfigError(f"{key}: expected a path")
+# ---- the file's shape: every section strict (an unknown key or a wrong type stops the agent) ----------
+class _Section(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+Text = Annotated[str, StringConstraints(min_length=1)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+Seconds = Annotated[float, Field(gt=0)]
+
+
+def _network(v: str) -> str:
+    try:
+        return str(ipaddress.ip_network(v, strict=False))
+    except ValueError as exc:
+        raise ValueError(f"{v!r} is not an address or CIDR network") from exc
+
+
+def _address(v: str) -> str:
+    try:
+        return str(ipaddress.ip_address(v))
+    except ValueError as exc:
+        raise ValueError(f"{v!r} is not an IP address") from exc
+
+
+Network = Annotated[str, AfterValidator(_network)]
+Address = Annotated[str, AfterValidator(_address)]
+
+
+class _Agent(_Section):
+    id: str = ""
+    site: Text | None = None
+    state_dir: Text = "state"
+    metrics_port: Port | None = None
+    log_json: bool = False
+
+
+class _Broker(_Section):
+    host: Text = "127.0.0.1"
+    port: Port = 8883
+    ca: Text | None = None
+    cert: Text | None = None
+    key: Text | None = None
+    protocol: Literal[4, 5] = 5
+    keepalive: Annotated[int, Field(ge=5, le=3600)] = 30
+
+
+class _Cameras(_Section):
+    targets: Text | None = None
+    vault: Text | None = None
+    vault_key_file: Text | None = None
+    concurrency: Annotated[int, Field(ge=1, le=10_000)] = 64
+    timeout_s: Seconds = 10.0
+    inventory_interval_s: Seconds = 900.0
+    check_interval_s: Seconds = 60.0
+    discovery_ranges: list[Text] = []
+    allow: list[Text] = []
+    # restrict_network: what stays allowed when a command names nothing (the site's recorders / VMS).
+    network_allow: list[Network] = []
+    source_address: Address | None = None  # the local address cameras are reached from (multi-homed hosts)
+
+
+class _Keys(_Section):
+    controller_keyring: Text | None = None
+    approver_keyring: Text | None = None
+    approvals_required: Annotated[int, Field(ge=1, le=16)] = 2
+    clock_slack_s: Annotated[float, Field(ge=0, le=3600)] = 30.0
+
+
+class _Census(_Section):
+    interfaces: list[Text] = []
+    ranges: list[Text] | None = None  # default: cameras.discovery_ranges
+    http_ports: list[Port] = [80]
+    rtsp_ports: list[Port] = [554]
+    tls_ports: list[Port] = [443]
+    interval_s: Seconds = 3600.0
+    window_s: Seconds = 2.0
+    rate_per_s: Seconds = 200.0
+    max_messages: Annotated[int, Field(ge=1)] = 20_000
+    enabled: bool | None = None  # default: on when the [census] table says anything
+
+
+class _File(_Section):
+    agent: _Agent = _Agent()
+    broker: _Broker = _Broker()
+    cameras: _Cameras = _Cameras()
+    keys: _Keys = _Keys()
+    census: _Census = _Census()
+
+
+def _p(base: Path, v: str | None) -> Path | None:
+    if v is None:
+        return None
     p = Path(v)
     return p if p.is_absolute() else (base / p)
-
-
-def _opt_path(base: Path, d: dict[str, Any], key: str, prefix: str = "") -> Path | None:
-    return _path(base, d[key], prefix + key) if key in d else None
-
-
-def _positive(d: dict[str, Any], key: str, default: float) -> float:
-    try:
-        value = float(d.get(key, default))
-    except (TypeError, ValueError):
-        raise ConfigError(f"cameras.{key}: expected seconds") from None
-    if not value > 0:
-        raise ConfigError(f"cameras.{key}: must be positive")
-    return value
-
-
-def _networks(value: Any, key: str) -> list[str]:
-    if not isinstance(value, list):
-        raise ConfigError(f"{key}: expected a list of addresses or CIDR networks")
-    out = []
-    for v in value:
-        try:
-            out.append(str(ipaddress.ip_network(str(v), strict=False)))
-        except ValueError as exc:
-            raise ConfigError(f"{key}: {v!r} is not an address or CIDR network") from exc
-    return out
-
-
-def _address(value: Any, key: str) -> str | None:
-    if value is None:
-        return None
-    try:
-        return str(ipaddress.ip_address(str(value)))
-    except ValueError as exc:
-        raise ConfigError(f"{key}: {value!r} is not an IP address") from exc
 
 
 def load_config(path: Path) -> AgentConfig:
@@ -118,99 +174,43 @@ def load_config(path: Path) -> AgentConfig:
         raw = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: {exc}") from exc
-    return parse_config(raw, path.parent)
+    return parse_config(raw, path.parent, name=str(path))
 
 
-def _ports(d: dict[str, Any], key: str, default: list[int]) -> list[int]:
-    value = d.get(key, default)
-    if not isinstance(value, list) or not all(isinstance(p, int) and 1 <= p <= 65535 for p in value):
-        raise ConfigError(f"census.{key}: expected a list of ports 1-65535")
-    return list(value)
-
-
-def _census(raw: dict[str, Any], discovery_ranges: list[str]) -> CensusSettings:
-    c = raw.get("census", {})
-    if not isinstance(c, dict):
-        raise ConfigError("census: expected a table")
-    unknown = set(c) - {"interfaces", "ranges", "http_ports", "rtsp_ports", "tls_ports", "interval_s", "window_s",
-                        "rate_per_s", "max_messages", "enabled", "scope"}  # fmt: skip
-    if unknown:
-        raise ConfigError(f"census: unknown key(s) {', '.join(sorted(unknown))}")
-    for key in ("interfaces", "ranges"):
-        if not isinstance(c.get(key, []), list) or not all(isinstance(x, str) for x in c.get(key, [])):
-            raise ConfigError(f"census.{key}: expected a list of strings")
+def parse_config(raw: dict[str, Any], base: Path, name: str = "agent.toml") -> AgentConfig:
+    """The TOML document as an AgentConfig; ConfigError names the file and every bad key."""
     try:
-        settings = CensusSettings(
-            interfaces=list(c.get("interfaces", [])),
-            ranges=list(c.get("ranges", discovery_ranges)),
-            http_ports=_ports(c, "http_ports", [80]),
-            rtsp_ports=_ports(c, "rtsp_ports", [554]),
-            tls_ports=_ports(c, "tls_ports", [443]),
-            interval_s=float(c.get("interval_s", 3600.0)),
-            window_s=float(c.get("window_s", 2.0)),
-            rate_per_s=float(c.get("rate_per_s", 200.0)),
-            max_messages=int(c.get("max_messages", 20_000)),
-            enabled=bool(c.get("enabled", bool(c))),
-            scope=str(c.get("scope", "link")),
+        f = _File.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(x) for x in e['loc'])}: "
+            f"{'unknown key' if e['type'] == 'extra_forbidden' else e['msg']}"
+            for e in exc.errors(include_url=False)
         )
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"census: {exc}") from exc
-    if (
-        settings.interval_s <= 0
-        or settings.window_s <= 0
-        or settings.rate_per_s <= 0
-        or settings.max_messages < 1
-    ):
-        raise ConfigError("census: interval_s, window_s, rate_per_s and max_messages must be positive")
-    return settings
-
-
-def parse_config(raw: dict[str, Any], base: Path) -> AgentConfig:
-    a = raw.get("agent", {})
-    b = raw.get("broker", {})
-    c = raw.get("cameras", {})
-    k = raw.get("keys", {})
+        raise ConfigError(f"{name}: {problems}") from None
+    a, b, c, k, z = f.agent, f.broker, f.cameras, f.keys, f.census
     try:
-        agent_id = validate_agent_id(str(a.get("id", "")))
+        agent_id = validate_agent_id(a.id)
     except TopicError as exc:
-        raise ConfigError(f"agent.id: {exc}") from exc
-    if "controller_keyring" not in k:
-        raise ConfigError("keys.controller_keyring: required (the pinned controller signing keys)")
-    protocol = int(b.get("protocol", 5))
-    if protocol not in (4, 5):
-        raise ConfigError("broker.protocol: 5 (MQTT 5) or 4 (MQTT 3.1.1)")
-    approvals = int(k.get("approvals_required", 2))
-    if approvals < 1:
-        raise ConfigError("keys.approvals_required: at least 1")
+        raise ConfigError(f"{name}: agent.id: {exc}") from exc
+    controller_keyring = _p(base, k.controller_keyring)
+    if controller_keyring is None:
+        raise ConfigError(f"{name}: keys.controller_keyring: required (the pinned controller signing keys)")
+    census = CensusSettings(
+        interfaces=list(z.interfaces), ranges=list(c.discovery_ranges if z.ranges is None else z.ranges),
+        http_ports=list(z.http_ports), rtsp_ports=list(z.rtsp_ports), tls_ports=list(z.tls_ports),
+        interval_s=z.interval_s, window_s=z.window_s, rate_per_s=z.rate_per_s, max_messages=z.max_messages,
+        enabled=z.enabled if z.enabled is not None else bool(raw.get("census")),
+    )  # fmt: skip
     return AgentConfig(
-        agent_id=agent_id,
-        site=str(a.get("site", agent_id)),
-        state_dir=_path(base, a.get("state_dir", "state"), "agent.state_dir"),
-        broker=BrokerConfig(
-            host=str(b.get("host", "127.0.0.1")),
-            port=int(b.get("port", 8883)),
-            ca=_opt_path(base, b, "ca", "broker."),
-            cert=_opt_path(base, b, "cert", "broker."),
-            key=_opt_path(base, b, "key", "broker."),
-            protocol=protocol,
-            keepalive=int(b.get("keepalive", 30)),
-        ),
-        controller_keyring=_path(base, k["controller_keyring"], "keys.controller_keyring"),
-        approver_keyring=_opt_path(base, k, "approver_keyring", "keys."),
-        approvals_required=approvals,
-        clock_slack_s=float(k.get("clock_slack_s", 30.0)),
-        targets=_opt_path(base, c, "targets", "cameras."),
-        vault=_opt_path(base, c, "vault", "cameras."),
-        vault_key_file=_opt_path(base, c, "vault_key_file", "cameras."),
-        concurrency=int(c.get("concurrency", 64)),
-        timeout_s=float(c.get("timeout_s", 10.0)),
-        inventory_interval_s=_positive(c, "inventory_interval_s", 900.0),
-        check_interval_s=_positive(c, "check_interval_s", 60.0),
-        discovery_ranges=[str(r) for r in c.get("discovery_ranges", [])],
-        allow=[str(r) for r in c.get("allow", [])],
-        network_allow=_networks(c.get("network_allow", []), "cameras.network_allow"),
-        source_address=_address(c.get("source_address"), "cameras.source_address"),
-        metrics_port=int(a["metrics_port"]) if "metrics_port" in a else None,
-        log_json=bool(a.get("log_json", False)),
-        census=_census(raw, [str(r) for r in c.get("discovery_ranges", [])]),
-    )
+        agent_id=agent_id, site=a.site or agent_id, state_dir=_p(base, a.state_dir) or base / "state",
+        broker=BrokerConfig(host=b.host, port=b.port, ca=_p(base, b.ca), cert=_p(base, b.cert),
+                            key=_p(base, b.key), protocol=b.protocol, keepalive=b.keepalive),
+        controller_keyring=controller_keyring, approver_keyring=_p(base, k.approver_keyring),
+        approvals_required=k.approvals_required, clock_slack_s=k.clock_slack_s,
+        targets=_p(base, c.targets), vault=_p(base, c.vault), vault_key_file=_p(base, c.vault_key_file),
+        concurrency=c.concurrency, timeout_s=c.timeout_s, inventory_interval_s=c.inventory_interval_s,
+        check_interval_s=c.check_interval_s, discovery_ranges=list(c.discovery_ranges), allow=list(c.allow),
+        network_allow=list(c.network_allow), source_address=c.source_address,
+        metrics_port=a.metrics_port, log_json=a.log_json, census=census,
+    )  # fmt: skip
