@@ -110,7 +110,7 @@ async def run(cameras: int, agents: int, plan: dict[str, Any], limit: float) -> 
         if not await asyncio.get_running_loop().run_in_executor(None, ready.wait, 120):
             raise RuntimeError("simulated agents did not connect")
         api = {"Authorization": f"Bearer {ctl.token}"}
-        body = {"name": "bench", "where": {}, "stages": ["disable_cloud"], "plan": plan, "preview": "none",
+        body = {"name": "bench", "where": {"all": True}, "stages": ["disable_cloud"], "plan": plan, "preview": "none",
                 "gate": {"success_threshold": 1.0, "failure_threshold": 1.0, "min_executed": 1}}  # fmt: skip
         async with aiohttp.ClientSession(headers=api, timeout=aiohttp.ClientTimeout(total=120)) as s:
             t_create = time.perf_counter()

@@ -2,21 +2,42 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from google.protobuf.json_format import MessageToDict
+from pydantic import BaseModel
 
 from controller.auth import Perm, allowed, token_hash
-from controller.commands import CommandError, CommandRequest, CommandService
+from controller.commands import (
+    CommandError,
+    CommandRequest,
+    CommandService,
+    NotFound,
+    SelectionGrew,
+    reassign_camera,
+)
+from controller.csvsafe import csv_text
+from controller.models import (
+    COMMAND_CREATE,
+    AuditQuery,
+    CamerasQuery,
+    CommandsQuery,
+    ExportQuery,
+    InputError,
+    NoQuery,
+    Reassign,
+    SummaryQuery,
+    parse_body,
+    parse_json,
+    parse_query,
+)
 from controller.openapi import openapi_document
 from controller.store import Store
-from controller.store.base import CameraFilter, CameraRow, CommandRow, ExecutionRow, UserRow, marginal
+from controller.store.base import CameraRow, CommandRow, ExecutionRow, UserRow, marginal
 from protos.camfleet.v1 import camfleet_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -25,7 +46,7 @@ STORE = web.AppKey("store", Store)
 COMMANDS = web.AppKey("commands", CommandService)
 USER = web.RequestKey("user", UserRow)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-MAX_PAGE = 500
+M = TypeVar("M", bound=BaseModel)
 
 
 def error(status: int, message: str, **extra: Any) -> web.Response:
@@ -43,11 +64,19 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
         return await handler(request)
     except web.HTTPException:
         raise
-    except (CommandError, ValueError, KeyError, json.JSONDecodeError) as exc:
+    except InputError as exc:
         if not request.path.startswith("/api/"):
             raise
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        return error(400, f"bad request: {msg}")
+        fields = [{"field": f, "message": m} for f, m in exc.fields]
+        return error(400, f"bad request: {exc}", fields=fields)
+    except (SelectionGrew, NotFound) as exc:
+        if not request.path.startswith("/api/"):
+            raise
+        return error(409 if isinstance(exc, SelectionGrew) else 404, str(exc))
+    except (CommandError, ValueError) as exc:
+        if not request.path.startswith("/api/"):
+            raise
+        return error(400, f"bad request: {exc}")
 
 
 @web.middleware
@@ -79,44 +108,13 @@ def need(request: web.Request, perm: Perm) -> UserRow:
     return user
 
 
-def _bool(v: str | None, name: str) -> bool | None:
-    if v is None or v == "":
-        return None
-    if v.lower() in ("1", "true", "yes"):
-        return True
-    if v.lower() in ("0", "false", "no"):
-        return False
-    raise ValueError(f"{name}: true or false")
+def query(request: web.Request, model: type[M]) -> M:
+    return parse_query(model, request.query)
 
 
-def camera_filter(q: Any) -> CameraFilter:
-    """Filters from query parameters (the same names in the API, fleetctl --where and the dashboard)."""
-    ids = q.get("ids")
-    return CameraFilter(
-        origin=q.get("origin") or None,
-        manufacturer=q.get("manufacturer") or q.get("vendor") or None,
-        site=q.get("site") or None,
-        agent_id=q.get("agent") or None,
-        risk_level=q.get("risk") or None,
-        lifecycle=q.get("lifecycle") or q.get("state") or None,
-        covered=_bool(q.get("covered"), "covered"),
-        cloud_reachable=_bool(q.get("cloud_reachable"), "cloud_reachable"),
-        search=q.get("q") or None,
-        camera_ids=[x for x in str(ids).split(",") if x] if ids else None,
-    )
-
-
-def _int(q: Any, name: str, default: int, lo: int, hi: int) -> int:
-    raw = q.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        v = int(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name}: expected an integer") from exc
-    if not lo <= v <= hi:
-        raise ValueError(f"{name}: between {lo} and {hi}")
-    return v
+async def body(request: web.Request, model: type[M]) -> M:
+    """The JSON body as `model` (an empty body is `{}`); bad JSON, too deep or wrong input is an InputError."""
+    return parse_json(model, await request.read())
 
 
 def camera_json(r: CameraRow, *, full: bool = False) -> dict[str, Any]:
@@ -158,32 +156,27 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(openapi_document())
 
 
-async def health(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
-
-
 async def list_agents(request: web.Request) -> web.Response:
     need(request, Perm.READ)
+    query(request, NoQuery)
     agents = await request.app[STORE].list_agents()
     return web.json_response({"agents": [a.__dict__ for a in agents]})
 
 
 async def list_cameras(request: web.Request) -> web.Response:
     need(request, Perm.READ)
-    q = request.query
-    flt = camera_filter(q)
-    limit = _int(q, "limit", 50, 1, MAX_PAGE)
-    offset = _int(q, "offset", 0, 0, 10**9)
+    q = query(request, CamerasQuery)
     rows, total = await request.app[STORE].query_cameras(
-        flt, limit=limit, offset=offset, order=q.get("order", "camera_id")
+        q.camera_filter(), limit=q.limit, offset=q.offset, order=q.order
     )
     return web.json_response(
-        {"total": total, "limit": limit, "offset": offset, "cameras": [camera_json(r) for r in rows]}
+        {"total": total, "limit": q.limit, "offset": q.offset, "cameras": [camera_json(r) for r in rows]}
     )
 
 
 async def get_camera(request: web.Request) -> web.Response:
     need(request, Perm.READ)
+    query(request, NoQuery)
     store = request.app[STORE]
     row = await store.get_camera(request.match_info["camera_id"])
     if row is None:
@@ -193,10 +186,29 @@ async def get_camera(request: web.Request) -> web.Response:
     return web.json_response(d)
 
 
+async def reassign(request: web.Request) -> web.Response:
+    """A camera that really moved sites: an admin names its new agent (audited)."""
+    user = need(request, Perm.ADMIN)
+    b = await body(request, Reassign)
+    cam = request.match_info["camera_id"]
+    before = await reassign_camera(request.app[STORE], cam, b.agent_id, b.note, user.username)
+    return web.json_response({"camera_id": cam, "agent_id": b.agent_id, "previous_agent_id": before})
+
+
+async def quarantine(request: web.Request) -> web.Response:
+    need(request, Perm.READ)
+    q = query(request, CommandsQuery)
+    rows = await request.app[STORE].quarantine_list(q.limit, q.offset)
+    return web.json_response({"messages": [
+        {"id": r.id, "at": r.at, "topic": r.topic, "agent_id": r.agent_id, "kind": r.kind, "reason": r.reason,
+         "size": len(r.payload)} for r in rows
+    ]})  # fmt: skip
+
+
 async def summary(request: web.Request) -> web.Response:
     need(request, Perm.READ)
     store = request.app[STORE]
-    flt = camera_filter(request.query)
+    flt = query(request, SummaryQuery).camera_filter()
     cols = (
         "origin",
         "site",
@@ -216,48 +228,23 @@ async def summary(request: web.Request) -> web.Response:
     return web.json_response(out)
 
 
-async def _json_body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError("the body must be a JSON object") from exc
-    if not isinstance(body, dict):
-        raise ValueError("the body must be a JSON object")
-    return body
-
-
 async def create_command(request: web.Request) -> web.Response:
     user = need(request, Perm.COMMAND)
-    body = await _json_body(request)
-    where = body.get("where", {})
-    params = body.get("params", {})
-    if not isinstance(where, dict) or not isinstance(params, dict):
-        raise ValueError("where and params must be JSON objects")
-    dry_run, ttl_s = body.get("dry_run", False), body.get("ttl_s", 900)
-    # Found by schemathesis: {"ttl_s": {}} was a TypeError (500), and bool("false") is True.
-    if not isinstance(dry_run, bool):
-        raise ValueError("dry_run: true or false")
-    if isinstance(ttl_s, bool) or not isinstance(ttl_s, int | float):
-        raise ValueError("ttl_s: a number of seconds")
-    req = CommandRequest(
-        action=str(body.get("action", "")), params=params,
-        where=camera_filter({k: str(v) for k, v in where.items()}), dry_run=dry_run, ttl_s=float(ttl_s),
-    )  # fmt: skip
-    rows = await request.app[COMMANDS].create(req, user.username)
+    m = parse_body(COMMAND_CREATE, await request.read())
+    rows = await request.app[COMMANDS].create(CommandRequest.of(m), user.username)
     return web.json_response({"commands": [command_json(r) for r in rows]}, status=201)
 
 
 async def list_commands(request: web.Request) -> web.Response:
     need(request, Perm.READ)
-    q = request.query
-    rows = await request.app[STORE].list_commands(
-        _int(q, "limit", 50, 1, MAX_PAGE), _int(q, "offset", 0, 0, 10**9)
-    )
+    q = query(request, CommandsQuery)
+    rows = await request.app[STORE].list_commands(q.limit, q.offset)
     return web.json_response({"commands": [command_json(r) for r in rows]})
 
 
 async def get_command(request: web.Request) -> web.Response:
     need(request, Perm.READ)
+    query(request, NoQuery)
     store = request.app[STORE]
     cmd = await store.get_command(request.match_info["command_id"])
     if cmd is None:
@@ -279,34 +266,26 @@ EXPORT_FIELDS = ["camera_id", "site", "agent_id", "host", "port", "manufacturer"
 
 async def export(request: web.Request) -> web.StreamResponse:
     need(request, Perm.READ)
-    fmt = request.query.get("format", "json")
-    if fmt not in ("json", "csv"):
-        raise ValueError("format: json or csv")
-    rows, _ = await request.app[STORE].query_cameras(camera_filter(request.query), limit=10**7)
-    if fmt == "json":
+    q = query(request, ExportQuery)
+    rows, _ = await request.app[STORE].query_cameras(q.camera_filter(), limit=10**7)
+    if q.format == "json":
         return web.json_response({"cameras": [camera_json(r) for r in rows]})
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(EXPORT_FIELDS)
-    for r in rows:
-        w.writerow([getattr(r, f) for f in EXPORT_FIELDS])
     return web.Response(
-        text=buf.getvalue(), content_type="text/csv",
+        text=csv_text(EXPORT_FIELDS, ([getattr(r, f) for f in EXPORT_FIELDS] for r in rows)), content_type="text/csv",
         headers={"Content-Disposition": 'attachment; filename="camfleet-cameras.csv"'},
     )  # fmt: skip
 
 
 async def audit(request: web.Request) -> web.Response:
     need(request, Perm.READ)
-    q = request.query
-    entries = await request.app[STORE].audit_entries(
-        _int(q, "limit", 100, 1, 10_000), _int(q, "offset", 0, 0, 10**9)
-    )
+    q = query(request, AuditQuery)
+    entries = await request.app[STORE].audit_entries(q.limit, q.offset)
     return web.json_response({"entries": [e.to_dict() for e in entries]})
 
 
 async def audit_verify(request: web.Request) -> web.Response:
     need(request, Perm.READ)
+    query(request, NoQuery)
     rep = await request.app[STORE].verify_audit()
     return web.json_response({"ok": rep.ok, "entries": rep.entries, "problems": rep.problems})
 
@@ -314,10 +293,11 @@ async def audit_verify(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/api/openapi.json", openapi)
-    r.add_get("/healthz", health)
     r.add_get("/api/v1/agents", list_agents)
     r.add_get("/api/v1/cameras", list_cameras)
     r.add_get("/api/v1/cameras/{camera_id}", get_camera)
+    r.add_post("/api/v1/cameras/{camera_id}/owner", reassign)
+    r.add_get("/api/v1/quarantine", quarantine)
     r.add_get("/api/v1/summary", summary)
     r.add_post("/api/v1/commands", create_command)
     r.add_get("/api/v1/commands", list_commands)

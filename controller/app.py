@@ -8,7 +8,6 @@ import ssl
 from collections.abc import AsyncIterator
 
 from aiohttp import web
-from prometheus_client import generate_latest
 
 from controller import __version__
 from controller.api import COMMANDS, STORE, add_routes, api_errors, token_auth
@@ -18,13 +17,15 @@ from controller.census_api import add_routes as add_census_routes
 from controller.commands import CommandService
 from controller.config import ControllerConfig
 from controller.embedded_broker import EmbeddedBroker
+from controller.files import private_dir
+from controller.health import READINESS, SUPERVISOR, Readiness, add_health_routes
 from controller.hub import Hub, HubSettings
 from controller.lease import open_lease
-from controller.metrics import METRICS
 from controller.publisher import Publisher
 from controller.store import Store
+from controller.supervise import Supervisor
 from controller.web import mount as mount_dashboard
-from protos.keys import SigningKey
+from protos.keys import Keyring, SigningKey
 
 HUB = web.AppKey("hub", Hub)
 CONFIG = web.AppKey("config", ControllerConfig)
@@ -34,7 +35,7 @@ def open_store(cfg: ControllerConfig) -> Store:
     """store.url (postgresql://... or sqlite:///path) or, by default, SQLite in the state directory."""
     if cfg.store_url:
         return Store(cfg.store_url)
-    cfg.state_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(cfg.state_dir)
     return Store(cfg.sqlite_path)
 
 
@@ -53,12 +54,14 @@ def hub_settings(cfg: ControllerConfig) -> HubSettings:
                        share_group=cfg.share_group, client_id=cfg.client_id)  # fmt: skip
 
 
-async def metrics(request: web.Request) -> web.Response:
-    store = request.app[STORE]
-    METRICS.agents_online.set(sum(1 for a in await store.list_agents() if a.online))
-    for state, n in (await store.counts("lifecycle")).items():
-        METRICS.cameras_by_lifecycle.labels(state).set(n)
-    return web.Response(body=generate_latest(METRICS.registry), content_type="text/plain", charset="utf-8")
+def approver_keyring(cfg: ControllerConfig) -> Keyring | None:
+    """The approver keys the controller pins (keys.approver_keyring); None when none is configured."""
+    if cfg.approver_keyring is None:
+        return None
+    try:
+        return Keyring.from_json(cfg.approver_keyring.read_text())
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"keys.approver_keyring {cfg.approver_keyring}: {exc}") from exc
 
 
 def build_app(
@@ -73,11 +76,14 @@ def build_app(
     lease = open_lease(cfg.store_url, cfg.client_id)
     engine_lock = lease.mutex()
     hub = Hub(st, hub_settings(cfg), [key.key_id], leader=lambda: lease.held, orphans=lease.take_orphans)
+    sup = Supervisor()
+    app[SUPERVISOR] = sup
+    hub.spawn = sup.spawn
     app[HUB] = hub
     publisher = Publisher(st, key, hub.publish_command)
     app[COMMANDS] = CommandService(st, publisher)
     engine = CampaignEngine(st, publisher, approvals_required=cfg.approvals_required, lock=engine_lock,
-                            leader=hub.leader)  # fmt: skip
+                            leader=hub.leader, approver_keyring=approver_keyring(cfg))  # fmt: skip
     lease.listeners.append(lambda held: engine.wake() if held else None)
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -95,16 +101,18 @@ def build_app(
             await broker.stop()
 
     async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(hub.run())
+        task = sup.spawn("hub", hub.run())
         yield
+        sup.stopping = True
         await hub.announce_offline()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
     async def lease_ctx(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(lease.run())
+        task = sup.spawn("lease", lease.run())
         yield
+        sup.stopping = True
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -118,6 +126,7 @@ def build_app(
     add_routes(app)
     add_census_routes(app)
     add_campaign_routes(app, engine, hub=hub)
-    app.router.add_get("/metrics", metrics)
-    mount_dashboard(app, secure_cookies=cfg.secure_cookies, hub=hub)
+    app[READINESS] = Readiness(hub if mqtt else None, lease)
+    add_health_routes(app)
+    mount_dashboard(app, secure_cookies=cfg.secure_cookies, hub=hub, limits=cfg.http_limits)
     return app

@@ -17,10 +17,21 @@ from typing import Any
 
 from aiohttp import web
 
-from controller.api import STORE, _int, _json_body, error, need
+from controller.api import STORE, body, error, need, query
 from controller.auth import Perm
 from controller.campaigns.approvals import ApprovalError, decode_signature, describe
 from controller.campaigns.engine import CampaignEngine, CampaignError
+from controller.health import SUPERVISOR
+from controller.models import (
+    AlertsQuery,
+    ApprovalCreate,
+    CampaignCreate,
+    CampaignsQuery,
+    NoQuery,
+    Reason,
+    RemovedCreate,
+    parse_json,
+)
 from controller.recorders import status_impact
 
 ENGINE = web.AppKey("campaign_engine", CampaignEngine)
@@ -44,17 +55,15 @@ def _engine(request: web.Request) -> CampaignEngine:
 
 async def create(request: web.Request) -> web.Response:
     user = need(request, Perm.COMMAND)
-    body = await _json_body(request)
-    c = await _engine(request).create(body, user.username)
+    spec = parse_json(CampaignCreate, await request.read())
+    c = await _engine(request).create(spec, user.username)
     return web.json_response(await _engine(request).status(c.campaign_id), status=201)
 
 
 async def list_campaigns(request: web.Request) -> web.Response:
     need(request, Perm.READ)
-    q = request.query
-    rows = await request.app[STORE].campaign_list(
-        _int(q, "limit", 100, 1, 1000), _int(q, "offset", 0, 0, 10**9)
-    )
+    q = query(request, CampaignsQuery)
+    rows = await request.app[STORE].campaign_list(q.limit, q.offset)
     return web.json_response(
         {"campaigns": [{"campaign_id": c.campaign_id, "name": c.name, "state": c.state, "reason": c.reason,
                         "created_by": c.created_by, "created_at": c.created_at, "updated_at": c.updated_at}
@@ -64,12 +73,14 @@ async def list_campaigns(request: web.Request) -> web.Response:
 
 async def status(request: web.Request) -> web.Response:
     need(request, Perm.READ)
+    query(request, NoQuery)
     return web.json_response(await _engine(request).status(request.match_info["cid"]))
 
 
 async def plan(request: web.Request) -> web.Response:
     """The batch plan: sizes and cameras per batch, with their current states."""
     need(request, Perm.READ)
+    query(request, NoQuery)
     st = await _engine(request).status(request.match_info["cid"])
     return web.json_response(
         {"campaign_id": st["campaign_id"], "plan": st["spec"]["plan"], "stages": st["spec"]["stages"],
@@ -80,6 +91,7 @@ async def plan(request: web.Request) -> web.Response:
 async def preview(request: web.Request) -> web.Response:
     """The dry-run results, and per batch the recorder channels its restrict_network/decommission would take dark."""
     need(request, Perm.READ)
+    query(request, NoQuery)
     eng = _engine(request)
     out = await eng.preview(request.match_info["cid"])
     out["recorder_impact"] = await status_impact(
@@ -92,10 +104,7 @@ async def _op(request: web.Request, op: str) -> web.Response:
     user = need(request, Perm.COMMAND)
     eng = _engine(request)
     cid = request.match_info["cid"]
-    reason = ""
-    if request.can_read_body:
-        body = await _json_body(request)
-        reason = str(body.get("reason", ""))
+    reason = (await body(request, Reason)).reason
     if op == "start":
         await eng.start(cid, user.username)
     elif op == "pause":
@@ -125,6 +134,7 @@ async def abort(request: web.Request) -> web.Response:
 
 async def rollback(request: web.Request) -> web.Response:
     user = need(request, Perm.COMMAND)
+    await body(request, Reason)
     cid, bid = request.match_info["cid"], request.match_info["bid"]
     await _engine(request).rollback(cid, bid, user.username)
     return web.json_response(await _engine(request).status(cid), status=202)
@@ -133,6 +143,7 @@ async def rollback(request: web.Request) -> web.Response:
 async def manifest(request: web.Request) -> web.Response:
     """What an approver signs: the manifest bytes (base64), their SHA-256 digest and a readable description."""
     need(request, Perm.READ)
+    query(request, NoQuery)
     cid, bid = request.match_info["cid"], request.match_info["bid"]
     batches = await request.app[STORE].campaign_batches(cid)
     b = next((x for x in batches if x.batch_id == bid), None)
@@ -148,35 +159,32 @@ async def manifest(request: web.Request) -> web.Response:
 
 async def add_approval(request: web.Request) -> web.Response:
     user = need(request, Perm.APPROVE)
-    body = await _json_body(request)
-    key_id = str(body.get("key_id", ""))
-    sig = decode_signature(str(body.get("signature", "")))
+    a = await body(request, ApprovalCreate)
+    sig = decode_signature(a.signature)
     cid, bid = request.match_info["cid"], request.match_info["bid"]
-    out = await _engine(request).approve(cid, bid, user, key_id, sig)
+    out = await _engine(request).approve(cid, bid, user, a.key_id, sig)
     return web.json_response(out, status=201)
 
 
 async def confirm_removed(request: web.Request) -> web.Response:
-    user = need(request, Perm.COMMAND)
-    body = await _json_body(request)
+    # Physical removal ends a camera's story: admins only, as on the dashboard.
+    user = need(request, Perm.ADMIN)
+    b = await body(request, RemovedCreate)
     cam = request.match_info["camera_id"]
-    await _engine(request).confirm_removed(cam, user.username, str(body.get("note", "")))
+    await _engine(request).confirm_removed(cam, user.username, b.note)
     return web.json_response({"camera_id": cam, "lifecycle": "REMOVED"})
 
 
 async def list_alerts(request: web.Request) -> web.Response:
     need(request, Perm.READ)
-    q = request.query
-    rows = await request.app[STORE].alerts(
-        open_only=q.get("open", "") in ("1", "true", "yes"),
-        limit=_int(q, "limit", 100, 1, 1000),
-        offset=_int(q, "offset", 0, 0, 10**9),
-    )
+    q = query(request, AlertsQuery)
+    rows = await request.app[STORE].alerts(open_only=q.open, limit=q.limit, offset=q.offset)
     return web.json_response({"alerts": [a.__dict__ for a in rows]})
 
 
 async def ack_alert(request: web.Request) -> web.Response:
     user = need(request, Perm.COMMAND)
+    await body(request, Reason)
     try:
         alert_id = int(request.match_info["alert_id"])
     except ValueError:
@@ -199,7 +207,12 @@ def add_campaign_routes(
         hub.listeners.append(engine.listener)
 
     async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(engine.run())
+        sup = app.get(SUPERVISOR)
+        task = (
+            sup.spawn("campaign-engine", engine.run())
+            if sup is not None
+            else asyncio.create_task(engine.run())
+        )
         yield
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

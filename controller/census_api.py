@@ -6,10 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
-from controller.api import STORE, _int, need
+from controller.api import STORE, need, query
 from controller.auth import Perm
-from controller.census_ingest import CENSUS_STATUSES
 from controller.fleet_answer import answer
+from controller.models import CensusQuery, NoQuery
 from controller.store import Store
 from controller.store.base import CameraFilter
 from controller.store.repos.census import CensusRow, ChannelRow
@@ -51,25 +51,23 @@ def recorders_json(channels: list[ChannelRow]) -> list[dict[str, Any]]:
 
 async def fleet(request: web.Request) -> web.Response:
     need(request, Perm.READ)
+    query(request, NoQuery)
     return web.json_response(await fleet_answer(request.app[STORE]))
 
 
 async def census(request: web.Request) -> web.Response:
     need(request, Perm.READ)
-    q = request.query
-    status, origin = q.get("status"), q.get("origin")
-    if status is not None and status not in CENSUS_STATUSES:
-        raise ValueError(f"status: one of {', '.join(CENSUS_STATUSES)}")
-    limit, offset = _int(q, "limit", 500, 1, 10_000), _int(q, "offset", 0, 0, 10**9)
+    q = query(request, CensusQuery)
     rows = [d for d in await request.app[STORE].census_devices()
-            if (status is None or d.status == status) and (origin is None or d.origin == origin)]  # fmt: skip
+            if (q.status is None or d.status == q.status) and (q.origin is None or d.origin == q.origin)]  # fmt: skip
     return web.json_response(
-        {"total": len(rows), "devices": [census_json(d) for d in rows[offset : offset + limit]]}
+        {"total": len(rows), "devices": [census_json(d) for d in rows[q.offset : q.offset + q.limit]]}
     )
 
 
 async def recorders(request: web.Request) -> web.Response:
     need(request, Perm.READ)
+    query(request, NoQuery)
     return web.json_response({"recorders": recorders_json(await request.app[STORE].recorder_channels())})
 
 
@@ -77,33 +75,3 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/fleet", fleet)
     app.router.add_get("/api/v1/census", census)
     app.router.add_get("/api/v1/recorders", recorders)
-
-
-def paths() -> dict[str, Any]:
-    """OpenAPI paths of this module (merged into controller.openapi's document)."""
-    err = {
-        "description": "error",
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-    }
-
-    def ok(desc: str) -> dict[str, Any]:
-        return {"description": desc, "content": {"application/json": {"schema": {"type": "object"}}}}
-
-    def q(name: str, schema: dict[str, Any]) -> dict[str, Any]:
-        return {"name": name, "in": "query", "required": False, "schema": schema}
-
-    return {
-        "/api/v1/fleet": {"get": {
-            "summary": "every camera once: inventoried, found by census, or only behind a recorder; recorders",
-            "responses": {"200": ok("fleet answer"), "401": err}}},
-        "/api/v1/census": {"get": {
-            "summary": "devices the agents' census found without credentials",
-            "parameters": [q("status", {"type": "string", "enum": list(CENSUS_STATUSES)}),
-                           q("origin", {"type": "string"}),
-                           q("limit", {"type": "integer", "minimum": 1, "maximum": 10000}),
-                           q("offset", {"type": "integer", "minimum": 0})],
-            "responses": {"200": ok("census devices"), "400": err, "401": err}}},
-        "/api/v1/recorders": {"get": {
-            "summary": "recorders and the camera on each channel",
-            "responses": {"200": ok("recorders"), "401": err}}},
-    }  # fmt: skip

@@ -131,10 +131,13 @@ async def _serve(cfg: ControllerConfig) -> int:
     from aiohttp import web
 
     from controller.app import build_app
+    from controller.health import SUPERVISOR
+    from controller.web.limits import server_limits
 
     key = load_or_create(cfg)
     app = build_app(cfg, key)
-    runner = web.AppRunner(app, access_log=None)
+    # Slowloris: a client that trickles its request line or headers is cut off (aiohttp's own read timeouts).
+    runner = web.AppRunner(app, access_log=None, **server_limits(cfg.http_limits))
     await runner.setup()
     site = web.TCPSite(runner, cfg.http_host, cfg.http_port)
     await site.start()
@@ -146,8 +149,14 @@ async def _serve(cfg: ControllerConfig) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    sup = app[SUPERVISOR]
+    sup.on_failure = stop.set
     await stop.wait()
     await runner.cleanup()
+    if sup.failed:
+        # Non-zero, so systemd (Restart=on-failure) starts a fresh controller.
+        print(f"camfleet-controller: stopped because a background task died: {sup.failed}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -193,8 +202,9 @@ def main(argv: list[str] | None = None) -> int:
             row = UserRow(args.username, hash_password(_password(args)), role.value, approver)
 
             async def put(store: Store) -> int:
-                await store.put_user(row)
-                await store.append_audit("cli", "user.put", row.username, {"role": row.role})
+                async with store.tx() as tx:
+                    await tx.people.put_user(row)
+                    await tx.audit.append("cli", "user.put", row.username, {"role": row.role})
                 return 0
 
             rc = asyncio.run(_with_store(cfg, put))
@@ -207,8 +217,9 @@ def main(argv: list[str] | None = None) -> int:
                 if await store.get_user(args.username) is None:
                     print(f"no user {args.username}; add it with `camfleet-controller user`", file=sys.stderr)
                     return 2
-                await store.add_token(token_hash(token), args.username, args.name)
-                await store.append_audit("cli", "token.create", args.username, {"name": args.name})
+                async with store.tx() as tx:
+                    await tx.people.add_token(token_hash(token), args.username, args.name)
+                    await tx.audit.append("cli", "token.create", args.username, {"name": args.name})
                 return 0
 
             rc = asyncio.run(_with_store(cfg, add))

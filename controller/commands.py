@@ -2,100 +2,96 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections import defaultdict
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
+from controller.actions import ACTIONS, ActionParams, build_action, parse_params, to_action
+from controller.models import MAX_TARGETS, AnyCommand, Selection
 from controller.publisher import Publisher
 from controller.recorders import impact as recorder_impact
 from controller.store import Store
-from controller.store.base import CameraFilter, CommandRow
-from protos.camfleet.v1 import camfleet_pb2 as pb
+from controller.store.base import CameraRow, CommandRow
 from protos.envelope import is_destructive
 
-ACTIONS = ("inventory", "disable_cloud", "restrict_network", "decommission", "rollback", "reboot")
-MAX_TARGETS = 100_000
-#: Protocols restrict_network may leave on: ONVIF's three, and Hikvision's SDK service (adminAccesses DEV_MANAGE).
-KEEPABLE = ("HTTP", "HTTPS", "RTSP", "DEV_MANAGE")
+__all__ = [
+    "ACTIONS", "CommandError", "CommandRequest", "CommandService", "NotFound", "SelectionGrew", "build_action",
+    "reassign_camera", "select_cameras",
+]  # fmt: skip
 
 
 class CommandError(ValueError):
     """A command request that cannot be carried out; the message says why (shown to the API caller)."""
 
 
-def _strs(params: dict[str, Any], key: str) -> list[str]:
-    v = params.get(key, [])
-    if isinstance(v, str):
-        v = [x for x in v.split(",") if x]
-    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-        raise CommandError(f"{key}: expected a list of strings")
-    return [x.strip() for x in v]
+class SelectionGrew(CommandError):
+    """The selection now holds more cameras than the operator previewed (a 409: preview again)."""
 
 
-def build_action(name: str, params: dict[str, Any]) -> pb.Action:
-    """Validate the parameters of an action and build its protobuf form."""
-    if name == "inventory":
-        return pb.Action(
-            inventory=pb.Inventory(include_vendor_apis=bool(params.get("include_vendor_apis", True)))
-        )
-    if name == "disable_cloud":
-        return pb.Action(disable_cloud=pb.DisableCloud(features=_strs(params, "features")))
-    if name == "restrict_network":
-        allow = _strs(params, "allow")
-        for a in allow:
-            try:
-                ipaddress.ip_network(a, strict=False)
-            except ValueError as exc:
-                raise CommandError(f"allow: {a!r} is not an address or CIDR range") from exc
-        if not allow:
-            raise CommandError("allow: name at least the recorder's address (the agent is always added)")
-        keep = [p.upper() for p in _strs(params, "keep_protocols") or ["RTSP"]]
-        bad = [p for p in keep if p not in KEEPABLE]
-        if bad:
+async def select_cameras(
+    store: Store, where: Selection, *, retired: frozenset[str] = frozenset()
+) -> list[CameraRow]:
+    """The cameras a selection names: its filters, every tag present, none in a `retired` lifecycle. Too many
+    to target at once is an error (narrow the selection)."""
+    rows, total = await store.query_cameras(where.camera_filter(), limit=MAX_TARGETS)
+    if total > MAX_TARGETS:
+        raise CommandError(f"{total} cameras match; narrow the selection (at most {MAX_TARGETS})")
+    tags = where.tags or []
+    return [r for r in rows if r.lifecycle not in retired and all(t in r.tags for t in tags)]
+
+
+def check_growth(where: Selection, found: int, expected: int | None, *, required: bool) -> None:
+    """A destructive command or campaign acts only on what the operator saw: refused when the selection grew."""
+    if expected is None:
+        if required:
             raise CommandError(
-                f"keep_protocols: unknown {bad}; ONVIF knows HTTP, HTTPS and RTSP, Hikvision adds DEV_MANAGE "
-                "(the SDK port 8000 its recorders pull streams over)"
+                "expect_cameras: required for a destructive action: preview the selection and send the number "
+                "of cameras you saw"
             )
-        gap = params.get("accept_recording_gap", False)
-        if not isinstance(gap, bool):
-            raise CommandError("accept_recording_gap: true or false")
-        return pb.Action(
-            restrict_network=pb.RestrictNetwork(
-                allow=allow, ntp_server=str(params.get("ntp_server", "")), keep_protocols=keep,
-                clear_gateway=bool(params.get("clear_gateway", True)), clear_dns=bool(params.get("clear_dns", True)),
-                accept_recording_gap=gap,
-            )
-        )  # fmt: skip
-    if name == "decommission":
-        mode = str(params.get("mode", "soft")).lower()
-        if mode not in ("soft", "hard"):
-            raise CommandError("mode: soft or hard")
-        m = pb.FACTORY_RESET_MODE_HARD if mode == "hard" else pb.FACTORY_RESET_MODE_SOFT
-        return pb.Action(
-            decommission=pb.Decommission(mode=m, wipe_users=bool(params.get("wipe_users", False)))
+        return
+    if found > expected:
+        raise SelectionGrew(
+            f"the selection {where.given() or 'all'} now holds {found} cameras, more than the {expected} "
+            "previewed; preview it again"
         )
-    if name == "rollback":
-        sid = str(params.get("snapshot_id") or params.get("command_id") or "")
-        if not sid:
-            raise CommandError("rollback: name the command to undo (snapshot_id = its command_id)")
-        return pb.Action(rollback=pb.Rollback(snapshot_id=sid))
-    if name == "reboot":
-        return pb.Action(reboot=pb.Reboot())
-    raise CommandError(f"unknown action {name!r}; one of {', '.join(ACTIONS)}")
+
+
+class NotFound(CommandError):
+    """Nothing by that id (a 404)."""
+
+
+async def reassign_camera(store: Store, camera_id: str, agent_id: str, note: str, actor: str) -> str:
+    """An admin moves a camera to another agent (it really moved sites): from now on only that agent may report
+    on it. Audited; returns the previous owner."""
+    cam = await store.get_camera(camera_id)
+    if cam is None:
+        raise NotFound(f"no camera {camera_id}")
+    if cam.agent_id == agent_id:
+        raise CommandError(f"agent_id: camera {camera_id} already belongs to {agent_id}")
+    if agent_id not in {a.agent_id for a in await store.list_agents()}:
+        raise CommandError(f"agent_id: no agent {agent_id} has reported to this controller")
+    async with store.tx() as tx:  # the change and its audit entry commit together, or neither does
+        await tx.cameras.set_agent(camera_id, agent_id)
+        await tx.audit.append(actor, "camera.reassign", camera_id,
+                              {"from": cam.agent_id, "to": agent_id, "note": note.strip()})  # fmt: skip
+    return cam.agent_id
 
 
 @dataclass
 class CommandRequest:
     action: str
-    params: dict[str, Any] = field(default_factory=dict)
-    where: CameraFilter = field(default_factory=CameraFilter)
+    params: ActionParams
+    where: Selection
     dry_run: bool = False
     ttl_s: float = 900.0
-    campaign_id: str = ""
-    batch_id: str = ""
-    approval_manifest: bytes = b""
-    approvals: list[pb.Signature] = field(default_factory=list)
+    expect_cameras: int | None = None
+
+    @classmethod
+    def of(cls, m: AnyCommand) -> CommandRequest:
+        return cls(m.action, m.params, m.where, m.dry_run, m.ttl_s, m.expect_cameras)
+
+    @classmethod
+    def parse(cls, action: str, params: object, where: Selection, **kw: object) -> CommandRequest:
+        return cls(action, parse_params(action, params), where, **kw)  # type: ignore[arg-type]
 
 
 class CommandService:
@@ -105,36 +101,37 @@ class CommandService:
         self.store = store
         self.publisher = publisher
 
-    async def targets(self, where: CameraFilter) -> dict[str, list[str]]:
-        rows, total = await self.store.query_cameras(where, limit=MAX_TARGETS)
-        if total > MAX_TARGETS:
-            raise CommandError(f"{total} cameras match; narrow the selection (at most {MAX_TARGETS})")
+    async def targets(self, where: Selection) -> dict[str, list[str]]:
         by_agent: dict[str, list[str]] = defaultdict(list)
-        for r in rows:
+        for r in await select_cameras(self.store, where):
             by_agent[r.agent_id].append(r.camera_id)
         return dict(by_agent)
 
     async def create(self, req: CommandRequest, actor: str) -> list[CommandRow]:
-        action = build_action(req.action, req.params)
+        action = to_action(req.params)
         if not 10 <= req.ttl_s <= 7 * 86400:
             raise CommandError("ttl_s: between 10 seconds and 7 days")
-        if is_destructive(action) and not req.dry_run and len(req.approvals) < 1:
+        if is_destructive(action) and not req.dry_run:
             raise CommandError("a destructive action needs approvals: run it through a campaign")
         by_agent = await self.targets(req.where)
         if not by_agent:
             raise CommandError("no camera matches the selection")
+        check_growth(req.where, sum(len(c) for c in by_agent.values()), req.expect_cameras,
+                     required=is_destructive(action))  # fmt: skip
         if not req.dry_run and action.WhichOneof("kind") == "restrict_network":
             # A dry run shows what would be cut (each agent lists it); a real run that cuts a camera off its
             # recorder needs accept_recording_gap (protos.recorders).
-            targeted, _ = await self.store.query_cameras(req.where, limit=MAX_TARGETS)
+            targeted = await select_cameras(self.store, req.where)
             refused = (await recorder_impact(self.store, action, targeted)).refused
             if refused is not None:
                 raise CommandError(refused)
+        # Stored and audited as signed: every default filled in (`features: []` means every feature).
+        params = req.params.model_dump(mode="json")
+        where = req.where.model_dump(mode="json", exclude_defaults=True)
         return [
             await self.publisher.issue(
-                agent_id, action, req.params, sorted(cams), actor=actor, ttl_s=req.ttl_s, dry_run=req.dry_run,
-                campaign_id=req.campaign_id, batch_id=req.batch_id, approval_manifest=req.approval_manifest,
-                approvals=req.approvals, audit={"params": req.params},
+                agent_id, action, params, sorted(cams), actor=actor, ttl_s=req.ttl_s, dry_run=req.dry_run,
+                audit={"params": params, "where": where},
             )
             for agent_id, cams in sorted(by_agent.items())
         ]  # fmt: skip

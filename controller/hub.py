@@ -8,7 +8,7 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,7 @@ from controller.census_ingest import census_rows, channel_rows
 from controller.ingest import agent_row, camera_row, execution_row
 from controller.metrics import METRICS
 from controller.store import Store
-from controller.store.base import FINAL_STATES, ExecutionRow
+from controller.store.base import FINAL_STATES, AlertRow, ExecutionRow, QuarantineRow
 from protos import topics
 from protos.camfleet.v1 import camfleet_pb2 as pb
 
@@ -45,6 +45,30 @@ Listener = Callable[[str, dict[str, Any]], None]
 DISPATCH_GRACE_S = 20.0
 # At most this many already-queued messages are handled together (one store transaction per run of results).
 DRAIN_MAX = 500
+
+
+class Rejected(Exception):
+    """A message the hub refuses on its content (the reason is kept with it in the quarantine)."""
+
+
+def _lag(at: Any) -> None:
+    lag = max(0.0, time.time() - at.ToMicroseconds() / 1e6)
+    METRICS.ingest_lag.observe(lag)
+    METRICS.hub_lag.set(lag)
+
+
+def ack(client: aiomqtt.Client, m: aiomqtt.Message) -> None:
+    """Acknowledge a QoS 1/2 message once it is stored (or quarantined). aiomqtt has no API for paho 2's
+    application-controlled acknowledgements yet (aiomqtt issue #345); this is the workaround its users run in
+    production: manual_ack_set(True) on the underlying paho client, then ack(mid, qos) per message."""
+    if m.qos > 0:
+        client._client.ack(m.mid, m.qos)
+
+
+def manual_acks(client: aiomqtt.Client) -> aiomqtt.Client:
+    # Before connecting: a persistent session's queued messages arrive right after CONNACK.
+    client._client.manual_ack_set(True)
+    return client
 
 
 def _status(online: bool, key_ids: list[str]) -> bytes:
@@ -76,6 +100,12 @@ class Hub:
         self.leader = leader
         self.orphans = orphans  # dead replicas' client ids (PgLease.take_orphans)
         self._was_leader = False
+        # How background tasks start: the app hands in its Supervisor's spawn, so a dispatcher or expirer that
+        # dies stops the process (exit 1) instead of leaving a controller that no longer dispatches.
+        self.spawn: Callable[[str, Coroutine[Any, Any, Any]], asyncio.Task[Any]] = lambda name, coro: (
+            asyncio.create_task(coro, name=name)
+        )
+        self.last_error = ""
 
     def notify(self, kind: str, data: dict[str, Any]) -> None:
         for fn in list(self.listeners):
@@ -86,24 +116,73 @@ class Hub:
 
     # ---- inbound ---------------------------------------------------------------------------------
     async def handle(self, topic: str, payload: bytes) -> None:
+        """Apply one message. One that cannot be applied (undecodable, refused, or the store failed on it) is
+        quarantined with its reason and ingest goes on; only a failure to quarantine it raises, and then the
+        message is not acknowledged and the broker delivers it again."""
         try:
             t = topics.parse_agent_topic(topic)
         except topics.TopicError:
             return
         try:
-            if t.kind == "status":
-                await self._status(t.agent_id, payload)
-            elif t.kind == "inventory":
-                await self._inventory(t.agent_id, payload)
-            elif t.kind == "result":
-                await self._result(t.agent_id, payload)
-            elif t.kind == "events":
-                await self._event(t.agent_id, payload)
-            elif t.kind == "census":
-                await self._census(t.agent_id, payload)
-        except DecodeError:
-            METRICS.malformed.labels(t.kind).inc()
-            log.warning("undecodable %s message from %s dropped", t.kind, t.agent_id)
+            await self._apply(t.kind, t.agent_id, payload)
+        except Exception as exc:
+            await self.quarantine(topic, t.agent_id, t.kind, payload, exc)
+
+    async def _apply(self, kind: str, agent_id: str, payload: bytes) -> None:
+        if kind == "status":
+            await self._status(agent_id, payload)
+        elif kind == "inventory":
+            await self._inventory(agent_id, payload)
+        elif kind == "result":
+            await self._result(agent_id, payload)
+        elif kind == "events":
+            await self._event(agent_id, payload)
+        elif kind == "census":
+            await self._census(agent_id, payload)
+
+    async def quarantine(
+        self, topic: str, agent_id: str, kind: str, payload: bytes, exc: BaseException
+    ) -> None:
+        if isinstance(exc, Rejected):
+            reason, label = str(exc), "rejected"
+            log.warning("%s message from %s rejected: %s", kind, agent_id, reason)
+        elif isinstance(exc, DecodeError):
+            reason, label = f"undecodable: {exc}", "undecodable"
+            METRICS.malformed.labels(kind).inc()
+            log.warning("undecodable %s message from %s quarantined", kind, agent_id)
+        else:
+            reason, label = f"could not apply: {type(exc).__name__}: {exc}", "error"
+            log.error("%s message from %s could not be applied; quarantined", kind, agent_id, exc_info=exc)
+        await self.store.quarantine_add(
+            QuarantineRow(0, time.time(), topic, agent_id, kind, reason[:2000], payload)
+        )
+        METRICS.quarantined.labels(kind, label).inc()
+        self.notify("quarantine", {"agent_id": agent_id, "kind": kind, "reason": reason[:200]})
+
+    async def _owned(self, agent_id: str, what: str, camera_ids: list[str]) -> None:
+        """An agent speaks only for its own cameras (the first agent to report a camera owns it until an admin
+        reassigns it). A message naming another agent's camera is refused whole, with an audit entry and one
+        open alert per camera and agent."""
+        owners = await self.store.camera_owners(camera_ids)
+        foreign = {c: o for c, o in owners.items() if o != agent_id}
+        if not foreign:
+            return
+        open_alerts = {(a.camera_id, str(a.details.get("agent_id"))) for a in
+                       await self.store.alerts(open_only=True, limit=1000) if a.kind == "foreign_report"}  # fmt: skip
+        for cam, owner in sorted(foreign.items()):
+            raised = False
+            async with self.store.tx() as tx:  # the audit entry and the alert commit together
+                await tx.audit.append(f"agent:{agent_id}", "agent.foreign_report", cam,
+                                      {"owner": owner, "message": what})  # fmt: skip
+                if (cam, agent_id) not in open_alerts:
+                    msg = f"agent {agent_id} sent a {what} about camera {cam}, which belongs to agent {owner}; refused"
+                    await tx.campaigns.alert_add(AlertRow(0, time.time(), "foreign_report", cam, "", msg,
+                                                          {"agent_id": agent_id, "owner": owner, "message": what}))  # fmt: skip
+                    raised = True
+            if raised:
+                self.notify("alert", {"kind": "foreign_report", "camera_id": cam, "agent_id": agent_id})
+        names = ", ".join(f"{c} (agent {o})" for c, o in sorted(foreign.items())[:5])
+        raise Rejected(f"names {len(foreign)} camera(s) of other agents: {names}")
 
     async def _status(self, agent_id: str, payload: bytes) -> None:
         st = pb.AgentStatus.FromString(payload)
@@ -116,6 +195,10 @@ class Hub:
 
     async def _inventory(self, agent_id: str, payload: bytes) -> None:
         rep = pb.InventoryReport.FromString(payload)
+        if not rep.seq:
+            raise Rejected("no sequence number: every report needs a growing seq")
+        await self._owned(agent_id, "inventory report",
+                          [r.camera_id for r in rep.cameras if r.camera_id] + list(rep.removed_camera_ids))  # fmt: skip
         agents = {a.agent_id: a for a in await self.store.list_agents()}
         site = agents[agent_id].site if agent_id in agents else agent_id
         rows = [camera_row(agent_id, site, r) for r in rep.cameras if r.camera_id]
@@ -125,12 +208,14 @@ class Hub:
             agent_id, rows, channels, full=rep.full, removed=list(rep.removed_camera_ids), seq=rep.seq
         )
         if rep.HasField("at"):
-            METRICS.ingest_lag.observe(max(0.0, time.time() - rep.at.ToMicroseconds() / 1e6))
+            _lag(rep.at)
         self.notify("inventory", {"agent_id": agent_id, "cameras": n})
 
     async def _census(self, agent_id: str, payload: bytes) -> None:
         """One part of an agent's census run (devices found without credentials)."""
         rep = pb.CensusReport.FromString(payload)
+        if not rep.seq:
+            raise Rejected("no sequence number: every report needs a growing seq")
         agents = {a.agent_id: a for a in await self.store.list_agents()}
         site = agents[agent_id].site if agent_id in agents else agent_id
         rows = census_rows(
@@ -143,8 +228,10 @@ class Hub:
     async def _result(self, agent_id: str, payload: bytes) -> None:
         upd = pb.ExecutionUpdate.FromString(payload)
         upd.agent_id = agent_id
+        if not upd.seq:
+            raise Rejected("no sequence number: every report needs a growing seq")
         if upd.HasField("at"):
-            METRICS.ingest_lag.observe(max(0.0, time.time() - upd.at.ToMicroseconds() / 1e6))
+            _lag(upd.at)
         if not upd.camera_id:
             # A command-level refusal. A replay of a command already running says nothing about its executions.
             if (
@@ -152,11 +239,12 @@ class Hub:
                 and upd.rejection_reason != "replayed"
                 and upd.command_id
             ):
-                n = await self.store.reject_pending(
-                    upd.command_id, agent_id, upd.message or upd.rejection_reason
-                )
-                await self.store.append_audit(f"agent:{agent_id}", "command.rejected", upd.command_id,
-                                              {"reason": upd.rejection_reason, "message": upd.message, "executions": n})  # fmt: skip
+                async with self.store.tx() as tx:
+                    n = await tx.commands.reject_pending(
+                        upd.command_id, agent_id, upd.message or upd.rejection_reason
+                    )
+                    await tx.audit.append(f"agent:{agent_id}", "command.rejected", upd.command_id,
+                                          {"reason": upd.rejection_reason, "message": upd.message, "executions": n})  # fmt: skip
                 self.notify("execution", {"command_id": upd.command_id, "state": "REJECTED"})
             return
         await self._apply_results([execution_row(upd)])
@@ -165,8 +253,9 @@ class Hub:
         """handle() for each message in arrival order, except that a run of consecutive execution updates is
         applied as one batch (Store.apply_updates + append_audit_many: one transaction each instead of two per
         update, bench/ingest.py). Anything else first flushes the run, so every message still takes effect in
-        arrival order, and per-agent order holds."""
-        run: list[ExecutionRow] = []
+        arrival order, and per-agent order holds. A run the store fails on is applied again one by one, so
+        only the message at fault is quarantined."""
+        run: list[tuple[str, bytes, ExecutionRow]] = []
         for topic, payload in messages:
             try:
                 t = topics.parse_agent_topic(topic)
@@ -176,37 +265,50 @@ class Hub:
                 try:
                     upd = pb.ExecutionUpdate.FromString(payload)
                 except DecodeError:
-                    METRICS.malformed.labels(t.kind).inc()
-                    log.warning("undecodable %s message from %s dropped", t.kind, t.agent_id)
-                    continue
-                if upd.camera_id:
+                    upd = None
+                if upd is not None and upd.camera_id and upd.seq:
                     upd.agent_id = t.agent_id
                     if upd.HasField("at"):
-                        METRICS.ingest_lag.observe(max(0.0, time.time() - upd.at.ToMicroseconds() / 1e6))
-                    run.append(execution_row(upd))
+                        _lag(upd.at)
+                    run.append((topic, payload, execution_row(upd)))
                     continue
-            if run:
-                await self._apply_results(run)
-                run = []
+            await self._flush(run)
+            run = []
             await self.handle(topic, payload)
-        if run:
-            await self._apply_results(run)
+        await self._flush(run)
+
+    async def _flush(self, run: list[tuple[str, bytes, ExecutionRow]]) -> None:
+        if not run:
+            return
+        try:
+            await self._apply_results([r for _, _, r in run])
+        except Exception:
+            if len(run) > 1:
+                log.warning("a batch of %d results failed; applying them one by one", len(run))
+            for topic, payload, _ in run:
+                await self.handle(topic, payload)
 
     async def _apply_results(self, rows: list[ExecutionRow]) -> None:
-        applied = await self.store.apply_updates(rows)
-        done = [r for r, ok in zip(rows, applied, strict=True) if ok]
-        await self.store.append_audit_many([
-            (f"agent:{r.agent_id}", "execution.final", f"{r.command_id}/{r.camera_id}",
-             {"state": r.state, "error_class": r.error_class, "message": r.message,
-              "changed": [s["setting"] for s in r.settings if s["outcome"] == "changed"]})
-            for r in done if r.state in FINAL_STATES
-        ])  # fmt: skip
+        # The updates and the audit entries of the final ones commit together (a crash leaves neither).
+        async with self.store.tx() as tx:
+            applied = await tx.commands.apply_updates(rows)
+            done = [r for r, ok in zip(rows, applied, strict=True) if ok]
+            await tx.audit.append_many([
+                (f"agent:{r.agent_id}", "execution.final", f"{r.command_id}/{r.camera_id}",
+                 {"state": r.state, "error_class": r.error_class, "message": r.message,
+                  "changed": [s["setting"] for s in r.settings if s["outcome"] == "changed"]})
+                for r in done if r.state in FINAL_STATES
+            ])  # fmt: skip
         for r in done:
             METRICS.updates.labels(r.state).inc()
             self.notify("execution", {"command_id": r.command_id, "camera_id": r.camera_id, "state": r.state})
 
     async def _event(self, agent_id: str, payload: bytes) -> None:
         ev = pb.Event.FromString(payload)
+        if not ev.seq:
+            raise Rejected("no sequence number: every report needs a growing seq")
+        if ev.camera_id:
+            await self._owned(agent_id, "event", [ev.camera_id])
         kind = pb.EventKind.Name(ev.kind) if ev.kind in pb.EventKind.values() else str(ev.kind)
         await self.store.append_audit(f"agent:{agent_id}", "agent.event", ev.camera_id or agent_id,
                                       {"kind": kind, "message": ev.message, "details": dict(ev.details)})  # fmt: skip
@@ -265,14 +367,16 @@ class Hub:
 
     async def _expirer(self) -> None:
         while True:
-            expired = await self.store.expire_executions(time.time()) if self.leader() else []
-            if expired:
-                # A timeout is a state change like any other: it goes into the audit chain too.
-                await self.store.append_audit_many(
-                    [("controller", "execution.final", f"{r.command_id}/{r.camera_id}",
-                      {"state": r.state, "error_class": r.error_class, "message": r.message, "changed": []})
-                     for r in expired]
-                )  # fmt: skip
+            expired: list[ExecutionRow] = []
+            if self.leader():
+                # A timeout is a state change like any other: it goes into the audit chain, in its transaction.
+                async with self.store.tx() as tx:
+                    expired = await tx.commands.expire(time.time())
+                    await tx.audit.append_many(
+                        [("controller", "execution.final", f"{r.command_id}/{r.camera_id}",
+                          {"state": r.state, "error_class": r.error_class, "message": r.message, "changed": []})
+                         for r in expired]
+                    )  # fmt: skip
             for row in expired:
                 self.notify("execution", {"command_id": row.command_id, "camera_id": row.camera_id,
                                           "state": row.state})  # fmt: skip
@@ -293,10 +397,10 @@ class Hub:
         props.SessionExpiryInterval = 0
         n = 0
         try:
-            async with aiomqtt.Client(
+            async with manual_acks(aiomqtt.Client(
                 self.s.host, self.s.port, identifier=client_id, tls_context=self.s.tls,
                 protocol=aiomqtt.ProtocolVersion.V5, clean_start=False, properties=props, timeout=15, keepalive=30,
-            ) as client:  # fmt: skip
+            )) as client:  # fmt: skip
                 messages = aiter(client.messages)
                 while True:
                     try:
@@ -305,6 +409,7 @@ class Hub:
                         break
                     payload = m.payload if isinstance(m.payload, bytes) else str(m.payload).encode()
                     await self.handle(str(m.topic), payload)
+                    ack(client, m)
                     n += 1
         except aiomqtt.MqttError as exc:
             log.warning("adopting the session of %s stopped: %s", client_id, exc)
@@ -325,16 +430,16 @@ class Hub:
         if self.s.protocol == 5:
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = 24 * 3600
-            return aiomqtt.Client(
+            return manual_acks(aiomqtt.Client(
                 self.s.host, self.s.port, identifier=self.s.client_id, tls_context=self.s.tls, will=will,
                 protocol=aiomqtt.ProtocolVersion.V5, clean_start=False, properties=props, timeout=15, keepalive=30,
                 max_queued_incoming_messages=100_000,
-            )  # fmt: skip
-        return aiomqtt.Client(
+            ))  # fmt: skip
+        return manual_acks(aiomqtt.Client(
             self.s.host, self.s.port, identifier=self.s.client_id, tls_context=self.s.tls, will=will,
             protocol=aiomqtt.ProtocolVersion.V311, clean_session=False, timeout=15, keepalive=30,
             max_queued_incoming_messages=100_000,
-        )  # fmt: skip
+        ))  # fmt: skip
 
     async def _session(self) -> None:
         async with self._client() as client:
@@ -346,7 +451,7 @@ class Hub:
                 await client.subscribe(topics.all_agents(kind, share), qos=1, timeout=15)
             self.connected.set()
             log.info("controller hub connected to %s:%s", self.s.host, self.s.port)
-            bg = [asyncio.create_task(self._dispatcher()), asyncio.create_task(self._expirer())]
+            bg = [self.spawn("dispatcher", self._dispatcher()), self.spawn("expirer", self._expirer())]
             try:
                 async for m in client.messages:
                     # Drain what has already arrived (no waiting: an idle hub keeps its latency) so a burst
@@ -354,12 +459,17 @@ class Hub:
                     batch = [m]
                     while len(client.messages) and len(batch) < DRAIN_MAX:
                         batch.append(await anext(client.messages))
+                    METRICS.hub_backlog.set(len(client.messages))
                     todo: list[tuple[str, bytes]] = []
                     for b in batch:
                         payload = b.payload if isinstance(b.payload, bytes) else str(b.payload).encode()
                         METRICS.messages.labels(str(b.topic).rsplit("/", 1)[-1]).inc()
                         todo.append((str(b.topic), payload))
                     await self.handle_many(todo)
+                    # Only now, with every message of the batch stored or quarantined: a controller killed
+                    # before this point gets them again from the broker (the session is persistent).
+                    for b in batch:
+                        ack(client, b)
             finally:
                 self.connected.clear()
                 self.client = None
@@ -374,7 +484,13 @@ class Hub:
             try:
                 await self._session()
             except aiomqtt.MqttError as exc:
+                self.last_error = f"broker: {exc}"
                 log.warning("hub lost the broker: %s", exc)
+            except Exception as exc:
+                # Most likely the store refused even the quarantine: nothing of the batch was acknowledged, so
+                # a new session gets it again. /readyz says not ready meanwhile.
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("hub session failed; reconnecting")
             if time.monotonic() - started > 30:
                 delay = 1.0
             await asyncio.sleep(min(delay, 20.0) * random.uniform(0.5, 1.0))

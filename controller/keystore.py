@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from controller.config import ControllerConfig
+from controller.files import private_dir
 from protos.keys import Keyring, SigningKey
 
 
@@ -39,7 +40,7 @@ def load_or_create(cfg: ControllerConfig) -> SigningKey:
         except (ValueError, TypeError) as exc:
             raise SigningKeyError(f"cannot decrypt {path}: wrong passphrase or not an Ed25519 key") from exc
     key = SigningKey.generate()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent, tighten=False)  # a configured key may sit in a shared /etc directory
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(key.to_pem(secret))

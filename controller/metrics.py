@@ -17,6 +17,11 @@ class _Metrics:
     agents_online: Gauge
     cameras_by_lifecycle: Gauge
     executions_by_state: Gauge
+    quarantined: Counter
+    quarantine_size: Gauge
+    hub_lag: Gauge
+    hub_backlog: Gauge
+    hub_connected: Gauge
 
 
 def _build() -> _Metrics:
@@ -41,6 +46,22 @@ def _build() -> _Metrics:
             "camfleet_cameras", "Cameras by lifecycle state", ["lifecycle"], registry=r
         ),
         executions_by_state=Gauge("camfleet_executions", "Executions by state", ["state"], registry=r),
+        quarantined=Counter(
+            "camfleet_ingest_quarantined_total",
+            "Agent messages quarantined (not applied) by kind and why",
+            ["kind", "reason"],
+            registry=r,
+        ),
+        quarantine_size=Gauge("camfleet_ingest_quarantine", "Messages in the quarantine table", registry=r),
+        hub_lag=Gauge(
+            "camfleet_hub_lag_seconds", "Age of the latest agent message when the hub applied it", registry=r
+        ),
+        hub_backlog=Gauge(
+            "camfleet_hub_backlog_messages", "Messages received and waiting for the hub", registry=r
+        ),
+        hub_connected=Gauge(
+            "camfleet_hub_connected", "1 while the hub is connected to the broker", registry=r
+        ),
     )
 
 

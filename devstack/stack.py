@@ -99,6 +99,10 @@ class Stack:
     census_sites: tuple[str, ...] = ()
     # Which targets a site's agent holds: "recorders" or "cameras" (default: a round-robin share of all).
     site_targets: dict[str, str] = field(default_factory=dict)
+    # More [http] settings of controller.toml (limits: header_timeout_s, sse_per_session, ...).
+    http_extra: dict[str, Any] = field(default_factory=dict)
+    # Approvers made at start (approvers/<name>.pem, unencrypted): controller and agents pin their keys.
+    approver_names: tuple[str, ...] = ()
 
     # ---- paths --------------------------------------------------------------------------------
     @property
@@ -231,7 +235,8 @@ class Stack:
         (d / "controller.toml").write_text(
             f'[controller]\nstate_dir = "{d / "state"}"\n\n[http]\nhost = "127.0.0.1"\n'
             f"port = {self.replica_port(replica)}\n"
-            f'secure_cookies = false\n\n{broker}\n{store}[keys]\npassphrase_file = "{secret}"\n{shared}'
+            + "".join(f"{k} = {json.dumps(v)}\n" for k, v in self.http_extra.items())
+            + f'secure_cookies = false\n\n{broker}\n{store}[keys]\npassphrase_file = "{secret}"\n{shared}'
             + (f'approver_keyring = "{approvers}"\n' if approvers.exists() else "")
         )
         return d / "controller.toml"
@@ -295,9 +300,37 @@ class Stack:
         cfg = self.write_agent_config(site)
         self._proc(f"agent-{site}", str(BIN / "camfleet-agent"), "run", "--config", str(cfg))
 
+    def make_approvers(self) -> None:
+        """One Ed25519 key per approver name, and the keyring (approvers.json) controller and agents pin."""
+        from protos.keys import Keyring, SigningKey
+
+        d = self.root / "approvers"
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        keys = []
+        for name in self.approver_names:
+            key = SigningKey.generate()
+            pem = d / f"{name}.pem"
+            fd = os.open(pem, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(key.to_pem(None))
+            (d / f"{name}.pub.json").write_text(Keyring.of(key.public_key).to_json())
+            keys.append(key.public_key)
+        (self.root / "approvers.json").write_text(Keyring.of(*keys).to_json())
+
+    def add_user(self, name: str, role: str, *, approver: bool = False) -> str:
+        """A dashboard/API user (password ADMIN_PASSWORD; with its approver key registered) and an API token."""
+        cfg = str(self.root / "controller" / "controller.toml")
+        pw = self.root / "controller" / "admin.pw"
+        extra = ["--approver-key", str(self.root / "approvers" / f"{name}.pub.json")] if approver else []
+        self._run(str(BIN / "camfleet-controller"), "user", "--config", cfg, name, "--role", role,
+                  "--password-file", str(pw), *extra)  # fmt: skip
+        return self._run(str(BIN / "camfleet-controller"), "token", "--config", cfg, name).strip()
+
     # ---- whole ---------------------------------------------------------------------------------
     def start(self) -> None:
         (self.root / "logs").mkdir(parents=True, exist_ok=True)
+        if self.approver_names:
+            self.make_approvers()
         self.start_camsim()
         _wait_file(self.root / "camsim" / "targets.csv", 30, self.procs["camsim"])
         self.split_targets()

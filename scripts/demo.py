@@ -60,6 +60,37 @@ async def show(stack: Stack, seconds: float) -> None:
     print(f"fleetctl:  . {env} && .venv/bin/fleetctl summary   (the file holds an admin API token)")
     print(f"camsim control API (the simulated cameras' real state): {stack.camsim_url}/cameras")
     print(f"state and logs: {stack.root}")
+    print(walkthrough(stack, env))
+
+
+def walkthrough(stack: Stack, env: Path) -> str:
+    """The third part of the mission, ready to paste: a staged decommission with two approvers, whose keys the
+    controller and every agent pin (approvers.json). The admin creates and starts it; alice and bob approve."""
+    envs = {}
+    for name in stack.approver_names:
+        token = stack.add_user(name, "approver", approver=True)
+        envs[name] = stack.root / f"{name}.env"
+        envs[name].write_text(f"export CAMFLEET_URL={stack.url}\nexport CAMFLEET_TOKEN={token}\n")
+        envs[name].chmod(0o600)
+    keys = stack.root / "approvers"
+    fc = ".venv/bin/fleetctl"
+    lines = [
+        "",
+        "staged decommission, step by step (two approver keys are pinned by the controller and the agents):",
+        f"  . {env}",
+        f'  {fc} campaign create --name "Hikvision north" --where origin=hikvision,site=north \\',
+        "      --stages disable_cloud,restrict_network,decommission --allow 10.1.2.3/32 --canary 2 --growth 2",
+        f"  {fc} campaign list                        # CAMPAIGN is the id create printed",
+        f"  {fc} campaign preview CAMPAIGN            # the dry run: every setting that would change",
+    ]
+    lines += [f"  (. {envs[n]} && {fc} approve CAMPAIGN b001 --key {keys / f'{n}.pem'})   # approver {n}"
+              for n in stack.approver_names]  # fmt: skip
+    lines += [
+        f"  {fc} campaign start CAMPAIGN              # cloud off, network locked, reset: batch by batch",
+        f"  {fc} campaign status CAMPAIGN --watch     # each later batch waits for its own two approvals",
+        "  (the dashboard shows the same flow under Campaigns and Approvals; log in as alice or bob to sign)",
+    ]
+    return "\n".join(lines)
 
 
 def main() -> int:
@@ -78,7 +109,12 @@ def main() -> int:
     # Idle agents should cost little: full reads every 5 minutes, a cheap pre-auth check of every camera every 10 s
     # (a changed camera is read at once), and every camera an action touched is re-read right after it.
     stack = Stack(
-        cameras=args.cameras, seed=args.seed, broker=broker, latency="20ms", inventory_interval_s=300
+        cameras=args.cameras,
+        seed=args.seed,
+        broker=broker,
+        latency="20ms",
+        inventory_interval_s=300,
+        approver_names=("alice", "bob"),
     )
     if port_free(args.port):
         stack.http_port = args.port

@@ -25,3 +25,8 @@ def test_demo_once() -> None:
     assert re.search(r"dashboard and API: http://127\.0\.0\.1:\d+/", out.stdout)
     assert re.search(r"^\s+hikvision\s+\d+", out.stdout, re.M)
     assert "cloud-reachable right now:" in out.stdout
+    # The staged decommission, ready to paste: create, preview, start, two approvals with pinned keys, watch.
+    for step in ("fleetctl campaign create", "fleetctl campaign preview", "fleetctl campaign start",
+                 "alice.pem", "bob.pem", "campaign status CAMPAIGN --watch"):  # fmt: skip
+        assert step in out.stdout, step
+    assert len(re.findall(r"fleetctl approve CAMPAIGN b001 --key", out.stdout)) == 2

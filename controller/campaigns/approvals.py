@@ -13,7 +13,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from controller.commands import build_action
+from controller.actions import build_action, describe_action
 from controller.store.base import ApprovalRow
 from protos.camfleet.v1 import camfleet_pb2 as pb
 from protos.envelope import approve, approver_signed_bytes, build_manifest, manifest_digest
@@ -48,7 +48,7 @@ def describe(manifest: bytes) -> dict[str, Any]:
     return {
         "campaign_id": m.campaign_id,
         "batch_id": m.batch_id,
-        "action": m.action.WhichOneof("kind") or "",
+        **describe_action(m.action),
         "camera_ids": list(m.camera_ids),
         "not_after": m.not_after.ToJsonString() if m.HasField("not_after") else "",
         "digest": manifest_digest(manifest),
@@ -112,6 +112,27 @@ def distinct_valid(rows: Sequence[ApprovalRow], digest: str) -> list[ApprovalRow
             continue
         people.add(r.username)
         keys.add(r.key_id)
+        out.append(r)
+    return out
+
+
+def pinned_valid(
+    rows: Sequence[ApprovalRow], manifest: bytes, digest: str, keyring: Keyring | None
+) -> list[ApprovalRow]:
+    """Approvals that count at the controller: distinct (distinct_valid) and each signed by a key of the
+    controller's pinned approver keyring, verified again here. No keyring: none count, so a controller that
+    pins no approver cannot make a destructive batch READY (the agents would refuse it anyway)."""
+    if keyring is None:
+        return []
+    out = []
+    for r in distinct_valid(rows, digest):
+        key = keyring.get(r.key_id)
+        if key is None:
+            continue
+        try:
+            key.verify(r.signature, approver_signed_bytes(manifest))
+        except InvalidSignature:
+            continue
         out.append(r)
     return out
 

@@ -17,14 +17,24 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from controller.actions import build_action
 from controller.campaigns import planner
-from controller.campaigns.approvals import batch_manifest, distinct_valid, wire_signatures
-from controller.commands import build_action
+from controller.campaigns.approvals import batch_manifest, pinned_valid, wire_signatures
 from controller.publisher import Publisher
 from controller.store import Store
-from controller.store.base import AuditInput, BatchRow, CameraRow, CampaignRow, MemberRow, RetiredRow, StepRow
+from controller.store.base import (
+    ApprovalRow,
+    AuditInput,
+    BatchRow,
+    CameraRow,
+    CampaignRow,
+    MemberRow,
+    RetiredRow,
+    StepRow,
+)
 from protos.camfleet.v1 import camfleet_pb2 as pb
 from protos.envelope import manifest_digest
+from protos.keys import Keyring
 
 Lock = contextlib.AbstractAsyncContextManager[Any]
 
@@ -49,12 +59,20 @@ class CampaignCore:
         approvals_required: int = 2,
         clock: Callable[[], float] = time.time,
         lock: Lock | None = None,
+        approver_keyring: Keyring | None = None,
     ) -> None:
         self.store = store
         self.publisher = publisher
         self.approvals_required = max(2, approvals_required)
         self.clock = clock
         self.lock: Lock = lock if lock is not None else asyncio.Lock()
+        # The approver keys this controller pins (keys.approver_keyring): only their signatures make a
+        # destructive batch READY or travel in an envelope, as only they pass the agents' own check.
+        self.approver_keyring = approver_keyring
+
+    def _counted(self, rows: list[ApprovalRow], b: BatchRow) -> list[ApprovalRow]:
+        """The approvals that count for batch `b` at this controller (approvals.pinned_valid)."""
+        return pinned_valid(rows, b.manifest, b.manifest_digest, self.approver_keyring)
 
     async def _audit(self, actor: str, action: str, subject: str, details: dict[str, Any]) -> None:
         await self.store.append_audit(actor, action, subject, details)
@@ -99,9 +117,10 @@ class CampaignCore:
         )
         b.manifest_digest = manifest_digest(b.manifest)
         b.updated_at = self.clock()
-        await self.store.campaign_batch_update(b)
-        await self._audit("controller", "campaign.batch.manifest", f"{b.campaign_id}/{b.batch_id}",
-                          {"digest": b.manifest_digest, "cameras": len(cams), "not_after": b.manifest_not_after})  # fmt: skip
+        async with self.store.tx() as tx:
+            await tx.campaigns.batch_update(b)
+            await tx.audit.append("controller", "campaign.batch.manifest", f"{b.campaign_id}/{b.batch_id}",
+                                  {"digest": b.manifest_digest, "cameras": len(cams), "not_after": b.manifest_not_after})  # fmt: skip
 
     async def _create_and_publish(
         self, c: CampaignRow, spec: planner.CampaignSpec, b: BatchRow, st: StepRow
@@ -118,9 +137,7 @@ class CampaignCore:
             if stage.destructive and st.kind == "run":
                 manifest = b.manifest
                 approvals = wire_signatures(
-                    distinct_valid(
-                        await self.store.campaign_approvals(c.campaign_id, b.batch_id), b.manifest_digest
-                    )
+                    self._counted(await self.store.campaign_approvals(c.campaign_id, b.batch_id), b)
                 )
         await self.publisher.issue(
             st.agent_id, action, params, st.camera_ids, actor=f"campaign:{c.campaign_id}", ttl_s=spec.ttl_s,

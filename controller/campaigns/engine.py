@@ -11,9 +11,11 @@ from controller.campaigns.core import CampaignCore, CampaignError, Lock
 from controller.campaigns.runner import CampaignRunner
 from controller.campaigns.scanner import ReappearanceScanner
 from controller.campaigns.service import CampaignService
+from controller.models import CampaignCreate
 from controller.publisher import Publisher, Send
 from controller.store import Store
 from controller.store.base import CameraRow, CampaignRow, UserRow
+from protos.keys import Keyring
 
 __all__ = ["CampaignEngine", "CampaignError"]
 
@@ -29,8 +31,10 @@ class CampaignEngine:
         interval_s: float = 2.0,
         lock: Lock | None = None,
         leader: Callable[[], bool] = lambda: True,
+        approver_keyring: Keyring | None = None,
     ) -> None:
-        core = CampaignCore(store, publisher, approvals_required=approvals_required, clock=clock, lock=lock)
+        core = CampaignCore(store, publisher, approvals_required=approvals_required, clock=clock, lock=lock,
+                            approver_keyring=approver_keyring)  # fmt: skip
         self.publisher = publisher
         self.scanner = ReappearanceScanner(store, clock=clock)
         self.runner = CampaignRunner(core, self.scanner, leader=leader, interval_s=interval_s)
@@ -70,8 +74,11 @@ class CampaignEngine:
     async def targets(self, spec: Any) -> list[CameraRow]:
         return await self.service.targets(spec)
 
-    async def create(self, body: Mapping[str, Any], actor: str) -> CampaignRow:
+    async def create(self, body: CampaignCreate | Mapping[str, Any], actor: str) -> CampaignRow:
         return await self.service.create(body, actor)
+
+    def spec_of(self, req: CampaignCreate) -> Any:
+        return self.service.spec_of(req)
 
     async def start(self, campaign_id: str, actor: str) -> None:
         await self.service.start(campaign_id, actor)

@@ -287,7 +287,7 @@ class Stage:
 @dataclass(frozen=True)
 class CampaignSpec:
     name: str
-    where: dict[str, str]
+    where: dict[str, Any]  # a controller.models.Selection, as JSON
     stages: tuple[Stage, ...]
     plan: BatchPlan = BatchPlan()
     gate: Gate = Gate()
@@ -353,7 +353,7 @@ class CampaignSpec:
                 raise PlanError("where: a JSON object of filters")
             spec = cls(
                 name=str(d.get("name", "")),
-                where={str(k): ",".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in where.items()},
+                where=dict(where),
                 stages=stages,
                 plan=BatchPlan(int(p.get("canary", 1)), float(p.get("growth", 2.0)), int(p.get("max_batch", 50))),
                 gate=Gate(float(g.get("success_threshold", 1.0)), float(g.get("failure_threshold", 0.5)),

@@ -8,11 +8,11 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from controller.api import camera_filter
 from controller.campaigns import planner
-from controller.campaigns.approvals import ApprovalError, check_signature, distinct_valid
+from controller.campaigns.approvals import ApprovalError, check_signature
 from controller.campaigns.core import CampaignCore, CampaignError
-from controller.commands import MAX_TARGETS, build_action
+from controller.commands import check_growth, select_cameras
+from controller.models import CampaignCreate, Selection, parse_obj
 from controller.recorders import campaign_impact, refusals
 from controller.store.base import ApprovalRow, BatchRow, CameraRow, CampaignRow, MemberRow, StepRow, UserRow
 
@@ -20,37 +20,42 @@ from controller.store.base import ApprovalRow, BatchRow, CameraRow, CampaignRow,
 class CampaignService(CampaignCore):
     def __init__(self, core: CampaignCore, wake: Callable[[], None]) -> None:
         super().__init__(core.store, core.publisher, approvals_required=core.approvals_required, clock=core.clock,
-                         lock=core.lock)  # fmt: skip
+                         lock=core.lock, approver_keyring=core.approver_keyring)  # fmt: skip
         self.wake = wake  # the runner looks again at once after an operation
 
     async def targets(self, spec: planner.CampaignSpec) -> list[CameraRow]:
-        where = dict(spec.where)
-        tags = [t for t in where.pop("tags", "").split(",") if t]
-        rows, total = await self.store.query_cameras(camera_filter(where), limit=MAX_TARGETS)
-        if total > MAX_TARGETS:
-            raise CampaignError(f"{total} cameras match; narrow the selection (at most {MAX_TARGETS})", 400)
-        # Retired cameras are never targeted again; tags must all be present.
-        return [r for r in rows if r.lifecycle not in planner.RETIRED and all(t in r.tags for t in tags)]
+        # Retired cameras are never targeted again.
+        return await select_cameras(self.store, Selection.model_validate(spec.where), retired=planner.RETIRED)
 
-    async def create(self, body: Mapping[str, Any], actor: str) -> CampaignRow:
-        """Plan a campaign: resolve its cameras now (the plan is fixed), cut the batches, prepare the first
-        batch (its approval manifest if a stage is destructive) and send the dry-run preview."""
+    def spec_of(self, req: CampaignCreate) -> planner.CampaignSpec:
+        """The planner's spec of a validated request (the controller's approval count when none is given)."""
+        doc = req.model_dump(mode="json", exclude={"expect_cameras"})
+        doc["where"] = req.where.model_dump(mode="json", exclude_defaults=True)
+        if req.approvals_required is None:
+            doc["approvals_required"] = self.approvals_required
         try:
-            spec = planner.CampaignSpec.from_dict(body, approvals_required=self.approvals_required)
+            spec = planner.CampaignSpec.from_dict(doc, approvals_required=self.approvals_required)
         except planner.PlanError as exc:
             raise CampaignError(str(exc), 400) from exc
         if spec.approvals_required < self.approvals_required and spec.needs_approval:
             raise CampaignError(f"approvals_required: at least {self.approvals_required} here", 400)
-        for s in spec.stages:
-            build_action(s.action, s.params)  # CommandError (a ValueError, so a 400) on bad stage params
+        return spec
+
+    async def create(self, req: CampaignCreate | Mapping[str, Any], actor: str) -> CampaignRow:
+        """Plan a campaign: resolve its cameras now (the plan is fixed), cut the batches, prepare the first
+        batch (its approval manifest if a stage is destructive) and send the dry-run preview. A destructive
+        campaign whose selection holds more cameras than the operator previewed is refused. A mapping is
+        validated as controller.models.CampaignCreate first (InputError names a bad field)."""
+        if not isinstance(req, CampaignCreate):
+            req = parse_obj(CampaignCreate, req)
+        spec = self.spec_of(req)
         cams = await self.targets(spec)
         if not cams:
             raise CampaignError("no camera matches the selection", 400)
+        check_growth(req.where, len(cams), req.expect_cameras, required=spec.needs_approval)
         refused = refusals(await campaign_impact(self.store, spec, cams))
-        if refused is not None:
-            raise CampaignError(
-                refused, 400
-            )  # cutting cameras off their recorders needs accept_recording_gap
+        if refused is not None:  # cutting cameras off their recorders needs accept_recording_gap
+            raise CampaignError(refused, 400)
         now = self.clock()
         cid = str(uuid.uuid4())
         c = CampaignRow(cid, spec.name, spec.to_dict(), "CREATED", actor, now, now)
@@ -62,9 +67,10 @@ class CampaignService(CampaignCore):
             batches.append(BatchRow(cid, bid, i, "PLANNED", updated_at=now))
             members += [MemberRow(cid, bid, x, by_id[x].agent_id, by_id[x].lifecycle) for x in ids]
         async with self.lock:
-            await self.store.campaign_create(c, batches, members)
-            await self._audit(actor, "campaign.create", cid, {"spec": spec.to_dict(), "cameras": len(cams),
-                                                              "batches": [len(m) for m in planner.split(list(by_id), spec.plan)]})  # fmt: skip
+            async with self.store.tx() as tx:
+                await tx.campaigns.create(c, batches, members)
+                await tx.audit.append(actor, "campaign.create", cid, {"spec": spec.to_dict(), "cameras": len(cams),
+                                                                      "batches": [len(m) for m in planner.split(list(by_id), spec.plan)]})  # fmt: skip
             await self._prepare(actor, c, spec, batches[0])
             await self._preview(c, spec, batches, members)
         return c
@@ -159,6 +165,12 @@ class CampaignService(CampaignCore):
                 raise CampaignError("the person who created a campaign cannot approve it", 403)
             if b.manifest_not_after <= self.clock():
                 raise CampaignError("the manifest expired; fetch the renewed one and sign again")
+            if self.approver_keyring is None:
+                raise CampaignError(
+                    "this controller pins no approver keyring (keys.approver_keyring), so no approval can count"
+                )
+            if key_id not in self.approver_keyring:
+                raise CampaignError(f"key {key_id} is not in the controller's pinned approver keyring", 403)
             try:
                 check_signature(b.manifest, user.approver_key, key_id, signature)
             except ApprovalError as exc:
@@ -166,13 +178,12 @@ class CampaignService(CampaignCore):
             row = ApprovalRow(
                 campaign_id, batch_id, user.username, key_id, signature, b.manifest_digest, self.clock()
             )
-            if not await self.store.campaign_approval_add(row):
-                raise CampaignError("this person or this key has already approved the batch")
-            await self._audit(user.username, "campaign.batch.approve", f"{campaign_id}/{batch_id}",
-                              {"key_id": key_id, "digest": b.manifest_digest})  # fmt: skip
-            valid = distinct_valid(
-                await self.store.campaign_approvals(campaign_id, batch_id), b.manifest_digest
-            )
+            async with self.store.tx() as tx:
+                if not await tx.campaigns.approval_add(row):
+                    raise CampaignError("this person or this key has already approved the batch")
+                await tx.audit.append(user.username, "campaign.batch.approve", f"{campaign_id}/{batch_id}",
+                                      {"key_id": key_id, "digest": b.manifest_digest})  # fmt: skip
+            valid = self._counted(await self.store.campaign_approvals(campaign_id, batch_id), b)
             if len(valid) >= spec.approvals_required:
                 await self._batch_to(
                     user.username, b, "READY", f"approved by {', '.join(v.username for v in valid)}"
@@ -229,7 +240,7 @@ class CampaignService(CampaignCore):
                 "approval": {"required": spec.approvals_required if spec.needs_approval else 0,
                              "digest": b.manifest_digest, "not_after": b.manifest_not_after,
                              "approvers": [{"username": a.username, "key_id": a.key_id, "at": a.at}
-                                           for a in distinct_valid(approvals, b.manifest_digest)]},
+                                           for a in self._counted(approvals, b)]},
             })  # fmt: skip
         return out
 

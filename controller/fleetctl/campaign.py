@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from controller.fleetctl.base import API, Context, Parser, SubParsers, usage
 from controller.fleetctl.http import EXIT_HELP, Exit, FleetctlError
 from controller.fleetctl.output import ProgressBar, table, when
-from controller.fleetctl.where import WhereError, add_filter_flags, filters_from_args
+from controller.fleetctl.where import WhereError, add_filter_flags, filters_from_args, where_body
 
 if TYPE_CHECKING:
     # Imported where used: protobuf and the signing code cost every other fleetctl command ~0.3 s at start.
@@ -130,12 +130,11 @@ def build_spec(args: argparse.Namespace) -> dict[str, Any]:
         raise usage(str(exc)) from exc
     if args.tags:
         where["tags"] = ",".join(_split(args.tags))
-    if where:
-        body["where"] = where
-    if args.all_cameras:
-        body["where"] = {}
-    elif "where" not in body:
-        raise usage("name the cameras with --where KEY=VALUE (or --all-cameras for the whole fleet)")
+    if where or args.all_cameras or "where" not in body:
+        try:
+            body["where"] = where_body(where, all_cameras=args.all_cameras)
+        except WhereError as exc:
+            raise usage(str(exc)) from exc
     if args.stages:
         names = _split(args.stages)
         unknown = [n for n in names if n not in STAGES]
@@ -180,7 +179,23 @@ def build_spec(args: argparse.Namespace) -> dict[str, Any]:
         body["approval_ttl_s"] = args.approval_ttl
     if args.preview is not None:
         body["preview"] = args.preview
+    if args.expect_cameras is not None:
+        body["expect_cameras"] = args.expect_cameras
     return body
+
+
+def _destructive(body: dict[str, Any]) -> bool:
+    return any((s if isinstance(s, str) else str(s.get("action"))) == "decommission" for s in body["stages"])
+
+
+def _query_of(where: dict[str, Any]) -> dict[str, str]:
+    """A JSON selection back as query parameters of GET /cameras (tags are no camera filter there)."""
+    out: dict[str, str] = {}
+    for k, v in where.items():
+        if k in ("tags", "all"):
+            continue
+        out[k] = ",".join(v) if isinstance(v, list) else str(v).lower() if isinstance(v, bool) else str(v)
+    return out
 
 
 def _sizes(doc: dict[str, Any]) -> list[int]:
@@ -195,6 +210,14 @@ async def create(ctx: Context, args: argparse.Namespace) -> int:
         else:
             ctx.out.text(json.dumps(body, indent=2))
         return Exit.OK
+    if _destructive(body) and "expect_cameras" not in body and isinstance(body.get("where"), dict):
+        # A destructive campaign acts only on what was previewed: count the selection now, say it, and let
+        # the controller refuse the campaign should the selection hold more by the time it plans it.
+        doc = await ctx.client.get_json(f"{API}/cameras", {**_query_of(body["where"]), "limit": "1"})
+        body["expect_cameras"] = int(doc.get("total", 0))
+        ctx.out.note(
+            f"the selection holds {body['expect_cameras']} cameras (before retired ones are left out)"
+        )
     doc = await ctx.client.post_json(f"{API}/campaigns", body)
     if ctx.out.as_json:
         ctx.out.document(doc)
@@ -641,7 +664,11 @@ def keygen(ctx: Context, args: argparse.Namespace) -> int:
 def _create_flags(p: argparse.ArgumentParser) -> None:
     add_filter_flags(p)
     p.add_argument("--tags", action="append", metavar="TAG[,...]", help="only cameras with all these tags")
-    p.add_argument("--all-cameras", action="store_true", help="target the whole fleet (no --where)")
+    p.add_argument("--all", "--all-cameras", dest="all_cameras", action="store_true",
+                   help="target the whole fleet (instead of --where)")  # fmt: skip
+    p.add_argument("--expect-cameras", type=int, metavar="N",
+                   help="the number of cameras you previewed: the campaign is refused if the selection now "
+                        "holds more (destructive campaigns count it themselves when not given)")  # fmt: skip
     p.add_argument("--spec", metavar="FILE", help="the campaign as JSON (the API's document; - for stdin); "
                                                   "flags given as well override it")  # fmt: skip
     p.add_argument("--name", help="a name people recognise")

@@ -14,7 +14,7 @@ from typing import Any
 from controller.fleetctl.base import API, Context, Parser, SubParsers, usage
 from controller.fleetctl.http import EXIT_HELP, Exit, FleetctlError
 from controller.fleetctl.output import ProgressBar, table, value, when
-from controller.fleetctl.where import WhereError, add_filter_flags, filters_from_args
+from controller.fleetctl.where import WhereError, add_filter_flags, filters_from_args, where_body
 from controller.states import EXEC_FINAL
 
 # Execution states after which nothing more happens.
@@ -239,10 +239,17 @@ def finish(
 
 
 # ---- subcommands --------------------------------------------------------------------------------
-async def _confirm(ctx: Context, action: str, where: dict[str, str]) -> None:
-    """Ask before changing real cameras when a person is at the terminal (scripts pass --yes, or no tty)."""
-    doc = await ctx.client.get_json(f"{API}/cameras", {**where, "limit": "1"})
-    n = int(doc.get("total", 0))
+async def count_selected(ctx: Context, where: dict[str, str]) -> int:
+    """How many cameras the selector matches now (tags are not a camera filter: an upper bound then)."""
+    query = {k: v for k, v in where.items() if k != "tags"}
+    doc = await ctx.client.get_json(f"{API}/cameras", {**query, "limit": "1"})
+    return int(doc.get("total", 0))
+
+
+async def _confirm(ctx: Context, action: str, where: dict[str, str]) -> int:
+    """Ask before changing real cameras when a person is at the terminal (scripts pass --yes, or no tty).
+    Returns the number of cameras the person agreed to: the controller refuses the command if it grew."""
+    n = await count_selected(ctx, where)
     sel = ",".join(f"{k}={v}" for k, v in where.items()) or "the whole fleet"
     # The question goes to stderr, so a redirected stdout holds only the results.
     ctx.out.err.write(f"{action} on {n} cameras ({sel})? [y/N] ")
@@ -250,28 +257,28 @@ async def _confirm(ctx: Context, action: str, where: dict[str, str]) -> None:
     answer = await asyncio.to_thread(sys.stdin.readline)
     if answer.strip().lower() not in ("y", "yes"):
         raise FleetctlError("aborted; nothing was sent", Exit.USAGE)
+    return n
 
 
 async def run(ctx: Context, args: argparse.Namespace) -> int:
     action: RunAction = args.run_action
     try:
         where = filters_from_args(args)
+        selection = where_body(where, all_cameras=args.all_cameras)
     except WhereError as exc:
         raise usage(str(exc)) from exc
-    if not where and not args.all_cameras:
-        raise usage("name the cameras with --where KEY=VALUE (or --all-cameras for the whole fleet)")
     if not 10 <= args.ttl <= 7 * 86400:
         raise usage("--ttl: between 10 seconds and 7 days")
     params = action.params(args)
-    if not args.dry_run and not args.yes and not ctx.out.as_json and sys.stdin.isatty():
-        await _confirm(ctx, action.api, where)
-    body = {
+    body: dict[str, Any] = {
         "action": action.api,
         "params": params,
-        "where": where,
+        "where": selection,
         "dry_run": args.dry_run,
         "ttl_s": args.ttl,
     }
+    if not args.dry_run and not args.yes and not ctx.out.as_json and sys.stdin.isatty():
+        body["expect_cameras"] = await _confirm(ctx, action.api, where)
     created = list((await ctx.client.post_json(f"{API}/commands", body)).get("commands", []))
     ids = [str(c["command_id"]) for c in created]
     if args.no_wait:
@@ -347,7 +354,8 @@ def register(sub: SubParsers, common: Parser) -> None:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )  # fmt: skip
         add_filter_flags(ap)
-        ap.add_argument("--all-cameras", action="store_true", help="target the whole fleet (no --where)")
+        ap.add_argument("--all", "--all-cameras", dest="all_cameras", action="store_true",
+                        help="target the whole fleet (instead of --where)")  # fmt: skip
         act.add_flags(ap)
         ap.add_argument("--dry-run", action="store_true", help="ask the agents for the diff, change nothing")
         ap.add_argument("--no-wait", action="store_true", help="create the command(s) and return")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable
+from typing import Any
 
 # The API's filter names (controller.api.camera_filter) and the aliases fleetctl accepts for them. Unknown
 # keys are refused here because the API ignores them: a typo like `orign=` would otherwise select everything.
@@ -59,6 +60,26 @@ def parse_where(items: Iterable[str]) -> dict[str, str]:
                 value = _bool(key, value)
             out[api_key] = f"{out[api_key]},{value}" if api_key in out else value
             last = api_key
+    return out
+
+
+def where_body(where: dict[str, str], *, all_cameras: bool = False) -> dict[str, Any]:
+    """The selector as the API's JSON selection (controller.models.Selection): lists for ids and tags, real
+    booleans, and `"all": true` only when the person asked for the whole fleet."""
+    if all_cameras:
+        if where:
+            raise WhereError("--all selects every camera; drop --where and the filter flags, or drop --all")
+        return {"all": True}
+    if not where:
+        raise WhereError("name the cameras with --where KEY=VALUE (or --all for the whole fleet)")
+    out: dict[str, Any] = {}
+    for key, value in where.items():
+        if key in ("ids", "tags"):
+            out[key] = [x.strip() for x in value.split(",") if x.strip()]
+        elif key in BOOLS:
+            out[key] = value == "true"
+        else:
+            out[key] = value
     return out
 
 

@@ -28,6 +28,12 @@ def update_accepted(old_state: str, old_seq: int, upd: ExecutionRow, old_agent: 
     return EXECUTION_ORDER.get(upd.state, -1) >= EXECUTION_ORDER.get(old_state, 0)
 
 
+def like_pattern(text: str) -> str:
+    """`text` anywhere, literally: LIKE's wildcards in it are escaped (with `ESCAPE '\\'`), so `q=%` finds a
+    percent sign instead of every camera."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 @dataclass
 class AgentRow:
     agent_id: str
@@ -203,6 +209,19 @@ class RetiredRow:
     retired_at: float
     seen_gone: bool = False
     alerted_at: float = 0.0  # observed_at of the last alert raised for it (one alert per sighting)
+
+
+@dataclass
+class QuarantineRow:
+    """A message from an agent that could not be applied, kept with the reason (not acknowledged before)."""
+
+    id: int
+    at: float
+    topic: str
+    agent_id: str
+    kind: str
+    reason: str
+    payload: bytes = b""
 
 
 @dataclass

@@ -19,6 +19,7 @@ from sqlalchemy import URL, Connection, event, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from controller.files import private_file
 from controller.store import migrate, sqlite_driver
 from controller.store.dialect import Dialect
 from controller.store.repos import (
@@ -29,6 +30,7 @@ from controller.store.repos import (
     CensusRepo,
     CommandRepo,
     PeopleRepo,
+    QuarantineRepo,
     RecorderRepo,
 )
 
@@ -72,6 +74,10 @@ class Tx:
     @cached_property
     def audit(self) -> AuditRepo:
         return AuditRepo(self.conn, self.dialect)
+
+    @cached_property
+    def quarantine(self) -> QuarantineRepo:
+        return QuarantineRepo(self.conn, self.dialect)
 
     @cached_property
     def people(self) -> PeopleRepo:
@@ -129,7 +135,9 @@ class Database:
                               "server_settings": {"application_name": "camfleet-controller"}},
             )  # fmt: skip
         else:
-            Path(self.url.database or "").parent.mkdir(parents=True, exist_ok=True)
+            if self.url.database and self.url.database != ":memory:":
+                # Password hashes, the audit log, journals: 0600 in a 0700 directory (the -wal/-shm follow).
+                private_file(Path(self.url.database))
             # No reset-on-return rollback: every transaction here ends explicitly (commit, or rollback in
             # _discard), and each rollback is one more hop to aiosqlite's thread on every read.
             engine = create_async_engine(

@@ -3,6 +3,7 @@ audit chain's lock and the append-only guards. Everything else in the store is p
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -79,6 +80,10 @@ class Dialect:
             return false()
         if self.pg:
             return column == any_(bindparam(None, list(values), type_=ARRAY(Text)))
+        if len(values) > SQLITE_CHUNK:
+            # One JSON parameter: SQLite binds only so many (a selection of 100,000 ids is allowed).
+            each = func.json_each(json.dumps(list(values))).table_valued("value")
+            return column.in_(select(each.c.value))
         return column.in_(list(values))
 
     def pairs_in(

@@ -17,9 +17,10 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import false, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from controller.store import migrate
+from controller.store import migrate, schema
 from controller.store.audit import AuditEntry, ChainReport
 from controller.store.base import (
     AgentRow,
@@ -33,6 +34,7 @@ from controller.store.base import (
     CommandRow,
     ExecutionRow,
     MemberRow,
+    QuarantineRow,
     RetiredRow,
     StepRow,
     UserRow,
@@ -327,6 +329,29 @@ class Store:
     async def alert_ack(self, alert_id: int, by: str, at: float) -> bool:
         async with self.tx() as tx:
             return await tx.campaigns.alert_ack(alert_id, by, at)
+
+    # ---- ingest supervision and camera ownership ----------------------------------------------------------
+    async def quarantine_add(self, q: QuarantineRow) -> int:
+        async with self.tx() as tx:
+            return await tx.quarantine.add(q)
+
+    async def quarantine_list(self, limit: int = 100, offset: int = 0) -> list[QuarantineRow]:
+        async with self.read() as r:
+            return await r.quarantine.recent(limit, offset)
+
+    async def quarantine_count(self) -> int:
+        async with self.read() as r:
+            return await r.quarantine.count()
+
+    async def camera_owners(self, camera_ids: Sequence[str]) -> dict[str, str]:
+        async with self.read() as r:
+            return await r.cameras.owners(camera_ids)
+
+    async def check_writable(self) -> None:
+        """Raise unless the database takes a write now (for /readyz): a write transaction that changes nothing
+        (SQLite takes its write lock; a PostgreSQL standby or read-only role refuses it)."""
+        async with self.tx() as tx:
+            await tx.conn.execute(update(schema.agents).where(false()).values(site=""))
 
     # ---- audit -------------------------------------------------------------------------------------------
     async def append_audit(

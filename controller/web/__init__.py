@@ -10,8 +10,10 @@ import jinja2
 from aiohttp import web
 
 from controller.api import STORE
+from controller.config import HttpLimits
 from controller.web import campaign_views, fleet_views, live, login_views, ops_views
 from controller.web.common import fmt_time
+from controller.web.limits import LIMITS, body_deadline
 from controller.web.sessions import SECURE_COOKIES, SESSIONS, SessionStore, session_middleware
 
 STATIC = Path(__file__).parent / "static"
@@ -47,12 +49,15 @@ def _add_routes(app: web.Application) -> None:
     r.add_get("/campaigns/{campaign_id}/batches/{batch_id}/approve", campaign_views.approve_form)
     r.add_post("/campaigns/{campaign_id}/batches/{batch_id}/approve", campaign_views.approve)
     r.add_post("/cameras/{camera_id}/removed", campaign_views.confirm_removed)
+    r.add_post("/cameras/{camera_id}/owner", fleet_views.reassign)
     r.add_post("/alerts/{alert_id}/ack", campaign_views.ack_alert)
     r.add_get("/events", live.events)
     r.add_static("/static/", STATIC, name="static", append_version=True)
 
 
-def mount(app: web.Application, *, secure_cookies: bool = True, hub: Any = None) -> None:
+def mount(
+    app: web.Application, *, secure_cookies: bool = True, hub: Any = None, limits: HttpLimits | None = None
+) -> None:
     """Add the dashboard to the controller app. The session middleware goes in front of the API's token
     middleware so that a logged-in browser can call the JSON API too (with the CSRF header on POSTs)."""
     env = aiohttp_jinja2.setup(
@@ -66,13 +71,15 @@ def mount(app: web.Application, *, secure_cookies: bool = True, hub: Any = None)
     app[SESSIONS] = SessionStore(app[STORE])
     app[login_views.THROTTLE] = login_views.LoginThrottle()
     app[SECURE_COOKIES] = secure_cookies
-    feed = live.LiveFeed()
+    app[LIMITS] = limits or HttpLimits()
+    feed = live.LiveFeed(app[LIMITS])
     app[live.FEED] = feed
     if hub is not None:
         hub.listeners.append(feed)
     names = [getattr(m, "__name__", "") for m in app.middlewares]
     at = names.index("token_auth") if "token_auth" in names else len(names)
     app.middlewares.insert(at, session_middleware)
+    app.middlewares.insert(0, body_deadline)
 
     async def close_streams(app: web.Application) -> None:
         feed.closing.set()

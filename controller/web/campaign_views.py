@@ -8,14 +8,15 @@ from typing import Any
 
 from aiohttp import web
 
-from controller.api import STORE, camera_filter
+from controller.api import STORE
 from controller.auth import Perm
 from controller.campaign_api import ENGINE
 from controller.campaigns import planner
 from controller.campaigns.approvals import ApprovalError, decode_signature, describe
 from controller.campaigns.engine import CampaignEngine, CampaignError
+from controller.models import CampaignCreate, parse_obj
 from controller.recorders import campaign_impact, refusals, status_impact
-from controller.web.common import can, render, require, user_of
+from controller.web.common import can, form_filters, render, require, user_of
 
 WHERE_KEYS = ("origin", "vendor", "site", "risk", "state", "q", "ids", "tags")
 
@@ -49,6 +50,8 @@ def _defaults(query: Any) -> dict[str, Any]:
         name=query.get("name", ""), stages=["disable_cloud"], allow="", canary="1", growth="2", max_batch="10",
         success_threshold="100", failure_threshold="50", min_executed="1", gate_action="pause", ttl_min="15",
         retry_failed_only=True, preview="canary", window_days="", window_start="", window_end="",
+        all="", features="", ntp="", keep_gateway=False, keep_dns=False, mode="soft", wipe_users=False,
+        expect_cameras="",
         keep="", accept_recording_gap=False,
     )  # fmt: skip
     return f
@@ -59,7 +62,7 @@ def _form_values(form: Any) -> dict[str, Any]:
     for k in f:
         if k == "stages":
             f[k] = [s for s in form.getall("stages", []) if s in planner.STAGES]
-        elif k in ("retry_failed_only", "accept_recording_gap"):
+        elif k in ("retry_failed_only", "keep_gateway", "keep_dns", "wipe_users", "accept_recording_gap"):
             f[k] = bool(form.get(k))
         else:
             f[k] = str(form.get(k, "")).strip()
@@ -73,22 +76,33 @@ def _number(f: dict[str, Any], key: str, kind: type[int] | type[float], label: s
         raise planner.PlanError(f"{label}: a number") from exc
 
 
+def _words(text: str) -> list[str]:
+    return [a for a in str(text).replace(",", " ").split() if a]
+
+
+def _stage_params(f: dict[str, Any], stage: str) -> dict[str, Any]:
+    """Every parameter the wizard offers for a stage (the same names as the API's)."""
+    if stage == "disable_cloud":
+        return {"features": _words(f["features"])} if _words(f["features"]) else {}
+    if stage == "restrict_network":
+        params: dict[str, Any] = {"allow": _words(f["allow"]), "clear_gateway": not f["keep_gateway"],
+                                  "clear_dns": not f["keep_dns"]}  # fmt: skip
+        if f["ntp"]:
+            params["ntp_server"] = f["ntp"]
+        if _words(f["keep"]):
+            params["keep_protocols"] = _words(f["keep"])
+        if f["accept_recording_gap"]:
+            params["accept_recording_gap"] = True
+        return params
+    return {"mode": f["mode"] or "soft", "wipe_users": bool(f["wipe_users"])}
+
+
 def spec_body(f: dict[str, Any]) -> dict[str, Any]:
-    """The wizard's fields as the JSON body of POST /api/v1/campaigns (CampaignSpec.from_dict)."""
-    stages: list[dict[str, Any]] = []
-    for s in f["stages"]:
-        params: dict[str, Any] = {}
-        if s == "restrict_network":
-            params["allow"] = [a for a in str(f["allow"]).replace(",", " ").split() if a]
-            keep = [p for p in str(f.get("keep", "")).replace(",", " ").split() if p]
-            if keep:
-                params["keep_protocols"] = keep
-            if f.get("accept_recording_gap"):
-                params["accept_recording_gap"] = True
-        stages.append({"action": s, "params": params})
+    """The wizard's fields as the JSON body of POST /api/v1/campaigns (controller.models.CampaignCreate)."""
+    stages = [{"action": s, "params": _stage_params(f, s)} for s in f["stages"]]
     body: dict[str, Any] = {
         "name": f["name"],
-        "where": {k: f[k] for k in WHERE_KEYS if f.get(k)},
+        "where": form_filters(f, (*WHERE_KEYS, "all")),
         "stages": stages,
         "plan": {"canary": _number(f, "canary", int, "canary"), "growth": _number(f, "growth", float, "growth"),
                  "max_batch": _number(f, "max_batch", int, "maximum batch")},
@@ -104,6 +118,8 @@ def spec_body(f: dict[str, Any]) -> dict[str, Any]:
             range(7)
         )
         body["windows"] = [{"days": days, "start": f["window_start"], "end": f["window_end"]}]
+    if str(f["expect_cameras"]).isdigit():
+        body["expect_cameras"] = int(f["expect_cameras"])
     return body
 
 
@@ -120,16 +136,18 @@ async def campaign_plan(request: web.Request) -> web.Response:
     """Step 2 of the wizard: which cameras, in which batches, and what needs approval. Changes nothing."""
     require(request, Perm.COMMAND)
     f = _form_values(await request.post())
+    eng = engine(request)
     try:
-        body = spec_body(f)
-        spec = planner.CampaignSpec.from_dict(body)
-        where = dict(spec.where)
-        tags = [t for t in where.pop("tags", "").split(",") if t]
-        rows, total = await request.app[STORE].query_cameras(camera_filter(where), limit=5000)
-    except (planner.PlanError, ValueError) as exc:
+        req = parse_obj(CampaignCreate, spec_body(f))
+        spec = eng.spec_of(req)
+        targets = await eng.targets(spec)
+        _, total = await request.app[STORE].query_cameras(req.where.camera_filter(), limit=1)
+    except (CampaignError, planner.PlanError, ValueError) as exc:
         return render(request, "campaign_new.html", _wizard_ctx(f, error=str(exc)), 400)
-    targets = [r for r in rows if r.lifecycle not in planner.RETIRED and all(t in r.tags for t in tags)]
     sizes = planner.batch_sizes(len(targets), spec.plan)
+    # What the operator saw: Create sends it along, and a destructive campaign whose selection has grown
+    # meanwhile is refused (plan again).
+    f["expect_cameras"] = str(len(targets))
     try:
         impact = await campaign_impact(request.app[STORE], spec, targets)
     except ValueError as exc:  # stage parameters build_action refuses
@@ -146,8 +164,11 @@ async def campaign_plan(request: web.Request) -> web.Response:
 async def campaign_create(request: web.Request) -> web.StreamResponse:
     user = require(request, Perm.COMMAND)
     f = _form_values(await request.post())
+    if "decommission" in f["stages"] and not f["expect_cameras"]:
+        why = "Plan first: a campaign with a decommission stage is created from the plan you have seen."
+        return render(request, "campaign_new.html", _wizard_ctx(f, error=why), 400)
     try:
-        c = await engine(request).create(spec_body(f), user.username)
+        c = await engine(request).create(parse_obj(CampaignCreate, spec_body(f)), user.username)
     except (CampaignError, planner.PlanError, ValueError) as exc:
         return render(request, "campaign_new.html", _wizard_ctx(f, error=str(exc)), 400)
     raise web.HTTPSeeOther(f"/campaigns/{c.campaign_id}")

@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import math
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from aiohttp import web
 from google.protobuf.json_format import MessageToDict
 
-from controller.api import STORE, camera_filter
+from controller.api import STORE
 from controller.auth import Perm
 from controller.census_api import recorders_json
+from controller.commands import NotFound, reassign_camera
 from controller.fleet_answer import answer
+from controller.models import Reassign, parse_obj
 from controller.store import Store
 from controller.store.base import LIFECYCLE, CameraFilter, marginal
 from controller.web.charts import RISK_ORDER, bar_chart
-from controller.web.common import page_args, render, require
+from controller.web.common import filters_of, page_args, render, require
 from protos.camfleet.v1 import camfleet_pb2 as pb
 
-FILTER_KEYS = ("origin", "vendor", "site", "risk", "state", "cloud_reachable", "covered", "q")
+FILTER_KEYS = ("origin", "vendor", "site", "agent", "risk", "state", "cloud_reachable", "covered", "q", "ids")
 SORTS = {
     "camera_id": "Camera id",
     "site": "Site",
@@ -105,7 +107,7 @@ async def cameras(request: web.Request) -> web.Response:
     q = request.query
     error = ""
     try:
-        flt = camera_filter(q)
+        flt = filters_of(q, FILTER_KEYS).camera_filter()
     except ValueError as exc:
         error, flt = str(exc), CameraFilter()
     order = q.get("sort", "camera_id")
@@ -180,6 +182,7 @@ async def camera_detail(request: web.Request) -> web.Response:
                 for f in await store.channels_touching([row.camera_id], [rec.identity.serial.upper()])
                 if f.recorder_id != row.camera_id
             ],
+            "agent_ids": [a.agent_id for a in await store.list_agents() if a.agent_id != row.agent_id],
             "audit": await camera_audit(store, row.camera_id),
         },
     )
@@ -187,8 +190,27 @@ async def camera_detail(request: web.Request) -> web.Response:
 
 async def agents(request: web.Request) -> web.Response:
     require(request, Perm.READ)
+    store = request.app[STORE]
     return render(
         request,
         "agents.html",
-        {"title": "Agents", "agents": await request.app[STORE].list_agents(), "live": True},
-    )
+        {"title": "Agents", "agents": await store.list_agents(), "live": True,
+         "quarantine": await store.quarantine_list(50), "quarantined": await store.quarantine_count()},
+    )  # fmt: skip
+
+
+async def reassign(request: web.Request) -> web.StreamResponse:
+    """The camera page's form: an admin moves a camera to the agent of its new site (audited)."""
+    user = require(request, Perm.ADMIN)
+    camera_id = request.match_info["camera_id"]
+    form = await request.post()
+    try:
+        b = parse_obj(
+            Reassign, {"agent_id": str(form.get("agent_id", "")), "note": str(form.get("note", ""))}
+        )
+        await reassign_camera(request.app[STORE], camera_id, b.agent_id, b.note, user.username)
+    except NotFound as exc:
+        raise web.HTTPNotFound(text=str(exc)) from exc
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from exc
+    raise web.HTTPSeeOther(f"/cameras/{quote(camera_id, safe='')}")

@@ -12,6 +12,9 @@ from aiohttp import web
 
 from controller.api import need
 from controller.auth import Perm
+from controller.config import HttpLimits
+from controller.web.limits import StreamSlots
+from controller.web.sessions import SESSION
 
 log = logging.getLogger(__name__)
 HEARTBEAT_S = 15.0
@@ -22,9 +25,11 @@ class LiveFeed:
     """Hub listener -> one bounded queue per open page. A slow browser loses events (it resynchronises by
     re-reading the page), it never slows ingest: Hub.notify runs inline in the MQTT message loop."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: HttpLimits | None = None) -> None:
+        lim = limits or HttpLimits()
         self._queues: set[asyncio.Queue[tuple[str, dict[str, Any]]]] = set()
         self.closing = asyncio.Event()
+        self.slots = StreamSlots(lim.sse_per_session, lim.sse_total)
 
     def __call__(self, kind: str, data: dict[str, Any]) -> None:
         for q in list(self._queues):
@@ -53,8 +58,14 @@ def _frame(kind: str, data: dict[str, Any]) -> bytes:
 
 async def events(request: web.Request) -> web.StreamResponse:
     """GET /events: text/event-stream of agent, inventory, execution, event and campaign notifications."""
-    need(request, Perm.READ)
+    user = need(request, Perm.READ)
     feed = request.app[FEED]
+    session = request.get(SESSION)
+    # Each open stream holds a socket and a queue: a few per session (tabs), a bounded number in all.
+    owner = f"session:{session.sid}" if session is not None else f"user:{user.username}"
+    refused = feed.slots.acquire(owner)
+    if refused is not None:
+        raise web.HTTPTooManyRequests(text=refused, headers={"Retry-After": "10"})
     resp = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     )
@@ -79,4 +90,5 @@ async def events(request: web.Request) -> web.StreamResponse:
         log.debug("live feed client went away")
     finally:
         feed.unsubscribe(q)
+        feed.slots.release(owner)
     return resp

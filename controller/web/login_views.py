@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
+import hmac
 import logging
 import secrets
 import time
@@ -13,34 +15,80 @@ from aiohttp import web
 from controller.api import STORE
 from controller.auth import hash_password, verify_password
 from controller.web.common import render
-from controller.web.sessions import COOKIE, SESSION, SESSIONS, csrf_ok, set_cookie
+from controller.web.limits import client_address
+from controller.web.sessions import COOKIE, SECURE_COOKIES, SESSION, SESSIONS, csrf_ok, set_cookie
 
 log = logging.getLogger(__name__)
 _FAIL_DELAY_S = 0.3
-MAX_FAILURES = 10
 FAILURE_WINDOW_S = 900.0
+CLIENT_FREE = 5  # failed logins from one address before it has to wait
+ACCOUNT_FREE = 10  # failed logins on one account (from anywhere) before it has to wait
+MAX_WAIT_S = 900.0
+ACCOUNT_MAX_WAIT_S = 60.0
+DEVICE_COOKIE = "camfleet_device"
+DEVICE_TTL_S = 180 * 86400
 
 
 class LoginThrottle:
-    """Failed logins per username in a sliding window: past MAX_FAILURES the account refuses logins until the
-    window moves on (online password guessing; scrypt alone only slows each guess)."""
+    """Online password guessing, slowed without locking the real user out (OWASP "device cookies"):
 
-    def __init__(self, limit: int = MAX_FAILURES, window_s: float = FAILURE_WINDOW_S) -> None:
-        self.limit, self.window_s = limit, window_s
+    - per client address: after CLIENT_FREE failures in the window, each further try must wait 2, 4, 8 ...
+      seconds (up to MAX_WAIT_S) after the last failure; a spray of usernames from one client meets a 429;
+    - per account: after ACCOUNT_FREE failures from anywhere, tries on it wait 2, 4 ... up to a minute;
+    - a browser that has logged in as the account before carries a signed device cookie, and a try that
+      presents it is exempt from both (unless that cookie itself keeps failing): the admin whose account is
+      being guessed at still gets in from their own browser.
+    Memory is bounded (a flood of random usernames or addresses clears the oldest records)."""
+
+    def __init__(self, window_s: float = FAILURE_WINDOW_S, limit: int = 100_000) -> None:
+        self.window_s, self.limit = window_s, limit
         self._fails: dict[str, list[float]] = {}
+        self._secret = secrets.token_bytes(32)
 
-    def blocked(self, username: str, now: float) -> bool:
-        recent = [t for t in self._fails.get(username, []) if now - t < self.window_s]
-        self._fails[username] = recent
-        return len(recent) >= self.limit
+    def _recent(self, key: str, now: float) -> list[float]:
+        recent = [t for t in self._fails.get(key, []) if now - t < self.window_s]
+        if recent:
+            self._fails[key] = recent
+        else:
+            self._fails.pop(key, None)
+        return recent
 
-    def failed(self, username: str, now: float) -> None:
-        if len(self._fails) > 100_000:  # bounded memory under a spray of random usernames
-            self._fails.clear()
-        self._fails.setdefault(username, []).append(now)
+    def _wait(self, key: str, free: int, cap: float, now: float) -> float:
+        recent = self._recent(key, now)
+        if len(recent) < free:
+            return 0.0
+        return max(0.0, recent[-1] + min(cap, 2.0 ** (len(recent) - free + 1)) - now)
 
-    def succeeded(self, username: str) -> None:
-        self._fails.pop(username, None)
+    def wait(self, client: str, username: str, device: str, now: float) -> float:
+        """Seconds this try must still wait (0: go ahead and check the password)."""
+        if self.known_device(device, username) and not self._wait(
+            f"d:{device}", ACCOUNT_FREE, MAX_WAIT_S, now
+        ):
+            return 0.0
+        return max(self._wait(f"c:{client}", CLIENT_FREE, MAX_WAIT_S, now),
+                   self._wait(f"a:{username.lower()}", ACCOUNT_FREE, ACCOUNT_MAX_WAIT_S, now))  # fmt: skip
+
+    def failed(self, client: str, username: str, device: str, now: float) -> None:
+        if len(self._fails) > self.limit:
+            for key in sorted(self._fails, key=lambda k: self._fails[k][-1])[: self.limit // 2]:
+                del self._fails[key]
+        keys = [f"c:{client}", f"a:{username.lower()}"] + ([f"d:{device}"] if device else [])
+        for key in keys:
+            self._fails.setdefault(key, []).append(now)
+
+    def succeeded(self, client: str, username: str) -> None:
+        self._fails.pop(f"c:{client}", None)
+
+    def device_cookie(self, username: str) -> str:
+        nonce = secrets.token_urlsafe(12)
+        return f"{nonce}.{self._mac(nonce, username)}"
+
+    def known_device(self, cookie: str, username: str) -> bool:
+        nonce, _, mac = cookie.partition(".")
+        return bool(nonce and mac) and hmac.compare_digest(mac, self._mac(nonce, username))
+
+    def _mac(self, nonce: str, username: str) -> str:
+        return hmac.new(self._secret, f"{nonce}|{username.lower()}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
 THROTTLE = web.AppKey("dashboard_login_throttle", LoginThrottle)
@@ -53,8 +101,12 @@ def _dummy_hash() -> str:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only local paths: `next=//evil.example` or `next=https://...` would be an open redirect."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """Only local paths: `next=//evil.example` or `next=https://...` would be an open redirect. Browsers drop
+    tabs and newlines from a URL, so "/<TAB>/evil" is "//evil" to them: control characters, spaces and
+    backslashes make the target "/"."""
+    if not target or not target.startswith("/") or any(c <= " " or c in "\\\x7f" for c in target):
+        return "/"
+    if target.startswith("//"):
         return "/"
     return target
 
@@ -79,35 +131,46 @@ async def login(request: web.Request) -> web.StreamResponse:
     password = str(form.get("password", ""))
     nxt = _safe_next(str(form.get("next", "/")))
     throttle = request.app[THROTTLE]
-    if throttle.blocked(username, time.monotonic()):
-        await request.app[STORE].append_audit(username or "?", "login.throttled", "dashboard", {})
-        return render(
+    client = client_address(request)
+    device = request.cookies.get(DEVICE_COOKIE, "")
+    wait = throttle.wait(client, username, device, time.monotonic())
+    if wait > 0:
+        await request.app[STORE].append_audit(username or "?", "login.throttled", "dashboard",
+                                              {"client": client, "wait_s": round(wait)})  # fmt: skip
+        resp = render(
             request, "login.html",
             {"title": "Log in", "next": nxt, "username": username,
-             "error": "Too many failed attempts for this account: try again in a few minutes."},
+             "error": f"Too many failed attempts: try again in {max(1, round(wait))} seconds."},
             429,
         )  # fmt: skip
+        resp.headers["Retry-After"] = str(max(1, round(wait)))
+        return resp
     user = await request.app[STORE].get_user(username) if username else None
     # scrypt is deliberately slow (~50 ms); keep it off the event loop.
     ok = await asyncio.to_thread(verify_password, password, user.password_hash if user else _dummy_hash())
     if user is None or not ok:
-        log.info("dashboard login failed for %r", username)
-        throttle.failed(username, time.monotonic())
+        log.info("dashboard login failed for %r from %s", username, client)
+        throttle.failed(client, username, device, time.monotonic())
         await asyncio.sleep(_FAIL_DELAY_S)
-        await request.app[STORE].append_audit(username or "?", "login.failed", "dashboard", {})
+        await request.app[STORE].append_audit(
+            username or "?", "login.failed", "dashboard", {"client": client}
+        )
         return render(
             request,
             "login.html",
             {"title": "Log in", "next": nxt, "username": username, "error": "Wrong username or password."},
             401,
         )
-    throttle.succeeded(user.username)
+    throttle.succeeded(client, user.username)
     # A new id after login: a session id planted before login (session fixation) is worthless.
     await sessions.drop(old.sid)
     session = await sessions.new(user.username)
     await request.app[STORE].append_audit(user.username, "login", "dashboard", {"role": user.role})
     found = web.HTTPFound(nxt)
     set_cookie(request, found, session)
+    if not throttle.known_device(device, user.username):
+        found.set_cookie(DEVICE_COOKIE, throttle.device_cookie(user.username), max_age=DEVICE_TTL_S, path="/login",
+                         httponly=True, samesite="Strict", secure=request.app[SECURE_COOKIES])  # fmt: skip
     raise found
 
 

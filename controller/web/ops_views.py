@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import time
 from typing import Any
 
 from aiohttp import web
 
-from controller.api import COMMANDS, EXPORT_FIELDS, STORE, camera_filter, camera_json
+from controller.api import COMMANDS, EXPORT_FIELDS, STORE, camera_json
 from controller.auth import Perm
 from controller.commands import ACTIONS, CommandError, CommandRequest
+from controller.csvsafe import csv_text
 from controller.store.base import FINAL_STATES, CameraFilter
-from controller.web.common import page_args, render, require
-from controller.web.fleet_views import fleet_summary
+from controller.web.common import filters_of, page_args, render, require, selection_of
+from controller.web.fleet_views import FILTER_KEYS, fleet_summary
 
 # Actions an operator may start from the page; decommission only ever runs through an approved campaign.
 PAGE_ACTIONS = tuple(a for a in ACTIONS if a not in ("decommission", "rollback"))
@@ -31,10 +30,6 @@ async def commands(request: web.Request) -> web.Response:
     )
 
 
-def _where(form: Any) -> dict[str, str]:
-    return {k: str(form.get(k, "")).strip() for k in WHERE_KEYS if str(form.get(k, "")).strip()}
-
-
 async def command_form(request: web.Request) -> web.Response:
     require(request, Perm.COMMAND)
     return render(
@@ -43,7 +38,7 @@ async def command_form(request: web.Request) -> web.Response:
         {
             "title": "Run a command",
             "actions": PAGE_ACTIONS,
-            "form": {k: request.query.get(k, "") for k in WHERE_KEYS},
+            "form": {k: request.query.get(k, "") for k in (*WHERE_KEYS, "all")},
         },
     )
 
@@ -52,11 +47,10 @@ async def command_create(request: web.Request) -> web.StreamResponse:
     user = require(request, Perm.COMMAND)
     form = await request.post()
     action = str(form.get("action", ""))
-    where = _where(form)
     ctx: dict[str, Any] = {
         "title": "Run a command",
         "actions": PAGE_ACTIONS,
-        "form": where | {"action": action},
+        "form": {k: str(form.get(k, "")) for k in (*WHERE_KEYS, "all", "allow")} | {"action": action},
     }
     if action not in PAGE_ACTIONS:
         return render(
@@ -64,15 +58,12 @@ async def command_create(request: web.Request) -> web.StreamResponse:
         )
     params: dict[str, Any] = {}
     if action == "restrict_network":
-        allow = [a.strip() for a in str(form.get("allow", "")).replace(",", " ").split() if a.strip()]
-        params = {"allow": allow}
+        params = {"allow": [a for a in str(form.get("allow", "")).replace(",", " ").split() if a]}
     try:
-        rows = await request.app[COMMANDS].create(
-            CommandRequest(
-                action=action, params=params, where=camera_filter(where), dry_run=bool(form.get("dry_run"))
-            ),
-            user.username,
+        req = CommandRequest.parse(
+            action, params, selection_of(form, WHERE_KEYS), dry_run=bool(form.get("dry_run"))
         )
+        rows = await request.app[COMMANDS].create(req, user.username)
     except (CommandError, ValueError) as exc:
         return render(request, "command_new.html", ctx | {"error": str(exc)}, 400)
     raise web.HTTPSeeOther(f"/commands/{rows[0].command_id}" if len(rows) == 1 else "/commands")
@@ -122,8 +113,15 @@ async def audit(request: web.Request) -> web.Response:
 
 async def _export_rows(request: web.Request) -> list[dict[str, Any]]:
     require(request, Perm.READ)
-    rows, _ = await request.app[STORE].query_cameras(camera_filter(request.query), limit=10**7)
+    rows, _ = await request.app[STORE].query_cameras(_filter(request), limit=10**7)
     return [camera_json(r) for r in rows]
+
+
+def _filter(request: web.Request) -> CameraFilter:
+    try:
+        return filters_of(request.query, FILTER_KEYS).camera_filter()
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from exc
 
 
 async def export_json(request: web.Request) -> web.Response:
@@ -137,24 +135,12 @@ async def export_json(request: web.Request) -> web.Response:
 
 async def export_csv(request: web.Request) -> web.Response:
     require(request, Perm.READ)
-    rows, _ = await request.app[STORE].query_cameras(camera_filter(request.query), limit=10**7)
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(EXPORT_FIELDS)
-    for r in rows:
-        # A cell starting with = + - @ is a formula to a spreadsheet (CSV injection from a camera's own strings).
-        w.writerow([_cell(getattr(r, f)) for f in EXPORT_FIELDS])
+    rows, _ = await request.app[STORE].query_cameras(_filter(request), limit=10**7)
     return web.Response(
-        text=buf.getvalue(),
+        text=csv_text(EXPORT_FIELDS, ([getattr(r, f) for f in EXPORT_FIELDS] for r in rows)),
         content_type="text/csv",
         headers={"Content-Disposition": 'attachment; filename="camfleet-cameras.csv"'},
     )
-
-
-def _cell(v: object) -> object:
-    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + v
-    return v
 
 
 async def report(request: web.Request) -> web.Response:

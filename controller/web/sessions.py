@@ -21,7 +21,7 @@ CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Pages anyone may load: the login form itself and static assets.
-PUBLIC_PREFIXES = ("/login", "/static/", "/healthz", "/metrics", "/api/openapi.json")
+PUBLIC_PREFIXES = ("/login", "/static/", "/healthz", "/readyz", "/metrics", "/api/openapi.json")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 

@@ -154,6 +154,11 @@ def test_decommission_needs_two_different_approvers(page: Page, fleet: Fleet) ->
     for s in ("disable_cloud", "decommission"):
         page.locator(f'input[name="stages"][value="{s}"]').set_checked(s == "decommission")
     page.get_by_label("Canary batch size").fill(str(len(targets)))
+    # A destructive campaign is created only from a plan the operator has seen.
+    page.get_by_role("button", name="Create campaign").click()
+    expect(page.locator("#wizard-error")).to_contain_text("Plan first")
+    page.get_by_role("button", name="Plan (preview batches)").click()
+    expect(page.get_by_test_id("plan-count")).to_have_text(str(len(targets)))
     page.get_by_role("button", name="Create campaign").click()
     page.wait_for_url(re.compile(r".*/campaigns/[0-9a-f-]{36}$"))
     board = page.url

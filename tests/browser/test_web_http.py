@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from aiohttp import ClientSession, CookieJar
+from aiohttp import ClientSession, CookieJar, TCPConnector
 from aiohttp.test_utils import TestServer
 
 from controller.api import STORE
@@ -238,28 +238,34 @@ async def test_cameras_table_is_fast_at_10000_cameras(tmp_path: Path) -> None:
         await d.server.close()
 
 
-async def test_password_guessing_is_throttled_per_account(dash: Dash) -> None:
-    async with session() as s:
-        async with s.get(dash.url + "/login") as r:
-            token = _csrf(await r.text())
-        statuses = []
-        for _ in range(11):
+async def test_password_guessing_is_slowed_per_client_and_account(dash: Dash) -> None:
+    """OWASP device cookies: a guessing client waits longer and longer, while the admin's own browser (it has
+    logged in before) still gets in, and other people from other addresses are not affected."""
+    async with session() as admin:
+        await login(admin, dash.url, "admin")  # this browser now carries the admin's device cookie
+        async with ClientSession(cookie_jar=CookieJar(unsafe=True),
+                                 connector=TCPConnector(local_addr=("127.0.0.2", 0))) as s:  # fmt: skip
+            async with s.get(dash.url + "/login") as r:
+                token = _csrf(await r.text())
+            statuses, waits = [], []
+            for _ in range(8):
+                async with s.post(
+                    dash.url + "/login", data={"csrf": token, "username": "admin", "password": "guess"}
+                ) as r:
+                    statuses.append(r.status)
+                    waits.append(r.headers.get("Retry-After"))
+            assert statuses[:5] == [401] * 5 and statuses[5:] == [429] * 3, statuses
+            assert all(w is not None and int(w) >= 1 for w in waits[5:])
+            # This client waits even with the right password...
             async with s.post(
-                dash.url + "/login", data={"csrf": token, "username": "admin", "password": "guess"}
+                dash.url + "/login", data={"csrf": token, "username": "admin", "password": PW}
             ) as r:
-                statuses.append(r.status)
-        assert statuses[:10] == [401] * 10 and statuses[10] == 429
-        # Even the right password is refused while the account is throttled; other accounts are unaffected.
-        async with s.post(
-            dash.url + "/login", data={"csrf": token, "username": "admin", "password": PW}
-        ) as r:
-            assert r.status == 429
-        async with s.post(
-            dash.url + "/login",
-            data={"csrf": token, "username": "viewer", "password": PW},
-            allow_redirects=False,
-        ) as r:
-            assert r.status == 302
+                assert r.status == 429
+        # ... the admin's own browser does not.
+        await login(admin, dash.url, "admin")
+    async with ClientSession(cookie_jar=CookieJar(unsafe=True),
+                             connector=TCPConnector(local_addr=("127.0.0.3", 0))) as other:  # fmt: skip
+        await login(other, dash.url, "viewer")
 
 
 async def test_audit_page_shows_a_tampered_chain(dash: Dash) -> None:

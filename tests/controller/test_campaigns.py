@@ -113,12 +113,14 @@ class World:
 
     async def open(self) -> None:
         await self.store.open()
-        ring = Keyring.of(*(k.public_key for k in self.approver_keys.values()))
-        self.agents = FakeAgents(self.store, self.key, ring)
+        self.ring = Keyring.of(*(k.public_key for k in self.approver_keys.values()))
+        self.agents = FakeAgents(self.store, self.key, self.ring)
+        # The controller pins the same approver keyring as the agents.
         self.engine = CampaignEngine(
             self.store,
             Publisher(self.store, self.key, self.agents.publish, clock=self.clock),
             clock=self.clock,
+            approver_keyring=self.ring,
         )
 
     async def restart(self) -> None:
@@ -128,7 +130,10 @@ class World:
         self.store = self.backend.make_store()
         await self.store.open()
         self.engine = CampaignEngine(
-            self.store, Publisher(self.store, self.key, pending.publish, clock=self.clock), clock=self.clock
+            self.store,
+            Publisher(self.store, self.key, pending.publish, clock=self.clock),
+            clock=self.clock,
+            approver_keyring=self.ring,
         )
         pending.store = self.store
 
@@ -160,6 +165,9 @@ def spec(**over: Any) -> dict[str, Any]:
         "gate": {"success_threshold": 1.0, "failure_threshold": 0.5, "min_executed": 2, "action": "pause"},
     }  # fmt: skip
     d.update(over)
+    if any((st if isinstance(st, str) else st.get("action")) == "decommission" for st in d["stages"]):
+        # Destructive campaigns carry the count the operator previewed (test_selection_growth covers it).
+        d.setdefault("expect_cameras", 1000)
     return d
 
 
@@ -387,7 +395,7 @@ async def test_agent_refuses_decommission_with_too_few_or_duplicate_approvals(wo
 async def test_rollback_restores_snapshots_and_lifecycle(world: World) -> None:
     c = await world.engine.create(
         spec(stages=[{"action": "disable_cloud"}, {"action": "restrict_network", "params": {"allow": ["127.0.0.1"]}}],
-             plan={"canary": 2}, where={"ids": "cam-000,cam-001,cam-010"}), "olga")  # fmt: skip
+             plan={"canary": 2}, where={"ids": ["cam-000", "cam-001", "cam-010"]}), "olga")  # fmt: skip
     cid = c.campaign_id
     await world.engine.start(cid, "olga")
     await world.settle()
@@ -412,7 +420,7 @@ async def test_rollback_restores_snapshots_and_lifecycle(world: World) -> None:
 
 async def test_removed_confirmation_and_reappearance_alert(world: World) -> None:
     c = await world.engine.create(
-        spec(stages=["decommission"], plan={"canary": 1}, where={"ids": "cam-000"}), "olga"
+        spec(stages=["decommission"], plan={"canary": 1}, where={"ids": ["cam-000"]}), "olga"
     )
     manifest, _ = await _manifest(world, c.campaign_id, "b001")
     users = {u.username: u for u in await world.store.list_users()}
@@ -493,14 +501,17 @@ async def test_rest_api_roles_manifest_and_approvals(tmp_path: Path) -> None:
     from controller.auth import new_token, token_hash
     from controller.config import ControllerConfig
 
-    app = build_app(ControllerConfig(state_dir=tmp_path), SigningKey.generate(), mqtt=False)
+    keys = {n: SigningKey.generate() for n in ("ann", "ben")}
+    (tmp_path / "approvers.json").write_text(Keyring.of(*(k.public_key for k in keys.values())).to_json())
+    cfg = ControllerConfig(state_dir=tmp_path, approver_keyring=tmp_path / "approvers.json")
+    app = build_app(cfg, SigningKey.generate(), mqtt=False)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     try:
         store = app[STORE]
-        keys = {n: SigningKey.generate() for n in ("ann", "ben")}
         tokens: dict[str, str] = {}
-        for name, role in (("vic", "viewer"), ("oli", "operator"), ("ann", "approver"), ("ben", "approver")):
+        for name, role in (("vic", "viewer"), ("oli", "operator"), ("ann", "approver"), ("ben", "approver"),
+                           ("ada", "admin")):  # fmt: skip
             entry = Keyring.of(keys[name].public_key).to_json() if name in keys else ""
             await store.put_user(UserRow(name, "x", role, entry))
             tokens[name] = new_token()
@@ -559,6 +570,8 @@ async def test_rest_api_roles_manifest_and_approvals(tmp_path: Path) -> None:
             ) as r:
                 assert (await r.json())["reason"] == "lunch"
             async with s.post(f"{url}/cameras/cam-003/removed", json={"note": "gone"}, headers=h("oli")) as r:
+                assert r.status == 403  # physical removal is for admins, as on the dashboard
+            async with s.post(f"{url}/cameras/cam-003/removed", json={"note": "gone"}, headers=h("ada")) as r:
                 assert r.status == 409  # not decommissioned
             async with s.get(f"{url}/alerts", headers=h("vic")) as r:
                 assert (await r.json()) == {"alerts": []}
@@ -577,7 +590,7 @@ async def test_recovery_creates_a_recorded_step_command_exactly_once(world: Worl
     """Crash after the step key was stored but before its command row: the next engine sends it, once."""
     from controller.store.base import StepRow
 
-    c = await world.engine.create(spec(where={"ids": "cam-000,cam-001"}), "olga")
+    c = await world.engine.create(spec(where={"ids": ["cam-000", "cam-001"]}), "olga")
     await world.engine.start(c.campaign_id, "olga")
     await world.store.campaign_step_add(
         StepRow(f"{c.campaign_id}/b001/run/0/a0/agent-a", c.campaign_id, "b001", "run", 0, 0, "agent-a",
@@ -666,7 +679,9 @@ async def test_a_camera_that_fails_a_stage_skips_the_later_stages(world: World) 
     world.agents.fail = lambda action, cam: action == "disable_cloud" and cam == "cam-001"
     stages = [{"action": "disable_cloud"}, {"action": "restrict_network", "params": {"allow": ["127.0.0.1"]}}]
     gate = {"success_threshold": 0.5, "failure_threshold": 1.0, "min_executed": 5}
-    c = await world.engine.create(spec(stages=stages, gate=gate, where={"ids": "cam-000,cam-001"}), "olga")
+    c = await world.engine.create(
+        spec(stages=stages, gate=gate, where={"ids": ["cam-000", "cam-001"]}), "olga"
+    )
     await world.engine.start(c.campaign_id, "olga")
     await world.settle()
     st = await world.engine.status(c.campaign_id)
@@ -689,7 +704,7 @@ async def test_background_run_reacts_to_hub_notifications(world: World) -> None:
     task = asyncio.create_task(world.engine.run())
     try:
         await asyncio.sleep(0.2)  # let the first tick pass with nothing to do (a later one is only a wake-up)
-        c = await world.engine.create(spec(where={"ids": "cam-000"}, plan={"canary": 1}), "olga")
+        c = await world.engine.create(spec(where={"ids": ["cam-000"]}, plan={"canary": 1}), "olga")
         await world.engine.start(c.campaign_id, "olga")  # start() wakes the loop
         await until(lambda: world.agents.sent, 30, "the woken engine to send the canary")
         assert len(world.agents.sent) == 1
@@ -713,7 +728,7 @@ async def test_results_arriving_before_the_puback_are_not_overwritten(world: Wor
         return True
 
     world.engine.publish = fast_agent
-    c = await world.engine.create(spec(where={"ids": "cam-000,cam-001"}), "olga")
+    c = await world.engine.create(spec(where={"ids": ["cam-000", "cam-001"]}), "olga")
     await world.engine.start(c.campaign_id, "olga")
     await world.engine.tick()
     assert [x.state for x in await world.store.list_commands()] == ["SUCCEEDED"]

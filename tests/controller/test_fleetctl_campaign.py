@@ -99,7 +99,12 @@ async def add_user(store: Store, name: str, role: str, approver_key: str) -> str
 async def world(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, approver_keys: dict[str, Path]
 ) -> AsyncIterator[World]:
-    app = build_app(ControllerConfig(state_dir=tmp_path), SigningKey.generate(), mqtt=False)
+    # The controller pins the approvers' public keys (keys.approver_keyring), as the agents do.
+    ring = Keyring.of(*(k for p in approver_keys.values()
+                        for k in Keyring.load(p.with_name(p.name + ".pub.json")).values()))  # fmt: skip
+    (tmp_path / "approvers.json").write_text(ring.to_json())
+    cfg = ControllerConfig(state_dir=tmp_path, approver_keyring=tmp_path / "approvers.json")
+    app = build_app(cfg, SigningKey.generate(), mqtt=False)
     app[ENGINE].interval_s = 0.1  # the engine's own loop, just quicker than its production 2 s
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()

@@ -141,7 +141,7 @@ def campaign_body(name: str, ttl_s: float = 60.0) -> dict[str, Any]:
     """disable_cloud then restrict_network over the whole fleet: a canary of 2, then 6, then 12 (of 20).
     Gates pass on a clean run; any failure pauses the batch (the tests resume it, retrying the failures)."""
     return {
-        "name": name, "where": {},
+        "name": name, "where": {"all": True},
         "stages": [{"action": "disable_cloud"},
                    {"action": "restrict_network", "params": {"allow": ["127.0.0.0/8"]}}],
         "plan": {"canary": 2, "growth": 3.0, "max_batch": 12},

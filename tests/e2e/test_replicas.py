@@ -176,7 +176,7 @@ async def campaign_with_leader_killed(s: Stack, store: Store) -> None:
     held = await until(lambda: leader(s.store_url), 20, "a replica holds the lease")
     lead = int(held.rsplit("-", 1)[-1])
     other = 1 - lead
-    spec = {"name": "replicas", "where": {}, "stages": ["disable_cloud"], "preview": "none",
+    spec = {"name": "replicas", "where": {"all": True}, "stages": ["disable_cloud"], "preview": "none",
             "plan": {"canary": 2, "growth": 2.0, "max_batch": 6}, "ttl_s": 120,
             "gate": {"success_threshold": 0.0, "failure_threshold": 1.0, "min_executed": 1}}  # fmt: skip
     # Created and started through the replica that does NOT lead: the leader's tick picks it up.

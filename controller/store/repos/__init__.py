@@ -7,6 +7,7 @@ from controller.store.repos.campaigns import CampaignRepo
 from controller.store.repos.census import CensusRepo, RecorderRepo
 from controller.store.repos.commands import CommandRepo
 from controller.store.repos.people import PeopleRepo
+from controller.store.repos.quarantine import QuarantineRepo
 
 __all__ = [
     "AgentRepo",
@@ -16,5 +17,6 @@ __all__ = [
     "CensusRepo",
     "CommandRepo",
     "PeopleRepo",
+    "QuarantineRepo",
     "RecorderRepo",
 ]

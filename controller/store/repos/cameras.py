@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, bindparam, func, insert, or_, select, update
 
 from controller.store import schema
-from controller.store.base import BREAKDOWN_COLUMNS, CameraFilter, CameraRow
+from controller.store.base import BREAKDOWN_COLUMNS, CameraFilter, CameraRow, like_pattern
 from controller.store.repos._base import Repo
 
 C = schema.cameras
@@ -56,10 +56,11 @@ class CameraRepo(Repo):
             if value is not None:
                 out.append(C.c[col] == int(value))
         if flt.search:
-            # Case-insensitive on both engines (SQLite's LIKE already is for ASCII; PostgreSQL's is not).
-            p = f"%{flt.search}%"
+            # Case-insensitive on both engines (SQLite's LIKE already is for ASCII; PostgreSQL's is not), and
+            # literal: `%` and `_` in the search text are escaped, so q=% is not "every camera".
+            p = like_pattern(flt.search)
             cols = (C.c.camera_id, C.c.host, C.c.model, C.c.manufacturer, C.c.firmware)
-            out.append(or_(*(c.ilike(p) for c in cols)))
+            out.append(or_(*(c.ilike(p, escape="\\") for c in cols)))
         if flt.camera_ids is not None:
             out.append(self.d.member_of(C.c.camera_id, list(flt.camera_ids)))
         return out
@@ -172,6 +173,28 @@ class CameraRepo(Repo):
             .order_by(H.c.at.desc(), H.c.id.desc())
         )
         return [{"at": r["at"], "change": json.loads(r["change"])} for r in await self.rows(q.limit(limit))]
+
+    async def owners(self, camera_ids: Sequence[str]) -> dict[str, str]:
+        """camera id -> the agent it belongs to, for the ids known (vanished cameras too)."""
+        out: dict[str, str] = {}
+        for part in self.d.chunks(list(dict.fromkeys(camera_ids))):
+            q = select(C.c.camera_id, C.c.agent_id).where(self.d.member_of(C.c.camera_id, list(part)))
+            out.update({str(r["camera_id"]): str(r["agent_id"]) for r in await self.rows(q)})
+        return out
+
+    async def set_agent(self, camera_id: str, agent_id: str) -> bool:
+        """An admin's reassignment: from now on only `agent_id` may report on the camera."""
+        now = time.time()
+        n = await self.run(
+            update(C).where(C.c.camera_id == camera_id).values(agent_id=agent_id, updated_at=now)
+        )
+        if n:
+            await self.conn.execute(
+                insert(H).values(
+                    camera_id=camera_id, at=now, change=json.dumps({"agent_id": [None, agent_id]})
+                )
+            )
+        return n > 0
 
     async def set_lifecycle(self, camera_id: str, lifecycle: str) -> None:
         await self.set_lifecycles([(camera_id, lifecycle)])
