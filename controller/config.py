@@ -21,7 +21,7 @@ class HttpLimits:
     sse_per_session: int = 4
     sse_total: int = 200
     # Reverse proxies whose X-Forwarded-For names the real client (login throttling is per client address).
-    trusted_proxies: tuple[str, ...] = ()
+    trusted_proxies: list[str] = field(default_factory=list)
 
 
 class ConfigError(ValueError):
@@ -160,5 +160,5 @@ def parse_config(raw: dict[str, Any], base: Path, name: str = "controller.toml")
         approvals_required=k.approvals_required, passphrase_env=k.passphrase_env,
         passphrase_file=_p(base, k.passphrase_file), log_json=c.log_json,
         http_limits=HttpLimits(h.header_timeout_s, h.body_timeout_s, h.sse_per_session, h.sse_total,
-                               tuple(h.trusted_proxies)),
+                               list(h.trusted_proxies)),
     )  # fmt: skip

@@ -72,7 +72,7 @@ class StreamSlots:
 def client_address(request: web.Request) -> str:
     """The client's address; behind a trusted reverse proxy, the nearest untrusted hop of X-Forwarded-For."""
     peer = request.remote or ""
-    trusted = request.app[LIMITS].trusted_proxies if LIMITS in request.app else ()
+    trusted = request.app[LIMITS].trusted_proxies if LIMITS in request.app else []
     if not trusted or not _in(peer, trusted):
         return peer
     hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
@@ -82,7 +82,7 @@ def client_address(request: web.Request) -> str:
     return peer
 
 
-def _in(addr: str, nets: tuple[str, ...]) -> bool:
+def _in(addr: str, nets: list[str]) -> bool:
     try:
         ip = ipaddress.ip_address(addr)
     except ValueError:
