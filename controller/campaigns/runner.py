@@ -35,7 +35,7 @@ class CampaignRunner(CampaignCore):
         interval_s: float = 2.0,
     ) -> None:
         super().__init__(core.store, core.publisher, approvals_required=core.approvals_required, clock=core.clock,
-                         lock=core.lock)  # fmt: skip
+                         lock=core.lock, approver_keyring=core.approver_keyring)  # fmt: skip
         self.scanner = scanner
         # Several replicas on one database (controller/lease.py): only the leader lease holder ticks.
         self.leader = leader
