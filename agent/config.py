@@ -152,6 +152,7 @@ class _Census(_Section):
     rate_per_s: Seconds = 200.0
     max_messages: Annotated[int, Field(ge=1)] = 20_000
     enabled: bool | None = None  # default: on when the [census] table says anything
+    scope: Literal["link", "ranges"] = "link"  # agent.census.runner.CensusConfig
 
 
 class _File(_Section):
@@ -200,7 +201,7 @@ def parse_config(raw: dict[str, Any], base: Path, name: str = "agent.toml") -> A
         interfaces=list(z.interfaces), ranges=list(c.discovery_ranges if z.ranges is None else z.ranges),
         http_ports=list(z.http_ports), rtsp_ports=list(z.rtsp_ports), tls_ports=list(z.tls_ports),
         interval_s=z.interval_s, window_s=z.window_s, rate_per_s=z.rate_per_s, max_messages=z.max_messages,
-        enabled=z.enabled if z.enabled is not None else bool(raw.get("census")),
+        enabled=z.enabled if z.enabled is not None else bool(raw.get("census")), scope=z.scope,
     )  # fmt: skip
     return AgentConfig(
         agent_id=agent_id, site=a.site or agent_id, state_dir=_p(base, a.state_dir) or base / "state",

@@ -294,8 +294,10 @@ async def test_no_wait_creates_commands_with_params(fleet: Fleet) -> None:
     for c in doc["commands"]:
         row = await fleet.store.get_command(c["command_id"])
         assert row is not None and row.action == "restrict_network" and not row.dry_run
+        # Stored as signed: every parameter, defaults included.
         assert row.params == {"allow": ["10.0.0.5/32", "10.0.9.0/24"], "clear_gateway": True, "clear_dns": True,
-                              "ntp_server": "10.0.0.1", "keep_protocols": ["RTSP", "HTTPS"]}  # fmt: skip
+                              "ntp_server": "10.0.0.1", "keep_protocols": ["RTSP", "HTTPS"],
+                              "accept_recording_gap": False}  # fmt: skip
         execs = await fleet.store.executions(row.command_id)
         site = row.agent_id.removeprefix("agent-")
         assert sorted(e.camera_id for e in execs) == fleet.select(

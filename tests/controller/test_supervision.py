@@ -33,16 +33,14 @@ async def test_a_store_failure_quarantines_one_message_and_ingest_goes_on(tmp_pa
     store = Store(tmp_path / "fleet.db")
     await store.open()
     try:
-        real = store.ingest_cameras
-        calls: list[str] = []
+        real = store.ingest_inventory
 
-        async def flaky(agent_id: str, rows: Any, **kw: Any) -> int:
-            calls.append(agent_id)
+        async def flaky(agent_id: str, *args: Any, **kw: Any) -> int:
             if agent_id == "site-b":  # the database refuses this one write (disk full, a constraint, a bug)
                 raise OSError("injected: database is locked")
-            return await real(agent_id, rows, **kw)
+            return await real(agent_id, *args, **kw)
 
-        store.ingest_cameras = flaky  # type: ignore[method-assign]
+        store.ingest_inventory = flaky  # type: ignore[method-assign]
         hub = Hub(store, HubSettings(), [])
         await hub.handle_many(
             [report("site-a", 1, "a-1"), report("site-b", 1, "b-1"), report("site-c", 1, "c-1")]
