@@ -157,7 +157,7 @@ census_devices = Table(
     _text("origin"), _int("covered"), _float("confidence"), _text("camera_id"), _blob("record"), _float("seen_at"),
 )  # fmt: skip
 
-# Messages from agents the hub could not apply, kept with the reason (revision 0005, supervised ingest).
+# Messages from agents the hub could not apply, kept with the reason (revision 0006, supervised ingest).
 quarantine = Table(
     "quarantine", metadata,
     _big("id", primary_key=True, autoincrement=True), _float("at"), _text("topic"), _text("agent_id"),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_quarantine"
-down_revision = "0004_census_recorders"
+revision = "0006_quarantine"
+down_revision = "0005_execution_goal"
 branch_labels = None
 depends_on = None
 
