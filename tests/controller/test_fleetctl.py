@@ -4,6 +4,7 @@ pagination, commands with progress and summaries, exports, audit, exit codes, an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import json
@@ -11,7 +12,7 @@ import os
 import pty
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,8 @@ class Fleet:
     tokens: dict[str, str]
     cameras: list[CameraRow]
     secrets: list[str] = field(default_factory=list)
+    # Every fleetctl started, so the fixture kills what a failed test left running (a --watch never ends).
+    procs: list[asyncio.subprocess.Process] = field(default_factory=list)
 
     def env(self, role: str | None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CAMFLEET_")}
@@ -80,17 +83,29 @@ class Fleet:
             env["CAMFLEET_TOKEN"] = self.tokens[role]
         return env
 
-    def spawn(
+    async def spawn(
         self, *args: str, role: str | None = "operator", stdin: int = asyncio.subprocess.DEVNULL
-    ) -> Awaitable[asyncio.subprocess.Process]:
+    ) -> asyncio.subprocess.Process:
         # A subprocess driven from the test's event loop, so the in-process controller keeps serving.
-        return asyncio.create_subprocess_exec(
+        proc = await asyncio.create_subprocess_exec(
             FLEETCTL, *args, env=self.env(role), stdin=stdin,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
+        self.procs.append(proc)
+        return proc
+
+    async def reap(self) -> None:
+        """Kill every fleetctl still running (a test that failed before it ended) and wait for it."""
+        for proc in self.procs:
+            await kill(proc)
+        self.procs.clear()
 
     async def finish(self, proc: asyncio.subprocess.Process, within: float = 30.0) -> Result:
-        out, err = await asyncio.wait_for(proc.communicate(), scaled(within))
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), scaled(within))
+        except BaseException:
+            await kill(proc)
+            raise
         res = Result(proc.returncode if proc.returncode is not None else -1, out.decode(), err.decode())
         for secret in [*self.tokens.values(), *self.secrets]:
             assert secret not in res.out and secret not in res.err, "a token reached fleetctl's output"
@@ -101,6 +116,13 @@ class Fleet:
 
     def select(self, pred: Callable[[CameraRow], bool]) -> list[str]:
         return sorted(c.camera_id for c in self.cameras if pred(c))
+
+
+async def kill(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
 
 
 @pytest.fixture
@@ -120,8 +142,12 @@ async def fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
         await store.ingest_cameras(
             f"agent-{site}", [c for c in cams if c.site == site], full=True, removed=[], seq=1
         )
-    yield Fleet(str(server.make_url("")).rstrip("/"), store, tokens, cams)
-    await server.close()
+    f = Fleet(str(server.make_url("")).rstrip("/"), store, tokens, cams)
+    try:
+        yield f
+    finally:
+        await f.reap()
+        await server.close()
 
 
 _seq = iter(range(1, 10**9))

@@ -79,12 +79,17 @@ def approver_keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         for n, extra in (("ann", ["--passphrase-env", "ANN_PASS"]), ("ben", []), ("adm", []))
     }  # fmt: skip
-    for n, proc in procs.items():
-        out, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0, err
-        doc = json.loads(out)
-        assert doc["private_key"] == str(d / f"{n}.pem")
-        assert doc["public_keyring"] == str(d / f"{n}.pem.pub.json") and doc["encrypted"] is (n == "ann")
+    try:
+        for n, proc in procs.items():
+            out, err = proc.communicate(timeout=60)
+            assert proc.returncode == 0, err
+            doc = json.loads(out)
+            assert doc["private_key"] == str(d / f"{n}.pem")
+            assert doc["public_keyring"] == str(d / f"{n}.pem.pub.json") and doc["encrypted"] is (n == "ann")
+    finally:
+        for proc in procs.values():  # none outlives a failure here
+            proc.kill()
+            proc.wait()
     return {n: d / f"{n}.pem" for n in procs}
 
 
@@ -122,8 +127,11 @@ async def world(
     for name, role in (("vic", "viewer"), ("olga", "operator"), ("ann", "approver"), ("ben", "approver"),
                        ("adm", "admin")):  # fmt: skip
         w.tokens[name] = await add_user(store, name, role, pubs.get(name, ""))
-    yield w
-    await server.close()
+    try:
+        yield w
+    finally:
+        await w.reap()
+        await server.close()
 
 
 def rows(out: str) -> dict[str, list[str]]:

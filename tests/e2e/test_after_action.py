@@ -37,7 +37,12 @@ async def _fleetctl(s: Stack, *args: str) -> tuple[int, str, str]:
     env.update(CAMFLEET_URL=s.url, CAMFLEET_TOKEN=s.token)
     proc = await asyncio.create_subprocess_exec(FLEETCTL, *args, env=env, stdin=asyncio.subprocess.DEVNULL,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)  # fmt: skip
-    out, err = await asyncio.wait_for(proc.communicate(), scaled(180))
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), scaled(180))
+    finally:
+        if proc.returncode is None:  # timed out or cancelled: fleetctl must not outlive the test
+            proc.kill()
+            await proc.wait()
     return proc.returncode if proc.returncode is not None else -1, out.decode(), err.decode()
 
 
