@@ -13,7 +13,7 @@ from typing import Any, Literal
 from agent.actions import engine
 from agent.actions.cloud import disable_cloud
 from agent.actions.conn import PROBE_TIMEOUT_S, CameraConn
-from agent.actions.goal import Goal, GoalSpec, GoalState, evaluate
+from agent.actions.goal import Goal, GoalSpec, GoalState, Part, evaluate
 from agent.actions.lifecycle import decommission, reboot, rollback
 from agent.actions.network import RestrictSpec, prove_isolation, restrict_network
 from agent.attribution import VendorLookup, load_oui
@@ -566,7 +566,7 @@ class CameraFleet:
                 c, oui=await self._oui_lookup(), agent_id=self.agent_id, site=self.site
             )
             done = engine.ActionResult(dry_run=dry_run) if r.ok else _failed("inventory", r)
-            return done, GoalSpec()
+            return done, GoalSpec(parts={"inventory": Part("a complete read of the camera", essential=True)})
         raise CameraError(f"unknown action {name!r}", host=c.host, operation=name)
 
     def _lookup_snapshot(self, snapshot_id: str, camera_id: str) -> tuple[str, dict[str, Json]]:

@@ -128,8 +128,12 @@ class VendorProbes:
         return [a for a, p in self.apis.items() if p.status == "present"]
 
     def expected_but_unusable(self) -> list[ApiProbe]:
-        """APIs the evidence names as the camera's maker that could not be used (refused, unavailable)."""
-        return [p for p in self.apis.values() if p.status in ("refused", "unavailable")]
+        """APIs the evidence points at that could not be used (refused, unavailable, or not found) while no other
+        vendor API answered: the camera's own vendor switches are then unknown, not absent."""
+        if self.present:
+            return []
+        return [p for p in self.apis.values() if p.status in ("refused", "unavailable")
+                or (p.status == "absent" and p.support >= CREDENTIAL_SUPPORT)]  # fmt: skip
 
 
 def driver_support(obs: Observation, oui: VendorLookup | None) -> dict[str, float]:
@@ -138,17 +142,14 @@ def driver_support(obs: Observation, oui: VendorLookup | None) -> dict[str, floa
     return {name: float(support.get(name, 0.0)) for name in DRIVERS}
 
 
-def probe_order(support: Mapping[str, float], all_support: Mapping[str, float] | None = None) -> list[str]:
-    """Which APIs to probe, most likely first: those the evidence points at (conflicting evidence: each of
-    them); none when the evidence names a maker without a driver; every API when the evidence says nothing
-    clear, unauthenticated (that costs no credential and may add evidence: a realm, a Server banner)."""
-    pointed = sorted(
-        (d for d in DRIVERS if support.get(d, 0.0) >= CREDENTIAL_SUPPORT), key=lambda d: (-support[d], d)
-    )
+def probe_order(support: Mapping[str, float]) -> list[str]:
+    """Which APIs to probe, most likely first, from attribution's support per maker: those the evidence points
+    at (conflicting evidence: each of them); none when it names a maker without a driver; every API when it
+    says nothing clear, unauthenticated (that costs no credential and may add evidence: a realm, a banner)."""
+    pointed = [d for d in DRIVERS if support.get(d, 0.0) >= CREDENTIAL_SUPPORT]
     if pointed:
-        return pointed
-    every = dict(all_support or support)
-    if every and max(every.values()) >= VERDICT_SUPPORT:
+        return sorted(pointed, key=lambda d: (-support[d], d))
+    if support and max(support.values()) >= VERDICT_SUPPORT:
         return []
     return sorted(DRIVERS, key=lambda d: (-support.get(d, 0.0), d))
 
@@ -235,7 +236,7 @@ async def probe_vendors(
     everything = attribute(obs, oui).support
     support = {name: float(everything.get(name, 0.0)) for name in DRIVERS}
     out = VendorProbes(support=dict(support))
-    for name in probe_order(support, everything):
+    for name in probe_order(everything):
         driver = DRIVERS[name]
         earlier = (refused or {}).get(name)
         if earlier is not None:

@@ -406,6 +406,10 @@ class SimServer:
             faultlib.drop(request)
             return web.Response(status=503)
         self._count(cam, f"status_{resp.status}")
+        if resp.status == 401 and request.path in ONVIF_PATHS:
+            # Challenges of the ONVIF service alone: a client reusing its digest nonce meets one per camera; the
+            # unauthenticated vendor-API probes an agent sends first are answered 401 elsewhere.
+            self._count(cam, "onvif_401")
         return await self._post_faults(cam, request, resp)
 
     async def _post_faults(

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 from agent.actions import engine
 from agent.actions.conn import CameraConn, vendor_setting
-from agent.actions.goal import GoalSpec, Part
+from agent.actions.goal import GoalSpec, Part, vendor_rows
 from agent.actions.onvif_settings import ONVIF_SETTINGS
 
 # Vendor switches per driver (VENDORS.md §3-5): Hikvision EZVIZ/Hik-Connect, Ehome (ISUP), UPnP and its port
@@ -93,7 +93,5 @@ async def disable_cloud(
                 goal.parts[f"{driver}.{n}"] = Part(f"{driver} {VENDOR_WHAT[n]}")
     for p in probes.expected_but_unusable():
         # The evidence names this maker, but its API could not be used: its cloud switches are unknown.
-        names = ", ".join(VENDOR_WHAT[n] for n in VENDOR_CLOUD.get(p.api, ()) if selected(n))
-        if names:
-            goal.remaining.append(f"{p.api} {names}: unknown, its API is {p.status} ({p.reason})")
+        vendor_rows(goal, p, {n: VENDOR_WHAT[n] for n in VENDOR_CLOUD.get(p.api, ()) if selected(n)})
     return out, goal

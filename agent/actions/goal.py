@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from agent.actions import engine
+from agent.vendor_probe import ApiProbe
 
 
 class GoalState(StrEnum):
@@ -53,6 +54,17 @@ class GoalSpec:
     remaining: list[str] = field(default_factory=list)
     impossible: list[str] = field(default_factory=list)  # essentials this device lacks entirely
     rows: list[engine.SettingResult] = field(default_factory=list)  # report rows for what has no setting
+
+
+def vendor_rows(goal: GoalSpec, probe: ApiProbe, names: dict[str, str]) -> None:
+    """Report rows (and unknown-exposure parts) for the settings of a vendor API the evidence points at but
+    that could not be used: unsupported where the API is not there, failed where it refused or was busy."""
+    outcome = engine.Outcome.UNSUPPORTED if probe.status == "absent" else engine.Outcome.FAILED
+    reason = f"the {probe.api} API is {probe.status} on this camera ({probe.reason})"
+    for name, what in names.items():
+        setting = f"{probe.api}.{name}"
+        goal.rows.append(engine.SettingResult(setting, outcome, reason=reason))
+        goal.parts[setting] = Part(f"{probe.api} {what}", absent_ok=False)
 
 
 def _short(value: engine.Json) -> str:

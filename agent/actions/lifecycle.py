@@ -18,7 +18,10 @@ from agent.errors import CameraError, Unsupported
 log = logging.getLogger(__name__)
 
 SnapshotSink = Callable[[dict[str, engine.Json]], Awaitable[None]]
-REBOOT = GoalSpec(parts={"reboot": Part("reboot", essential=True)})
+
+
+def _reboot_goal() -> GoalSpec:
+    return GoalSpec(parts={"reboot": Part("reboot", essential=True)})
 
 
 def _keep(current: engine.Json) -> engine.Json:
@@ -70,9 +73,9 @@ async def reboot(conn: CameraConn, *, dry_run: bool = False) -> tuple[engine.Act
     result = engine.ActionResult(dry_run=dry_run)
     if dry_run:
         result.settings.append(engine.SettingResult("reboot", engine.Outcome.WOULD_CHANGE))
-        return result, REBOOT
+        return result, _reboot_goal()
     result.settings.append(await _reboot_row(conn))
-    return result, REBOOT
+    return result, _reboot_goal()
 
 
 async def _reboot_row(conn: CameraConn) -> engine.SettingResult:

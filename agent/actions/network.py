@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from agent.actions import engine
 from agent.actions.cloud import onvif_setting
 from agent.actions.conn import CameraConn, probe_from, vendor_setting
-from agent.actions.goal import GoalSpec, Part
+from agent.actions.goal import GoalSpec, Part, vendor_rows
 from agent.actions.onvif_settings import canonical_networks, field, items, text
 from agent.drivers import DRIVERS
 from agent.errors import AuthFailed, CameraError, Refused, Unreachable
@@ -187,9 +187,7 @@ async def restrict_network(conn: CameraConn, spec: RestrictSpec) -> tuple[list[e
             out.append(vendor_setting(conn, d, n, lambda cur: "no" if isinstance(cur, str) else False))
             goal.parts[f"{d}.{n}"] = Part(f"{d} {n}")
     for p in probes.expected_but_unusable():
-        if VENDOR_SHELLS.get(p.api) or "ip_filter" in DRIVERS[p.api].setting_names:
-            goal.remaining.append(f"{p.api} settings (shells, vendor filter): unknown, its API is {p.status} "
-                                  f"({p.reason})")  # fmt: skip
+        vendor_rows(goal, p, {n: n for n in VENDOR_SHELLS.get(p.api, ())})
     return [guarded(conn, s) for s in out], goal
 
 

@@ -35,11 +35,12 @@ async def test_fast_and_zeep_read_paths_give_the_same_records() -> None:
     async with run_sim(cams) as server:
         records = {}
         for path in ("zeep", "fast"):
-            challenges = {c.id: server.traffic.get(c.id, {}).get("status_401", 0) for c in cams}
+            challenges = {c.id: server.traffic.get(c.id, {}).get("onvif_401", 0) for c in cams}
             async with CameraFleet(targets, concurrency=16, timeout=10.0, read_path=path) as fleet:
                 records[path] = {r.record.camera_id: r.record for r in await fleet.inventory_results()}
-            # One digest challenge per camera at most: the nonce of the first 401 serves every later request.
-            extra = {c.id: server.traffic.get(c.id, {}).get("status_401", 0) - challenges[c.id] for c in cams}
+            # One digest challenge per camera at most: the nonce of the first 401 serves every later ONVIF request.
+            # (Vendor APIs are first asked without credentials, issue 12: those 401s are not the session's.)
+            extra = {c.id: server.traffic.get(c.id, {}).get("onvif_401", 0) - challenges[c.id] for c in cams}
             assert max(extra.values()) <= 1, (path, extra)
             assert sum(extra.values()) > 0  # digest cameras were challenged: the count is real
     assert records["zeep"].keys() == records["fast"].keys()
