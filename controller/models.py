@@ -149,15 +149,20 @@ class NoQuery(Strict):
 
 
 # ---- commands ---------------------------------------------------------------------------------------------
+# What the operator saw: a destructive command or campaign is refused when its selection now holds more cameras
+# (controller.commands.check_growth); required where a stage or action is destructive.
+Previewed = Annotated[
+    int | None,
+    Field(ge=0, le=MAX_TARGETS, description="the number of cameras the operator previewed; refused if the "
+                                            "selection now holds more (required when destructive)"),
+]  # fmt: skip
+
+
 class _Command(Strict):
     where: Selection
     dry_run: bool = Field(False, description="ask the agents for the diff; change nothing")
     ttl_s: float = Field(900.0, ge=10, le=7 * 86400, description="executions time out after this long")
-    expect_cameras: int | None = Field(
-        None, ge=0, le=MAX_TARGETS,
-        description="the number of cameras the operator previewed; the command is refused if the selection "
-                    "now holds more (required for destructive actions)",
-    )  # fmt: skip
+    expect_cameras: Previewed = None
 
     @model_validator(mode="before")
     @classmethod
@@ -275,11 +280,7 @@ class CampaignCreate(Strict):
     approvals_required: int | None = Field(None, ge=2, le=16, description="default: the controller's setting")
     approval_ttl_s: float = Field(7 * 86400.0, ge=60, le=30 * 86400)
     preview: Literal["canary", "all", "none"] = "canary"
-    expect_cameras: int | None = Field(
-        None, ge=0, le=MAX_TARGETS,
-        description="the number of cameras the operator previewed; refused if the selection now holds more "
-                    "(required when a stage is destructive)",
-    )  # fmt: skip
+    expect_cameras: Previewed = None
 
     @model_validator(mode="before")
     @classmethod
