@@ -102,7 +102,7 @@ def test_camera_credentials_then_recorder_impact_and_refusal(stack: Stack) -> No
     )
     fed = [t for t in managed if t["recorder"]]
     assert fed, "some cameras on the LAN feed a recorder"
-    ids = ",".join(f"{t['host']}:{t['port']}" for t in fed)
+    ids = [f"{t['host']}:{t['port']}" for t in fed]  # a JSON selection names ids as a list
     spec = {
         "name": "fence",
         "where": {"ids": ids},
