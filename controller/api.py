@@ -141,7 +141,7 @@ def command_json(c: CommandRow, executions: list[ExecutionRow] | None = None) ->
     if executions is not None:
         d["executions"] = [
             {"camera_id": e.camera_id, "state": e.state, "settings": e.settings, "snapshot_id": e.snapshot_id,
-             "error_class": e.error_class, "message": e.message, "updated_at": e.updated_at}
+             "error_class": e.error_class, "message": e.message, "updated_at": e.updated_at, "goal": e.goal}
             for e in executions
         ]  # fmt: skip
         counts: dict[str, int] = {}

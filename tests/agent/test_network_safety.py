@@ -96,6 +96,8 @@ async def test_restrict_network_without_an_allow_list_is_refused() -> None:
         before = server.traffic.get(cam.id, {}).get("requests", 0)
         async with fleet_for(cam) as fleet:
             cid = fleet.camera_ids()[0]
+            rep = await fleet.run_action(cid, restrict(allow=[]), dry_run=True)
+            assert rep.to_json()["dry_run"] is True and rep.status == "failed"  # a plan stays a plan
             rep = await fleet.run_action(cid, restrict(allow=[]))
             assert rep.error is not None and rep.error.error_class == "rejected"
             assert "allow list" in rep.error.message and "recorder" in rep.error.message

@@ -72,6 +72,8 @@ def test_broker_killed_and_restarted_mid_command(slow_stack: Stack) -> None:
         detail = await s.wait_command(cid, 90)
         check_invariants(detail, await all_writes(s))
         assert all(e["state"] == "SUCCEEDED" for e in detail["executions"]), detail["counts"]
+        # The agents' verdict on the goal travelled with each result (issue 12).
+        assert all(e["goal"] in ("reached", "partly_reached", "not_reachable") for e in detail["executions"])
 
     asyncio.run(go())
 
