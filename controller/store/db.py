@@ -139,13 +139,16 @@ class Database:
                 # Password hashes, the audit log, journals: 0600 in a 0700 directory (the -wal/-shm follow).
                 private_file(Path(self.url.database))
             # No reset-on-return rollback: every transaction here ends explicitly (commit, or rollback in
-            # _discard), and each rollback is one more hop to aiosqlite's thread on every read.
+            # _discard), and each rollback is one more hop to aiosqlite's thread on every read. LIFO: a page's
+            # statements reuse the connection whose page cache is warm (each SQLite connection has its own);
+            # the others idle unless requests overlap.
             engine = create_async_engine(
                 self.url,
                 pool_size=self.pool_size,
                 max_overflow=0,
                 pool_timeout=TIMEOUT,
                 pool_reset_on_return=None,
+                pool_use_lifo=True,
             )
             _sqlite_setup(engine)
         self._engine = engine

@@ -308,8 +308,16 @@ async def test_breakdown_matches_the_single_column_counts(store: Store) -> None:
     assert marginal(got, 1) == await store.counts("site")
     assert marginal(got, 2) == await store.counts("cloud_reachable")
     assert sum(n for _, n in got) == 40
+    # Any order, and columns outside the covering index: each value still lands in the column asked for.
+    mixed = await store.breakdown(("cloud_reachable", "agent_id", "site", "origin"))
+    assert marginal(mixed, 0) == await store.counts("cloud_reachable")
+    assert marginal(mixed, 1) == await store.counts("agent_id")
+    assert marginal(mixed, 2) == await store.counts("site")
+    assert marginal(mixed, 3) == await store.counts("origin")
     with pytest.raises(ValueError):
         await store.breakdown(("record",))
+    with pytest.raises(ValueError):
+        await store.breakdown(("site", "site"))
 
 
 async def test_only_the_commands_agent_may_report_on_it(store: Store) -> None:

@@ -33,6 +33,9 @@ TRACKED = (
     "reachable",
 )
 BOOLS = ("covered", "oem_rebrand", "cloud_reachable", "reachable")
+# The columns of the covering index cameras_breakdown after vanished (migration 0007_breakdown_index).
+BREAKDOWN_ORDER = ("origin", "manufacturer", "site", "risk_level", "lifecycle", "oem_rebrand", "covered",
+                   "cloud_reachable")  # fmt: skip
 
 
 def camera(d: dict[str, Any]) -> CameraRow:
@@ -227,15 +230,22 @@ class CameraRepo(Repo):
     ) -> list[tuple[tuple[str, ...], int]]:
         """Counts grouped by several columns in ONE scan: the dashboard derives every total from it."""
         bad = [c for c in columns if c not in BREAKDOWN_COLUMNS]
-        if bad or not columns:
+        if bad or not columns or len(set(columns)) != len(columns):
             raise ValueError(f"cannot break down by {bad or columns}")
-        cols = [C.c[c] for c in columns]
+        # Grouped in the covering index's column order (revision 0007), whatever order the caller asked for:
+        # SQLite then reads the index, not the table, and needs no temporary b-tree for a prefix of it.
+        ordered = sorted(
+            columns, key=lambda c: BREAKDOWN_ORDER.index(c) if c in BREAKDOWN_ORDER else len(BREAKDOWN_ORDER)
+        )
+        back = [ordered.index(c) for c in columns]
+        cols = [C.c[c] for c in ordered]
         q = select(*cols, func.count()).where(*self.where(flt or CameraFilter())).group_by(*cols)
         n = len(columns)
-        return [
-            (tuple(str(int(v)) if isinstance(v, bool) else str(v) for v in r[:n]), int(r[n]))
-            for r in (await self.conn.execute(q)).all()
-        ]
+        out = []
+        for r in (await self.conn.execute(q)).all():
+            values = [str(int(v)) if isinstance(v, bool) else str(v) for v in r[:n]]
+            out.append((tuple(values[i] for i in back), int(r[n])))
+        return out
 
     async def changed_since(self, since: float) -> list[tuple[CameraRow, bool]]:
         """Cameras written (inventoried or marked vanished) at or after `since`, with their vanished flag."""
