@@ -103,6 +103,8 @@ def _stage_params(args: argparse.Namespace, stage: str) -> dict[str, Any]:
             p["clear_gateway"] = False
         if args.keep_dns:
             p["clear_dns"] = False
+        if args.accept_recording_gap:
+            p["accept_recording_gap"] = True
         return p
     return {"mode": args.mode or "soft", "wipe_users": bool(args.wipe_users)}
 
@@ -685,6 +687,8 @@ def _create_flags(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--keep-gateway", action="store_true", help="restrict_network: do not clear the gateway")
     g.add_argument("--keep-dns", action="store_true", help="restrict_network: do not clear the DNS servers")
+    g.add_argument("--accept-recording-gap", action="store_true",
+                   help="restrict_network: run even where the allow list cuts cameras off their recorders")  # fmt: skip
     g.add_argument("--mode", choices=["soft", "hard"], help="decommission: factory reset mode (default soft)")
     g.add_argument("--wipe-users", action="store_true", help="decommission: also delete the user accounts")
     g = p.add_argument_group("batches and gates")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from controller import __version__
 from controller.fleetctl import campaign as fleetctl_campaign
+from controller.fleetctl import census as fleetctl_census
 from controller.fleetctl import fleet as fleetctl_fleet
 from controller.fleetctl import run as fleetctl_run
 from controller.fleetctl.base import Context, Handler, Parser, Registrar
@@ -19,7 +20,12 @@ from controller.fleetctl.output import Output
 DEFAULT_URL = "http://127.0.0.1:8080"
 # Subcommand modules, in --help order. Campaigns and approvals (`fleetctl campaign ...`, `fleetctl approve`)
 # plug in here with their own module exposing register(subparsers, common).
-REGISTRARS: list[Registrar] = [fleetctl_fleet.register, fleetctl_run.register, fleetctl_campaign.register]
+REGISTRARS: list[Registrar] = [
+    fleetctl_fleet.register,
+    fleetctl_census.register,
+    fleetctl_run.register,
+    fleetctl_campaign.register,
+]
 
 
 def _global_options(p: argparse.ArgumentParser, *, defaults: bool) -> None:

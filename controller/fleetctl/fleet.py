@@ -112,7 +112,7 @@ async def agents(ctx: Context, args: argparse.Namespace) -> int:
     return Exit.OK
 
 
-def _counts(d: Any) -> str:
+def counts(d: Any) -> str:
     if not isinstance(d, dict) or not d:
         return "none"
     return ", ".join(f"{k} {n}" for k, n in sorted(d.items(), key=lambda kv: (-int(kv[1]), str(kv[0]))))
@@ -126,13 +126,13 @@ async def summary(ctx: Context, args: argparse.Namespace) -> int:
         return Exit.OK
     lines = [
         ("cameras", str(doc.get("total", 0))),
-        ("by origin", _counts(doc.get("origin"))),
+        ("by origin", counts(doc.get("origin"))),
         ("covered makers", f"{doc.get('covered', 0)} (NDAA §889), of which OEM rebrands {doc.get('oem_rebrand', 0)}"),
         ("cloud-reachable", str(doc.get("cloud_reachable", 0))),
-        ("by site", _counts(doc.get("site"))),
-        ("by risk", _counts(doc.get("risk_level"))),
-        ("by lifecycle", _counts(doc.get("lifecycle"))),
-        ("by reported maker", _counts(doc.get("manufacturer"))),
+        ("by site", counts(doc.get("site"))),
+        ("by risk", counts(doc.get("risk_level"))),
+        ("by lifecycle", counts(doc.get("lifecycle"))),
+        ("by reported maker", counts(doc.get("manufacturer"))),
     ]  # fmt: skip
     for k, v in lines:
         ctx.out.text(f"{k + ':':<19}{v}")

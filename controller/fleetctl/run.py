@@ -55,6 +55,8 @@ def _network_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keep", action="append", metavar="PROTO", help="protocols kept on (default RTSP)")
     p.add_argument("--keep-gateway", action="store_true", help="do not clear the default gateway")
     p.add_argument("--keep-dns", action="store_true", help="do not clear the DNS servers")
+    p.add_argument("--accept-recording-gap", action="store_true",
+                   help="run even where the allow list cuts cameras off their recorders (they stop recording)")  # fmt: skip
 
 
 def _inventory_flags(p: argparse.ArgumentParser) -> None:
@@ -68,6 +70,8 @@ def _network_params(a: argparse.Namespace) -> dict[str, Any]:
         params["ntp_server"] = a.ntp
     if a.keep:
         params["keep_protocols"] = [p.upper() for p in _split(a.keep)]
+    if a.accept_recording_gap:
+        params["accept_recording_gap"] = True
     return params
 
 

@@ -334,6 +334,15 @@ async def test_no_wait_creates_commands_with_params(fleet: Fleet) -> None:
     assert res.rc == 0 and "agent-south" in res.out and "fleetctl status --wait" in res.out
 
 
+async def test_accepting_the_recording_gap_is_carried_to_the_command(fleet: Fleet) -> None:
+    res = await fleet.run("run", "restrict-network", "--where", "origin=dahua,site=north", "--allow", "10.0.0.5/32",
+                          "--accept-recording-gap", "--no-wait", "--json")  # fmt: skip
+    assert res.rc == 0, res.err
+    (c,) = res.json()["commands"]
+    row = await fleet.store.get_command(c["command_id"])
+    assert row is not None and row.params["accept_recording_gap"] is True
+
+
 async def test_a_person_at_a_terminal_is_asked_first(fleet: Fleet) -> None:
     for answer, created in ((b"n\n", 0), (b"y\n", 1)):
         master, slave = pty.openpty()

@@ -282,6 +282,9 @@ async def test_create_from_a_spec_file_with_flags_on_top(world: World, tmp_path:
     assert (
         await world.store.campaign_list() and len(await world.store.campaign_list()) == 1
     )  # print-spec sent nothing
+    res = await w_run_create(world, *HIK_NORTH, "--stages", "restrict_network", "--allow", "10.0.0.5",
+                             "--accept-recording-gap", "--print-spec", "--json")  # fmt: skip
+    assert res.json()["stages"][0]["params"] == {"allow": ["10.0.0.5"], "accept_recording_gap": True}
 
 
 async def test_dry_run_preview_of_the_canary(world: World) -> None:
