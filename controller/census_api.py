@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from aiohttp import web
 
@@ -11,14 +13,26 @@ from controller.auth import Perm
 from controller.fleet_answer import answer
 from controller.models import CensusQuery, NoQuery
 from controller.store import Store
-from controller.store.base import CameraFilter
 from controller.store.repos.census import CensusRow, ChannelRow
+
+# The answer per store, with the version it was computed at: the live overview asks every few seconds, and at
+# 10,000 cameras computing it costs a few hundred ms of the event loop (BENCHMARKS, issue 14's overview finding).
+_ANSWERS: WeakKeyDictionary[Store, tuple[tuple[Any, ...], float, dict[str, Any]]] = WeakKeyDictionary()
+# The version compares counts and latest write times: a write stamped no later than an earlier one (the
+# controller's clock stepped back) with the same counts would leave it unchanged, so an answer is never older than this.
+MAX_AGE_S = 60.0
 
 
 async def fleet_answer(store: Store) -> dict[str, Any]:
-    """Every camera once (inventoried, found by census, or only behind a recorder), recorders apart."""
-    cameras, _ = await store.query_cameras(CameraFilter(), limit=10**7)
-    return answer(cameras, await store.census_devices(), await store.recorder_channels())
+    """Every camera once (inventoried, found by census, or only behind a recorder), recorders apart. Computed again
+    only when the cameras, census devices or channels changed (store.fleet_version); callers must not mutate it."""
+    version, now = await store.fleet_version(), time.monotonic()
+    hit = _ANSWERS.get(store)
+    if hit is not None and hit[0] == version and now - hit[1] < MAX_AGE_S:
+        return hit[2]
+    got = answer(await store.camera_keys(), await store.census_devices(), await store.recorder_channels())
+    _ANSWERS[store] = (version, now, got)
+    return got
 
 
 def census_json(d: CensusRow) -> dict[str, Any]:

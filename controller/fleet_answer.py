@@ -11,13 +11,32 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from controller.store.base import CameraRow
 from controller.store.repos.census import CensusRow, ChannelRow
-from protos.camfleet.v1 import camfleet_pb2 as pb
 
 _RANK = {"inventory": 0, "census": 1, "channel": 2}
+
+
+class Identified(Protocol):
+    """An inventoried camera as the answer sees it: store.camera_keys() rows (or whole CameraRows)."""
+
+    @property
+    def camera_id(self) -> str: ...
+    @property
+    def site(self) -> str: ...
+    @property
+    def host(self) -> str: ...
+    @property
+    def origin(self) -> str: ...
+    @property
+    def confidence(self) -> float: ...
+    @property
+    def serial(self) -> str: ...
+    @property
+    def macs(self) -> Sequence[str]: ...
+    @property
+    def device_class(self) -> str: ...
 
 
 @dataclass
@@ -42,22 +61,13 @@ def _ids(serial: str, macs: Iterable[str]) -> set[str]:
 
 
 def sightings(
-    cameras: Sequence[CameraRow], census: Sequence[CensusRow], channels: Sequence[ChannelRow]
+    cameras: Sequence[Identified], census: Sequence[CensusRow], channels: Sequence[ChannelRow]
 ) -> list[Sighting]:
     out: list[Sighting] = []
     for c in cameras:
-        try:
-            rec = pb.CameraRecord.FromString(c.record)
-            serial, macs, recorder = (
-                rec.identity.serial,
-                list(rec.identity.macs),
-                rec.device_class == "recorder",
-            )
-        except Exception:  # an unreadable record still counts as one camera, matched by address only
-            serial, macs, recorder = "", [], False
-        keys = _ids(serial, macs) | {f"addr:{c.site}|{c.host}", f"camera:{c.camera_id}"}
+        keys = _ids(c.serial, c.macs) | {f"addr:{c.site}|{c.host}", f"camera:{c.camera_id}"}
         out.append(Sighting("inventory", c.camera_id, keys, origin=c.origin, confidence=c.confidence,
-                            recorder=recorder))  # fmt: skip
+                            recorder=c.device_class == "recorder"))  # fmt: skip
     for d in census:
         keys = _ids(d.serial, d.macs) | {f"addr:{d.site}|{d.host}"}
         if d.camera_id:
@@ -109,7 +119,7 @@ def group(items: Sequence[Sighting]) -> list[list[Sighting]]:
 
 
 def answer(
-    cameras: Sequence[CameraRow], census: Sequence[CensusRow], channels: Sequence[ChannelRow]
+    cameras: Sequence[Identified], census: Sequence[CensusRow], channels: Sequence[ChannelRow]
 ) -> dict[str, Any]:
     """The fleet answer: unique cameras (recorders counted apart) and how each is known."""
     groups = group(sightings(cameras, census, channels))

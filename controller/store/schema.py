@@ -44,6 +44,7 @@ cameras = Table(
     _int("oem_rebrand"), _float("confidence"), _int("risk_score"), _text("risk_level"), _int("cloud_reachable"),
     _text("fingerprint"), _int("reachable"), _float("observed_at"), _blob("record"), _text("lifecycle"),
     _text("tags"), _float("updated_at"), _int("vanished"),
+    _text("serial", server_default=""), _text("macs", server_default="[]"), _text("device_class", server_default=""),
 )  # fmt: skip
 
 camera_history = Table(
@@ -155,6 +156,7 @@ census_devices = Table(
     _text("host"), _int("port"), _text("macs"), _text("serial"), _text("model"), _text("firmware"),
     _text("device_class"), _int("channels"), _text("activation"), _text("status"), _text("sources"),
     _text("origin"), _int("covered"), _float("confidence"), _text("camera_id"), _blob("record"), _float("seen_at"),
+    _float("written_at", server_default="0"),  # revision 0007: the controller's time (seen_at is the agent's)
 )  # fmt: skip
 
 # Messages from agents the hub could not apply, kept with the reason (revision 0006, supervised ingest).

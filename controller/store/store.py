@@ -40,7 +40,7 @@ from controller.store.base import (
     UserRow,
 )
 from controller.store.db import Database, Tx
-from controller.store.repos.census import CensusRow, ChannelRow
+from controller.store.repos.census import CameraKey, CensusRow, ChannelRow
 
 
 class Store:
@@ -137,6 +137,15 @@ class Store:
     async def census_devices(self) -> list[CensusRow]:
         async with self.read() as r:
             return await r.census.all()
+
+    async def fleet_version(self) -> tuple[Any, ...]:
+        async with self.read() as r:
+            return await r.census.fleet_version()
+
+    async def camera_keys(self) -> list[CameraKey]:
+        """The identity of every present camera (serial, MACs, address, class) without its record."""
+        async with self.read() as r:
+            return await r.census.camera_keys()
 
     async def get_camera(self, camera_id: str) -> CameraRow | None:
         async with self.read() as r:

@@ -11,9 +11,8 @@ from google.protobuf.json_format import MessageToDict
 
 from controller.api import STORE
 from controller.auth import Perm
-from controller.census_api import recorders_json
+from controller.census_api import fleet_answer, recorders_json
 from controller.commands import NotFound, reassign_camera
-from controller.fleet_answer import answer
 from controller.models import Reassign, parse_obj
 from controller.store import Store
 from controller.store.base import LIFECYCLE, CameraFilter, marginal
@@ -84,13 +83,11 @@ async def overview(request: web.Request) -> web.Response:
     ]
     agents = await store.list_agents()
     channels = await store.recorder_channels()
-    census = await store.census_devices()
-    all_cameras, _ = await store.query_cameras(CameraFilter(), limit=10**7)
     return render(
         request,
         "overview.html",
         {"s": s, "charts": charts, "agents": agents, "alerts": await store.alerts(open_only=True, limit=50),
-         "title": "Fleet", "live": True, "fleet": answer(all_cameras, census, channels),
+         "title": "Fleet", "live": True, "fleet": await fleet_answer(store),
          "recorders": recorders_json(channels)},
     )  # fmt: skip
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import zlib
 
+from controller.census_api import fleet_answer
 from controller.census_ingest import census_rows, channel_rows
 from controller.fleet_answer import answer
 from controller.recorders import impact
@@ -34,6 +35,7 @@ def row(rec: pb.CameraRecord, agent: str = "agent-a") -> CameraRow:
         model=rec.identity.model, firmware="V5.7.18 build 240826", origin=rec.origin.manufacturer, covered=True,
         oem_rebrand=False, confidence=rec.origin.confidence, risk_score=10, risk_level="low", cloud_reachable=False,
         fingerprint=rec.camera_id, reachable=True, observed_at=time.time(), record=rec.SerializeToString(),
+        serial=rec.identity.serial, macs=list(rec.identity.macs), device_class=rec.device_class,
     )  # fmt: skip
 
 
@@ -70,6 +72,35 @@ async def test_channels_follow_each_report_and_stale_ones_are_ignored(store: Sto
     # A full report without the recorder retires its channels.
     await ingest(store, cam, seq=4)
     assert await store.recorder_channels() == []
+
+
+async def test_camera_keys_are_the_identity_columns_of_present_cameras(store: Store) -> None:
+    cam, nvr = record("cam-1", "127.0.1.1", "S1"), record("nvr-1", "127.0.1.9", "N1", recorder=True)
+    await ingest(store, cam, nvr)
+    keys = {k.camera_id: (k.serial, k.macs, k.device_class) for k in await store.camera_keys()}
+    assert keys == {"cam-1": ("S1", [mac("cam-1")], "camera"), "nvr-1": ("N1", [mac("nvr-1")], "recorder")}
+    await ingest(store, nvr, seq=2)  # a full report without cam-1: it vanished
+    assert [k.camera_id for k in await store.camera_keys()] == ["nvr-1"]
+
+
+async def test_the_cached_fleet_answer_follows_every_change_it_counts(store: Store) -> None:
+    first = await fleet_answer(store)
+    assert first["cameras"] == 0 and await fleet_answer(store) is first  # nothing changed: not computed again
+    cam = record("cam-1", "127.0.1.1", "S1")
+    await ingest(store, cam, seq=1)
+    assert (await fleet_answer(store))["inventoried"] == 1
+    rep = pb.CensusReport(census_id="c1", devices=[pb.CensusDevice(host="127.0.1.6", serial="S6")])
+    for census_id in ("c1", "c2"):  # the same device again: same count, same agent time, later write
+        rep.census_id = census_id
+        await store.ingest_census(census_rows("agent-a", "a", rep), agent_id="agent-a", census_id=census_id,
+                                  last_part=True)  # fmt: skip
+        assert (await fleet_answer(store))["census_only"] == 1
+    nvr = record("nvr-1", "127.0.1.9", "N1", recorder=True, channels=[channel(1, "192.168.254.3", "H2")])
+    await ingest(store, cam, nvr, seq=2)
+    assert (await fleet_answer(store))["behind_recorder_only"] == 1
+    await ingest(store, nvr, seq=3)  # cam-1 vanished
+    a = await fleet_answer(store)
+    assert (a["inventoried"], a["behind_recorder_only"], a["cameras"]) == (0, 1, 2)
 
 
 async def test_census_parts_replace_the_previous_run(store: Store) -> None:

@@ -43,6 +43,7 @@ def camera(d: dict[str, Any]) -> CameraRow:
     for k in BOOLS:
         d[k] = bool(d[k])
     d["tags"] = json.loads(d["tags"])
+    d["macs"] = json.loads(d["macs"])
     d["record"] = bytes(d["record"])
     return CameraRow(**d)
 
@@ -98,7 +99,7 @@ class CameraRepo(Repo):
         for row in rows:  # in report order: a camera listed twice compares its second copy with the first
             # (not dataclasses.asdict: it deep-copies every field, a third of the ingest's CPU)
             values = {k: int(v) if isinstance(v := getattr(row, k), bool) else v for k in CAMERA_COLUMNS}
-            values["tags"] = json.dumps(row.tags)
+            values["tags"], values["macs"] = json.dumps(row.tags), json.dumps(row.macs)
             values["updated_at"] = now
             old = olds.get(row.camera_id)
             if old is not None:

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, select
+from sqlalchemy import Select, and_, delete, func, select
 
 from controller.store import schema
 from controller.store.repos._base import Repo
@@ -16,6 +16,21 @@ from controller.store.repos._base import Repo
 R = schema.recorder_channels
 D = schema.census_devices
 A = schema.agents
+C = schema.cameras
+
+
+@dataclass
+class CameraKey:
+    """What the fleet answer needs of an inventoried camera: no record, so 10,000 cameras read in one query."""
+
+    camera_id: str
+    site: str
+    host: str
+    origin: str
+    confidence: float
+    serial: str
+    macs: list[str]
+    device_class: str
 
 
 @dataclass
@@ -65,6 +80,7 @@ class CensusRow:
     camera_id: str
     record: bytes  # camfleet.v1.CensusDevice
     seen_at: float = 0.0
+    written_at: float = 0.0  # set by the store
 
 
 _JSON = ("macs", "sources")
@@ -167,7 +183,8 @@ class CensusRepo(Repo):
                 set_={c: ins.excluded[c] for c in keep},
                 where=ins.excluded.seen_at >= D.c.seen_at,
             )
-            await self.conn.execute(stmt, [_db(r) for r in rows])
+            now = time.time()
+            await self.conn.execute(stmt, [{**_db(r), "written_at": now} for r in rows])
         if last_part:
             await self.run(delete(D).where(and_(D.c.agent_id == agent_id, D.c.census_id != census_id)))
         return len(rows)
@@ -177,3 +194,24 @@ class CensusRepo(Repo):
         if agent_id is not None:
             q = q.where(D.c.agent_id == agent_id)
         return [CensusRow(**_py(d)) for d in await self.rows(q)]
+
+    async def camera_keys(self) -> list[CameraKey]:
+        cols = [
+            C.c[k]
+            for k in ("camera_id", "site", "host", "origin", "confidence", "serial", "macs", "device_class")
+        ]
+        rows = await self.rows(select(*cols).where(C.c.vanished == 0).order_by(C.c.camera_id))
+        return [CameraKey(**{**d, "macs": json.loads(d["macs"] or "[]")}) for d in rows]
+
+    async def fleet_version(self) -> tuple[Any, ...]:
+        """Changes whenever a camera, census device or channel is written or removed (counts and latest write
+        times): the fleet answer is computed again only then."""
+
+        def n(table: Any) -> Any:
+            return select(func.count()).select_from(table).scalar_subquery()
+
+        def latest(col: Any) -> Any:
+            return select(func.max(col)).scalar_subquery()
+
+        q = select(n(C), latest(C.c.updated_at), n(D), latest(D.c.written_at), n(R), latest(R.c.updated_at))
+        return tuple((await self.conn.execute(q)).one())
