@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from urllib.parse import urlencode
 
 from agent.drivers import axis_models as m
@@ -80,9 +81,11 @@ class AxisDriver:
             out.update(params.group(group))
         return out
 
-    async def read_settings(self, http: CameraHttpLike) -> dict[str, Setting]:
+    async def read_settings(
+        self, http: CameraHttpLike, names: Collection[str] | None = None
+    ) -> dict[str, Setting]:
         out: dict[str, Setting] = {}
-        for name in SETTINGS:
+        for name in SETTINGS if names is None else [n for n in SETTINGS if n in names]:
             try:
                 out[name] = await self.read_setting(http, name)
             except Unsupported as exc:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol, TypeAlias
 
@@ -189,8 +189,10 @@ class VendorDriver(Protocol):
         """Raw vendor identity fields, for attribution."""
         ...
 
-    async def read_settings(self, http: CameraHttpLike) -> dict[str, Setting]:
-        """Every setting in `setting_names`, each either with its value or marked unsupported."""
+    async def read_settings(
+        self, http: CameraHttpLike, names: Collection[str] | None = None
+    ) -> dict[str, Setting]:
+        """Every setting in `setting_names` (or only those in `names`), each with its value or marked unsupported."""
         ...
 
     async def read_setting(self, http: CameraHttpLike, name: str) -> Setting:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from agent.drivers import dahua_models as m
 from agent.drivers.base import (
     REQUEST_TIMEOUT_S,
@@ -72,9 +74,11 @@ class DahuaDriver:
                 out.setdefault(norm, value)
         return out
 
-    async def read_settings(self, http: CameraHttpLike) -> dict[str, Setting]:
+    async def read_settings(
+        self, http: CameraHttpLike, names: Collection[str] | None = None
+    ) -> dict[str, Setting]:
         out: dict[str, Setting] = {}
-        for name in SETTINGS:
+        for name in SETTINGS if names is None else [n for n in SETTINGS if n in names]:
             try:
                 out[name] = (await self._read(http, name))[0]
             except Unsupported as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 
@@ -129,10 +130,12 @@ class HikvisionDriver:
         except Unsupported:
             return None
 
-    async def read_settings(self, http: CameraHttpLike) -> dict[str, Setting]:
+    async def read_settings(
+        self, http: CameraHttpLike, names: Collection[str] | None = None
+    ) -> dict[str, Setting]:
         caps = await self.read_capabilities(http)
         out: dict[str, Setting] = {}
-        for name in SETTINGS:
+        for name in SETTINGS if names is None else [n for n in SETTINGS if n in names]:
             out[name] = await self._read_gated(http, name, caps)
         return out
 

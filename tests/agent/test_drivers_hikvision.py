@@ -61,6 +61,18 @@ async def test_probe_identity_and_attribution_evidence() -> None:
         assert oem_ident["macAddress"] == oem.identity.mac
 
 
+async def test_read_settings_can_read_only_the_named_ones() -> None:
+    """The inventory asks for the settings its record holds; the others cost no request."""
+    hik, *_ = _hik_fleet()
+    async with sim_with_http([hik]) as (sim, https):
+        before = sim.traffic.get(hik.id, {}).get("requests", 0)
+        settings = await DRV.read_settings(https[hik.id], names={"ezviz", "ssh"})
+        spent = sim.traffic[hik.id]["requests"] - before
+    assert set(settings) == {"ezviz", "ssh"}
+    assert settings["ezviz"].value is hik.features["ezviz"]
+    assert spent <= 4  # capabilities, the two settings, at most one digest challenge (all nine: 10-11)
+
+
 async def test_read_settings_match_camera_state() -> None:
     hik, *_ = _hik_fleet()
     async with sim_with_http([hik]) as (_, https):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import functools
 from collections import deque
 from collections.abc import Iterator
@@ -26,7 +27,7 @@ from agent.http import Banner, CameraHttp, HttpPool, HttpReply
 from agent.onvif_decode import Obj
 from agent.onvif_faults import convert
 from agent.onvif_session import DEVICE_BINDING, OnvifSession, device_document
-from agent.onvif_transport import _to_requests, check_reply
+from agent.onvif_transport import _to_requests, check_reply, parse_reply
 from tests.fuzz.soap_replies import (
     BODIES,
     HEADERS,
@@ -104,10 +105,11 @@ def both(
     )
 
     def old() -> Any:
-        root = check_reply(_Http(), reply, operation=op, authenticate=True)  # type: ignore[arg-type]
-        del root
+        # What CameraTransport hands zeep: the reply, or its SOAP 1.2 rewrite when the camera spoke SOAP 1.1.
+        _root, body12 = parse_reply(_Http(), reply, operation=op, authenticate=True)  # type: ignore[arg-type]
+        seen = reply if body12 is reply.body else dataclasses.replace(reply, body=body12)
         try:
-            return binding.process_reply(client, binding.get(op), _to_requests(reply))
+            return binding.process_reply(client, binding.get(op), _to_requests(seen))
         except Exception as exc:
             raise convert(exc, host="127.0.0.1", operation=op, optional=optional, raw=body) from exc
 
