@@ -72,7 +72,7 @@ class CameraRow:
     lifecycle: str = "INVENTORIED"
     tags: list[str] = field(default_factory=list)
     updated_at: float = 0.0
-    # Identity as columns (revision 0007), so the fleet answer matches cameras without decoding every record.
+    # Identity as columns (revision 0008), so the fleet answer matches cameras without decoding every record.
     serial: str = ""
     macs: list[str] = field(default_factory=list)
     device_class: str = ""  # camera | recorder ("" from agents that do not say)

@@ -156,7 +156,7 @@ census_devices = Table(
     _text("host"), _int("port"), _text("macs"), _text("serial"), _text("model"), _text("firmware"),
     _text("device_class"), _int("channels"), _text("activation"), _text("status"), _text("sources"),
     _text("origin"), _int("covered"), _float("confidence"), _text("camera_id"), _blob("record"), _float("seen_at"),
-    _float("written_at", server_default="0"),  # revision 0007: the controller's time (seen_at is the agent's)
+    _float("written_at", server_default="0"),  # revision 0008: the controller's time (seen_at is the agent's)
 )  # fmt: skip
 
 # Messages from agents the hub could not apply, kept with the reason (revision 0006, supervised ingest).

@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_camera_identity"
-down_revision = "0006_quarantine"
+revision = "0008_camera_identity"
+down_revision = "0007_breakdown_index"
 branch_labels = None
 depends_on = None
 
