@@ -100,7 +100,7 @@ class Fleet:
             await kill(proc)
         self.procs.clear()
 
-    async def finish(self, proc: asyncio.subprocess.Process, within: float = 30.0) -> Result:
+    async def finish(self, proc: asyncio.subprocess.Process, within: float = 90.0) -> Result:
         try:
             out, err = await asyncio.wait_for(proc.communicate(), scaled(within))
         except BaseException:
@@ -193,7 +193,7 @@ async def stderr_until(
     await asyncio.wait_for(read(), scaled(within))
 
 
-async def created_commands(store: Store, n: int, within: float = 15.0) -> list[str]:
+async def created_commands(store: Store, n: int, within: float = 60.0) -> list[str]:
     deadline = time.monotonic() + scaled(within)
     while time.monotonic() < deadline:
         cmds = await store.list_commands()

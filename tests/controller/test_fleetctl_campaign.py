@@ -46,7 +46,7 @@ class World(Fleet):
     engine: CampaignEngine
     keys: dict[str, Path]
 
-    async def batch_state(self, cid: str, bid: str, want: AbstractSet[str], within: float = 15.0) -> str:
+    async def batch_state(self, cid: str, bid: str, want: AbstractSet[str], within: float = 60.0) -> str:
         deadline = time.monotonic() + scaled(within)
         while True:
             self.engine.wake()
@@ -56,7 +56,7 @@ class World(Fleet):
                 return b.state
             await asyncio.sleep(0.05)
 
-    async def run_commands(self, cid: str, bid: str, n: int, within: float = 15.0) -> list[str]:
+    async def run_commands(self, cid: str, bid: str, n: int, within: float = 60.0) -> list[str]:
         """The command ids of the batch's run steps, once there are n of them."""
         deadline = time.monotonic() + scaled(within)
         while time.monotonic() < deadline:
