@@ -211,29 +211,29 @@ async def test_csv_export_neutralises_spreadsheet_formulas(dash: Dash) -> None:
 
 
 @pytest.mark.slow
-async def test_cameras_table_is_fast_at_10000_cameras(tmp_path: Path) -> None:
+async def test_cameras_table_pages_at_10000_cameras(tmp_path: Path) -> None:
+    """Server-side pagination at 10,000 cameras: every page (filtered or not) holds one page of rows and the right
+    total. How fast that is gets measured in bench/api_latency.py, not asserted here: wall time on a shared,
+    loaded machine says nothing about the code."""
     d = await _serve(tmp_path, secure=False, cameras=10_000)
     try:
         async with session() as s:
             await login(s, d.url, "viewer")
-            timings = []
             for params in (
                 {},
                 {"origin": "dahua", "site": "south", "page": "40"},
                 {"q": "127.0.1.7", "risk": "high"},
             ):
-                t0 = time.perf_counter()
                 async with s.get(d.url + "/cameras", params=params) as r:
                     html = await r.text()
-                    assert r.status == 200
-                timings.append(time.perf_counter() - t0)
+                    assert r.status == 200, params
+                total = int(re.search(r'data-testid="camera-total">(\d+)<', html).group(1))  # type: ignore[union-attr]
+                page = int(params.get("page", "1"))
+                rows = html.count('<th scope="row"><a href="/cameras/')
+                assert rows == max(0, min(50, total - (page - 1) * 50)), (params, total, rows)  # 50 a page
             assert 'data-testid="camera-total">10000<' not in html
-            t0 = time.perf_counter()
             async with s.get(d.url + "/") as r:
                 assert 'data-testid="total">10000<' in await r.text()
-            timings.append(time.perf_counter() - t0)
-        # Server-side pagination over indexed columns: a page is a small fraction of a second even on 2 cores.
-        assert max(timings) < 1.5, timings
     finally:
         await d.server.close()
 
