@@ -1,4 +1,4 @@
-"""Shared aiohttp plumbing for cameras: one bounded connector per process, one digest session per camera."""
+"""HTTP to cameras: a global request cap, one keep-alive connection and one digest state per camera."""
 
 from __future__ import annotations
 
@@ -7,26 +7,22 @@ import functools
 import logging
 import random
 import re
+import ssl
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Literal, TypeVar
+from urllib.parse import quote_plus, urlsplit
 
-import aiohttp
-from aiohttp import (
-    ClientHandlerType,
-    ClientRequest,
-    ClientResponse,
-    ClientSession,
-    DigestAuthMiddleware,
-    TCPConnector,
-)
-from multidict import CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from agent.credentials import Credentials
+from agent.digest import DigestState, answerable, parse_challenges
 from agent.errors import AuthFailed, LockedOut, Timeout, Unreachable, Unsupported
+from agent.http11 import IDEMPOTENT, ConnectFailed, Connection, CutShort, FramingError
 
 log = logging.getLogger(__name__)
 
@@ -140,35 +136,72 @@ class Banner:
 
 
 @dataclass(eq=False)
-class HttpPool:
-    """Process-wide connection budget: one TCPConnector (limit, limit_per_host=1) plus a semaphore gate.
+class Slot:
+    """One camera address: its lock (one request at a time, whoever sends it) and its one keep-alive connection
+    (DESIGN §4: never parallel connections to one device; Dahua counts idle ones against its ~20 too)."""
 
-    The gate is taken before a request's timeout starts, so waiting for a free slot behind 1,000 other
-    cameras never counts as a camera timeout; the connector limits are the backstop. Gate and connector
-    belong to the event loop that created them.
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    conn: Connection | None = None
+    users: int = 0
+
+    def release(self) -> None:
+        """A CameraHttp is done with the address: the connection goes with the last one."""
+        self.users -= 1
+        if self.users <= 0 and self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+@dataclass(eq=False)
+class HttpPool:
+    """Process-wide connection budget: a semaphore gate on requests in flight and one lock per camera address.
+
+    The gate is taken before a request's timeout starts, so waiting for a free slot behind 1,000 other cameras
+    never counts as a camera timeout. The per-address lock is shared by every CameraHttp to that address: one
+    request at a time per device, whoever sends it (digest nonces race; Dahua/Hikvision connection limits).
+    Gate and locks belong to the event loop that created them.
     """
 
     concurrency: int = DEFAULT_CONCURRENCY
     source: str | None = None  # local address to connect from (a host with a leg in several networks)
-    connector: TCPConnector = field(init=False)
     gate: asyncio.Semaphore = field(init=False)
     loop: asyncio.AbstractEventLoop = field(init=False)
+    closed: bool = field(init=False, default=False)
+    _slots: weakref.WeakValueDictionary[tuple[str, int, bool], Slot] = field(init=False)
+    _connections: weakref.WeakSet[Connection] = field(init=False)
+    _tls: ssl.SSLContext | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.loop = asyncio.get_running_loop()
-        # limit_per_host=1: never parallel connections to one device (digest nonces race, Dahua/Hik
-        # connection limits). keepalive is kept short: cameras drop idle sockets after a few seconds.
-        self.connector = TCPConnector(
-            limit=self.concurrency,
-            limit_per_host=1,
-            keepalive_timeout=4.0,
-            force_close=False,
-            local_addr=(self.source, 0) if self.source else None,
-        )
         self.gate = asyncio.Semaphore(self.concurrency)
+        self._slots = weakref.WeakValueDictionary()
+        self._connections = weakref.WeakSet()
+
+    def slot(self, host: str, port: int, *, tls: bool = False) -> Slot:
+        """The one lock and connection of this camera address, shared by every CameraHttp to it (kept while one
+        holds it)."""
+        slot = self._slots.get((host, port, tls))
+        if slot is None:
+            slot = Slot()
+            self._slots[(host, port, tls)] = slot
+        return slot
+
+    def tls(self) -> ssl.SSLContext:
+        """Certificates verified, as aiohttp's default was (built once: a context costs milliseconds)."""
+        if self._tls is None:
+            self._tls = ssl.create_default_context()
+        return self._tls
+
+    async def connect(self, host: str, port: int, *, tls: bool) -> Connection:
+        conn = await Connection.open(host, port, tls=self.tls() if tls else None,
+                                     local_addr=(self.source, 0) if self.source else None)  # fmt: skip
+        self._connections.add(conn)
+        return conn
 
     async def close(self) -> None:
-        await self.connector.close()
+        self.closed = True
+        for conn in list(self._connections):
+            conn.close()
 
 
 _DEFAULT_POOL: HttpPool | None = None
@@ -178,7 +211,7 @@ def default_pool() -> HttpPool:
     """The process-wide pool for the running loop (re-created when a new loop runs, e.g. per test)."""
     global _DEFAULT_POOL
     loop = asyncio.get_running_loop()
-    if _DEFAULT_POOL is None or _DEFAULT_POOL.loop is not loop or _DEFAULT_POOL.connector.closed:
+    if _DEFAULT_POOL is None or _DEFAULT_POOL.loop is not loop or _DEFAULT_POOL.closed:
         _DEFAULT_POOL = HttpPool()
     return _DEFAULT_POOL
 
@@ -191,73 +224,40 @@ async def close_default_pool() -> None:
             await pool.close()
 
 
+def _refused(headers: list[tuple[str, str]], digest: DigestState | None) -> bool:
+    """A 401 to our digest answer is a refusal unless it says stale=true (RFC 7616 §3.3: the nonce expired, not
+    the password) or challenges for another realm (a new protection space, answered once)."""
+    challenges = [c for c in parse_challenges(v for k, v in headers if k.lower() == "www-authenticate")
+                  if c.scheme == "digest"]  # fmt: skip
+    if any(c.stale for c in challenges):
+        return False
+    offered = {c.params["realm"] for c in challenges if "realm" in c.params}
+    sent = digest.realm if digest is not None else None
+    return not (sent is not None and offered and sent not in offered)
+
+
 def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, Unreachable)
 
 
 def _is_connect_failure(exc: BaseException) -> bool:
     """The request never reached the camera, so even a non-idempotent call may be retried."""
-    return isinstance(exc, Unreachable) and isinstance(exc.__cause__, aiohttp.ClientConnectorError)
+    return isinstance(exc, Unreachable) and isinstance(exc.__cause__, ConnectFailed)
 
 
-async def _settle_challenge(request: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
-    """Read a 401 reply completely before DigestAuthMiddleware re-sends the request.
-
-    The digest middleware retries without releasing the 401 response. With limit_per_host=1 the retry
-    then waits for the very connection the unread 401 still holds: a camera whose 401 body is cut short
-    (seen with camsim's truncation fault) deadlocks the request until its timeout. Reading (or, on a
-    broken body, closing) the 401 frees the connection; a broken body surfaces as a transient error.
-    """
-    response = await handler(request)
-    if response.status != 401:
-        return response
-    try:
-        body = await response.read()
-    except aiohttp.ClientError as exc:
-        response.close()
-        if _failed_login(request, response):
-            # A 401 to a request that carried credentials is a failed login, whole body or not: retrying
-            # it as a transient "truncated reply" would spend a second login (camsim truncation fault).
-            raise AuthFailed(
-                "credentials rejected (HTTP 401, digest sent; reply cut short)",
-                host=request.url.host or "",
-                operation=request.url.path,
-            ) from exc
-        raise
-    if _failed_login(request, response) and not _TOO_MANY_RE.search(body):
-        # Stop here instead of letting DigestAuthMiddleware re-send: with a cached (preemptive) nonce it would
-        # try the same wrong password twice per request, and cameras lock after 5-7 failures (DESIGN §4).
-        if _LOCK_RE.search(body):
-            raise LockedOut("camera reports this client/account locked", host=request.url.host or "",
-                            operation=request.url.path)  # fmt: skip
-        raise AuthFailed("credentials rejected (HTTP 401, digest sent)", host=request.url.host or "",
-                         operation=request.url.path)  # fmt: skip
-    return response
-
-
-def _failed_login(request: ClientRequest, response: ClientResponse) -> bool:
-    """401 to a request that carried digest credentials for the realm the server still asks for, without
-    stale=true (RFC 7616 §3.3: a stale nonce is not a wrong password and gets one more round).
-
-    A challenge for another realm is a new protection space, not a refusal: the preemptive answer was computed
-    for the realm of an earlier challenge (ONVIF's), and a vendor path on the same camera may use its own.
-    The digest middleware then answers the new challenge once.
-    """
-    sent = request.headers.get("Authorization", "")
-    if not sent:
-        return False
-    challenge = " ".join(response.headers.getall("WWW-Authenticate", []))
-    if re.search(r"\bstale\s*=\s*\"?true\"?", challenge, re.IGNORECASE):
-        return False
-    sent_realm = _REALM_RE.search(sent)
-    offered = set(_REALM_RE.findall(challenge))
-    return not (sent_realm and offered and sent_realm.group(1) not in offered)
+#: What every request says about the client (no Accept-Encoding: cameras need not compress for us).
+_FIXED_HEADERS = "Accept: */*\r\nUser-Agent: camfleet-agent\r\n"
+_QUERY_SAFE = (
+    "?/:@!$'()*,"  # what yarl (aiohttp's URLs) leaves unquoted in a query: the same bytes on the wire
+)
 
 
 class CameraHttp:
-    """HTTP to one camera: its own ClientSession (digest middleware) over the shared connector.
+    """HTTP to one camera: one keep-alive HTTP/1.1 connection (agent.http11) and the camera's digest state.
 
-    Requests to one camera are serialised (a lock per camera) so a digest nonce is never raced.
+    Requests to one camera address are serialised (the pool's lock per address), so a digest nonce is never raced
+    and a camera never sees two connections from the agent. After the first challenge every request carries its
+    digest answer up front (RFC 7616 §3.6, nonce count per nonce): one challenge per camera, not per request.
     """
 
     def __init__(
@@ -275,66 +275,61 @@ class CameraHttp:
         self.port = port
         bracketed = f"[{host}]" if ":" in host else host
         default_port = 443 if scheme == "https" else 80
-        self.base_url = f"{scheme}://{bracketed}" + ("" if port == default_port else f":{port}")
+        authority = bracketed + ("" if port == default_port else f":{port}")
+        self.base_url = f"{scheme}://{authority}"
+        self._host_line = f"Host: {authority}\r\n"
+        self._tls = scheme == "https"
         self.timeout = timeout
         self.attempts = max(1, attempts)
         self.clock = ClockSample()
         self.banner = Banner()
         self.pool = pool or default_pool()
         self.credentials = credentials
-        self._lock = asyncio.Lock()
-        self._session = self._new_session(credentials)
-
-    async def _observe_leg(self, request: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
-        """Innermost middleware: sees every leg, including the 401 the digest middleware answers itself."""
-        response = await handler(request)
-        self.banner.observe(response.headers)
-        return response
-
-    def _new_session(self, credentials: Credentials | None) -> ClientSession:
-        # Order matters: the first middleware is the outermost, so _settle_challenge sees each digest leg.
-        middlewares = (
-            (
-                DigestAuthMiddleware(credentials.username, credentials.password, preemptive=True),
-                _settle_challenge,
-                self._observe_leg,
-            )
-            if credentials is not None
-            else (self._observe_leg,)
-        )
-        return ClientSession(
-            connector=self.pool.connector,
-            connector_owner=False,
-            middlewares=middlewares,
-            # Cameras set cookies (Hikvision WebSession) that must not leak between requests of the agent.
-            cookie_jar=aiohttp.DummyCookieJar(),
-            timeout=aiohttp.ClientTimeout(total=None),  # per request, see exchange()
-        )
+        self._digest = _digest_for(credentials)
+        self._slot = self.pool.slot(host, port, tls=self._tls)
+        self._slot.users += 1
+        self._lock = self._slot.lock
+        self._closed = False
 
     async def set_credentials(self, credentials: Credentials | None) -> None:
-        """New credentials from the operator: a fresh digest middleware (no stale challenge state)."""
+        """New credentials from the operator: a fresh digest state (no stale challenge carried over)."""
         async with self._lock:
-            old, self._session = self._session, self._new_session(credentials)
             self.credentials = credentials
-        await old.close()
-
-    @property
-    def session(self) -> ClientSession:
-        """The camera's own ClientSession (digest middleware, shared connector)."""
-        return self._session
+            self._digest = _digest_for(credentials)
 
     @property
     def closed(self) -> bool:
-        return self._session.closed
+        return self._closed
 
     async def close(self) -> None:
-        await self._session.close()
+        if not self._closed:
+            self._closed = True
+            self._slot.release()
 
     def url(self, path: str) -> str:
         """Absolute URL on this camera; absolute inputs must already point at it (see onvif_xaddr)."""
         if path.startswith(("http://", "https://")):
             return path
         return self.base_url + (path if path.startswith("/") else "/" + path)
+
+    def _target(self, path: str, params: Mapping[str, str] | None, operation: str) -> str:
+        """The request-target (path and query as sent, also the digest `uri`)."""
+        if path.startswith(("http://", "https://")):
+            parts = urlsplit(path)
+            if f"{parts.scheme}://{parts.netloc}".lower() != self.base_url.lower():
+                # onvif_xaddr rebases every XAddr onto the reached address; anything else is not this camera.
+                raise Unsupported(f"{path[:200]} is not on this camera", host=self.host, operation=operation)
+            path = parts.path + (f"?{parts.query}" if parts.query else "")
+        elif not path.startswith("/"):
+            path = "/" + path
+        if not path:
+            path = "/"
+        if params:
+            query = "&".join(
+                f"{quote_plus(k, _QUERY_SAFE)}={quote_plus(v, _QUERY_SAFE)}" for k, v in params.items()
+            )
+            path += ("&" if "?" in path else "?") + query
+        return path
 
     async def exchange(
         self,
@@ -351,71 +346,139 @@ class CameraHttp:
         """One request (digest legs included, one extra round on a stale nonce), no status mapping.
 
         `authenticate=False` sends no credentials at all (pre-auth calls and auth-scheme probing, which
-        must never count as a failed login). Raises Unreachable/Timeout only.
+        must never count as a failed login). Raises Unreachable/Timeout, and AuthFailed/LockedOut when the camera
+        refuses the digest answer (never answered twice with the same nonce and password).
         """
         limit = self.timeout if timeout is None else timeout
-        url = self.url(path)
+        method = method.upper()
+        target = self._target(path, params, operation or path)
+        url = self.base_url + target
+        body, head = _request_head(method, data, headers)
         # Camera lock first, then a global slot: requests queued behind one slow camera must not sit on
         # global slots that other cameras could use.
         async with self._lock, self.pool.gate:
-            reply = await self._once(method, url, params, data, headers, limit, authenticate, operation)
-            if authenticate and reply.is_stale_challenge():
-                # The middleware already retried once with the fresh nonce; a second stale means the nonce
-                # expired in between (slow camera, RFC 7616 §3.3). One more round, never more.
-                log.debug("%s: stale digest nonce on %s, retrying once", self.host, operation or path)
-                reply = await self._once(method, url, params, data, headers, limit, authenticate, operation)
+            reply = await self._once(method, target, url, body, head, limit, authenticate, operation or url)
+        self.clock.observe(reply.headers, time.time())
         return reply
 
     async def _once(
         self,
         method: str,
+        target: str,
         url: str,
-        params: Mapping[str, str] | None,
-        data: bytes | str | None,
-        headers: Mapping[str, str] | None,
+        body: bytes,
+        head: str,
         limit: float,
         authenticate: bool,
-        operation: str,
+        op: str,
     ) -> HttpReply:
-        op = operation or url
+        digest = self._digest if authenticate else None
         try:
             async with asyncio.timeout(limit):
-                async with self._session.request(
-                    method,
-                    url,
-                    params=params,
-                    data=data,
-                    headers=headers,
-                    allow_redirects=False,  # never follow a camera to another host
-                    middlewares=None if authenticate else (),
-                ) as resp:
-                    try:
-                        body = await resp.read()
-                    except aiohttp.ClientPayloadError as exc:
-                        if authenticate and self.credentials is not None and resp.status in (400, 401):
-                            # A cut-short 400/401 to a request with credentials may be a refused login
-                            # (UsernameToken: 400 + NotAuthorized); retrying it would spend a second one.
-                            raise AuthFailed(
-                                f"login refused or reply cut short (HTTP {resp.status})",
-                                host=self.host,
-                                operation=op,
-                            ) from exc
-                        raise
-                    sent = resp.request_info.headers.get("Authorization", "")
-                    auth_sent = sent.split(" ", 1)[0].lower() if sent else ""
-                    reply = HttpReply(resp.status, resp.headers, body, str(resp.url), auth_sent)
-        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+                return await self._legs(method, target, url, body, head, digest, op)
+        except TimeoutError as exc:
             raise Timeout(f"no reply within {limit:g}s", host=self.host, operation=op) from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise Unreachable(f"connect failed: {exc.os_error}", host=self.host, operation=op) from exc
-        except aiohttp.ClientPayloadError as exc:
+        except ConnectFailed as exc:
+            raise Unreachable(f"connect failed: {exc}", host=self.host, operation=op) from exc
+        except CutShort as exc:
+            if exc.status is None:
+                raise Unreachable(f"server disconnected: {exc}", host=self.host, operation=op) from exc
+            if exc.status == 401 and exc.auth_sent and _refused(exc.headers, digest):
+                # A 401 to a request that carried our answer is a failed login, whole body or not: retrying it as
+                # a transient "truncated reply" would spend a second login (camsim truncation fault).
+                raise AuthFailed("credentials rejected (HTTP 401, digest sent; reply cut short)", host=self.host,
+                                 operation=op) from exc  # fmt: skip
+            if exc.status == 400 and digest is not None:
+                # A cut-short 400 to a request with credentials may be a refused UsernameToken (400 +
+                # NotAuthorized): retrying it would spend a second login.
+                raise AuthFailed(f"login refused or reply cut short (HTTP {exc.status})", host=self.host,
+                                 operation=op) from exc  # fmt: skip
             # Body cut mid-document (connection closed before Content-Length): transient, like a reset.
             raise Unreachable(f"truncated reply: {exc}", host=self.host, operation=op) from exc
-        except (aiohttp.ClientError, OSError) as exc:
+        except FramingError as exc:
+            raise Unreachable(f"malformed HTTP reply: {exc}", host=self.host, operation=op) from exc
+        except OSError as exc:
             raise Unreachable(f"{type(exc).__name__}: {exc}", host=self.host, operation=op) from exc
-        self.clock.observe(reply.headers, time.time())
-        self.banner.observe(reply.headers)
+
+    async def _legs(
+        self, method: str, target: str, url: str, body: bytes, head: str, digest: DigestState | None, op: str
+    ) -> HttpReply:
+        """The request and the digest legs it takes: a first challenge answered, a stale nonce (RFC 7616 §3.3) or a
+        new protection space (another realm, e.g. a vendor API next to ONVIF) answered once each. A 401 to an
+        answer for the same realm is a refused password: raised at once, never answered again (cameras lock
+        accounts after 5-7 failures, DESIGN §4)."""
+        auth = digest.authorization(method, target, body) if digest is not None and digest.challenge else None
+        reply = await self._send(method, target, url, body, head, auth)
+        stale_retried = realm_retried = False
+        while reply.status == 401 and digest is not None and not _TOO_MANY_RE.search(reply.body):
+            challenges = parse_challenges(reply.www_authenticate())
+            if auth is not None:
+                sent_realm = digest.realm
+                offered = {
+                    c.params["realm"] for c in challenges if c.scheme == "digest" and "realm" in c.params
+                }
+                if any(c.stale for c in challenges if c.scheme == "digest") and not stale_retried:
+                    stale_retried = True
+                    log.debug("%s: stale digest nonce on %s, answering the new one", self.host, op)
+                elif offered and sent_realm not in offered and not realm_retried:
+                    realm_retried = True  # a new protection space, not a refusal
+                else:
+                    if _LOCK_RE.search(reply.body):
+                        raise LockedOut(
+                            "camera reports this client/account locked", host=self.host, operation=op
+                        )
+                    raise AuthFailed(
+                        "credentials rejected (HTTP 401, digest sent)", host=self.host, operation=op
+                    )
+            challenge = next((c for c in challenges if answerable(c)), None)
+            if challenge is None:
+                break  # Basic only, or no usable digest challenge: check() says what was (not) sent
+            digest.learn(challenge)
+            auth = digest.authorization(method, target, body)
+            reply = await self._send(method, target, url, body, head, auth)
         return reply
+
+    async def _send(
+        self, method: str, target: str, url: str, body: bytes, head: str, auth: str | None
+    ) -> HttpReply:
+        """One leg on the camera's keep-alive connection (a new one when it is closed or idle too long)."""
+        request = (
+            f"{method} {target} HTTP/1.1\r\n{self._host_line}{head}"
+            + (f"Authorization: {auth}\r\n" if auth else "")
+            + "\r\n"
+        ).encode("utf-8") + body
+        head_only = method == "HEAD"
+        conn = self._slot.conn
+        if conn is not None and not conn.fresh():
+            conn.close()
+            conn = None
+        reused = conn is not None
+        if conn is None:
+            conn = await self._connect()
+        try:
+            try:
+                raw = await conn.roundtrip(request, head_only=head_only)
+            except (CutShort, OSError) as exc:
+                if not (
+                    reused and method in IDEMPOTENT and (not isinstance(exc, CutShort) or exc.status is None)
+                ):
+                    raise
+                # The camera closed the kept-alive socket as we wrote (RFC 9112 §9.3.1): an idempotent request may
+                # go again once on a new connection, as aiohttp did.
+                conn = await self._connect()
+                raw = await conn.roundtrip(request, head_only=head_only)
+        except CutShort as exc:
+            exc.auth_sent = auth is not None
+            raise
+        headers = CIMultiDictProxy(CIMultiDict(raw.headers))
+        self.banner.observe(headers)
+        return HttpReply(raw.status, headers, raw.body, url, "digest" if auth else "")
+
+    async def _connect(self) -> Connection:
+        if self._closed:
+            raise Unreachable("camera connection closed by the agent", host=self.host)
+        conn = self._slot.conn = await self.pool.connect(self.host, self.port, tls=self._tls)
+        return conn
 
     def check(self, reply: HttpReply, *, operation: str = "", authenticated: bool = True) -> HttpReply:
         """Map statuses that are failures of the transport or the login, leave the rest to the caller.
@@ -483,6 +546,37 @@ class CameraHttp:
     async def retrying(self, attempt: Callable[[], Awaitable[_T]], *, idempotent: bool = True) -> _T:
         """Run `attempt` with this camera's retry budget (see with_retries)."""
         return await with_retries(attempt, attempts=self.attempts, idempotent=idempotent)
+
+
+def _digest_for(credentials: Credentials | None) -> DigestState | None:
+    return None if credentials is None else DigestState(credentials.username, credentials.password)
+
+
+def _request_head(
+    method: str, data: bytes | str | None, headers: Mapping[str, str] | None
+) -> tuple[bytes, str]:
+    """The body as bytes and the header lines after Host (Content-Type defaults as aiohttp set them)."""
+    lines = [_FIXED_HEADERS]
+    given = {k.lower() for k in headers} if headers else set()
+    for name, value in (headers or {}).items():
+        if "\r" in name or "\n" in name or "\r" in value or "\n" in value:
+            raise ValueError(f"header {name!r} holds a line break")  # a caller bug, never camera input
+        lines.append(f"{name}: {value}\r\n")
+    if data is None:
+        body = b""
+        if method in ("POST", "PUT", "PATCH"):
+            lines.append("Content-Length: 0\r\n")
+        return body, "".join(lines)
+    if isinstance(data, str):
+        body = data.encode("utf-8")
+        default_type = "text/plain; charset=utf-8"
+    else:
+        body = bytes(data)
+        default_type = "application/octet-stream"
+    if "content-type" not in given:
+        lines.append(f"Content-Type: {default_type}\r\n")
+    lines.append(f"Content-Length: {len(body)}\r\n")
+    return body, "".join(lines)
 
 
 async def with_retries(

@@ -264,7 +264,7 @@ class OnvifSession:
         if reply.offers_digest():
             return "digest"
         if reply.status == 200 and b"Fault" not in reply.body:
-            return "none"  # the camera answers anonymously; digest middleware stays ready for a 401
+            return "none"  # the camera answers anonymously; the digest state stays ready for a 401
         if b"NotAuthorized" in reply.body or reply.status in (400, 401, 500):
             return "wsse"
         return "wsse" if wsse_advertised else "digest"

@@ -168,12 +168,17 @@ async def _send(http: CameraHttp, req: ProbeRequest, *, authenticate: bool) -> H
 
 
 async def probe_api(
-    http: CameraHttp, driver: VendorDriver, obs: Observation, oui: VendorLookup | None
+    http: CameraHttp,
+    driver: VendorDriver,
+    obs: Observation,
+    oui: VendorLookup | None,
+    support: float | None = None,
 ) -> ApiProbe:
     """Unauthenticated probe, then (only when the evidence points at this maker and the API challenged with
     digest) the same request with credentials. LockedOut propagates: a camera that locked us must not be asked
-    anything more."""
-    support = driver_support(obs, oui)[driver.name]
+    anything more. `support`: driver_support(obs, oui) for this driver, when the caller already weighed `obs`."""
+    if support is None:
+        support = driver_support(obs, oui)[driver.name]
     req = driver.probe_request
     try:
         reply = await _send(http, req, authenticate=False)
@@ -208,7 +213,7 @@ async def probe_api(
     except Unreachable as exc:
         return _unreached(driver.name, exc, support, credentials_sent=True)
     if second.verdict == "challenge":
-        # Still a bare challenge after the middleware's turn: the request never carried our answer.
+        # Still a bare challenge after CameraHttp's digest leg: the request never carried our answer.
         return ApiProbe(driver.name, "absent", "challenge not answerable; nothing sent", False, support)
     return ApiProbe(driver.name, second.verdict, second.reason, True, support, reply)
 
@@ -243,7 +248,7 @@ async def probe_vendors(
             out.apis[name] = ApiProbe(name, "refused", f"refused earlier ({earlier.message}); not retried until "
                                       "the credentials change", False, support[name])  # fmt: skip
             continue
-        result = await probe_api(http, driver, obs, oui)
+        result = await probe_api(http, driver, obs, oui, support[name])  # obs weighed once, above
         out.apis[name] = result
         log.debug("%s: %s API %s (%s)", http.host, name, result.status, result.reason)
         if result.status == "present":

@@ -174,7 +174,22 @@ def main() -> None:
     ap.add_argument(
         "--check-rounds", type=int, default=3, help="cheap check rounds after the sweep (steady state)"
     )
+    ap.add_argument(
+        "--code",
+        action="append",
+        type=Path,
+        default=[],
+        help="run the agent side from this source tree (e.g. a `git archive` of main) in a child process; "
+        "repeat to measure several trees over the same fleet, in turn, in one run (--rounds times)",
+    )
+    ap.add_argument(
+        "--rounds", type=int, default=1, help="with --code: how many times each tree runs, alternating"
+    )
+    ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)  # internal: run the agent side, print JSON
     args = ap.parse_args()
+    if args.child is not None:
+        child(args)
+        return
     procs: list[subprocess.Popen[str]] = []
     with tempfile.TemporaryDirectory() as tmp:
         try:
@@ -189,6 +204,9 @@ def main() -> None:
                 groups.append(load(out))
             targets = interleave(groups)
             pids = [p.pid for p in procs]
+            if args.code:
+                compare_trees(args, targets, controls, pids, Path(tmp))
+                return
             paths = ["zeep", "fast"] if args.read_path == "both" else [args.read_path]
             walls: dict[str, float] = {}
             line = ""
@@ -242,6 +260,67 @@ def main() -> None:
                 proc.terminate()
             for proc in procs:
                 proc.wait(timeout=30)
+
+
+def child(args: argparse.Namespace) -> None:
+    """One agent sweep in this process (imported from the tree on PYTHONPATH), its figures as one JSON line."""
+    spec = json.loads(args.child.read_text())
+    targets = [Target(h, p, Credentials(u, pw)) for h, p, u, pw in spec["targets"]]
+    profiler = cProfile.Profile(time.process_time) if args.profile else None
+    if profiler is not None:
+        profiler.enable()
+    wall, cpu, ok, total, reqs, rounds = asyncio.run(
+        agent_inventory(targets, args.concurrency, args.read_path, args.check_rounds, spec["controls"])
+    )
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(str(args.profile))
+    print(json.dumps({"wall": wall, "cpu": cpu, "ok": ok, "total": total, "requests": reqs, "rounds": rounds,
+                      "rss_mb": peak_rss_mb()}))  # fmt: skip
+
+
+def compare_trees(
+    args: argparse.Namespace, targets: list[Target], controls: list[str], pids: list[int], tmp: Path
+) -> None:
+    """Each --code tree sweeps the same fleet in its own process, in turn (ABAB... with --rounds): ratios measured
+    side by side under the same load."""
+    spec = tmp / "child.json"
+    spec.write_text(json.dumps({"controls": controls, "targets": [
+        [t.host, t.port, t.credentials.username, t.credentials.password] for t in targets]}))  # fmt: skip
+    cpu_by: dict[str, list[float]] = {}
+    line = ""
+    for rnd in range(args.rounds):
+        for i, tree in enumerate(args.code):
+            name = f"{i}:{tree.resolve().name}"
+            cmd = [sys.executable, __file__, "--child", str(spec), "--concurrency", str(args.concurrency),
+                   "--read-path", "fast" if args.read_path == "both" else args.read_path,
+                   "--check-rounds", str(args.check_rounds)]  # fmt: skip
+            if args.profile:
+                cmd += ["--profile", f"{args.profile}.{i}.{rnd}"]
+            env = dict(os.environ, PYTHONPATH=str(tree.resolve()))
+            load = os.getloadavg()[0]
+            s0 = cpu_seconds(pids)
+            done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                raise SystemExit(f"{name}: agent run failed\n{done.stderr[-3000:]}")
+            r = json.loads(done.stdout.strip().splitlines()[-1])
+            sim_cpu = cpu_seconds(pids) - s0
+            total, reqs = max(1, r["total"]), r["requests"]
+            per_cam = reqs / total
+            lat = args.latency_ms / 1000
+            floor = max(reqs * lat / args.concurrency, per_cam * lat)
+            ms = r["cpu"] / total * 1000
+            cpu_by.setdefault(name, []).append(ms)
+            rounds = ", ".join(f"{x / total * 1000:.3f}" for x in r["rounds"])
+            print(f"[{name} round {rnd + 1}, load {load:.1f}] {r['total']} cameras ({r['ok']} fully read) in "
+                  f"{r['wall']:.1f}s; {per_cam:.1f} requests/camera; CPU {r['cpu']:.1f}s ({ms:.2f} ms/camera); "
+                  f"peak RSS {r['rss_mb']:.0f} MB; floor {floor:.1f}s (x{r['wall'] / floor:.2f}); camsim CPU "
+                  f"{sim_cpu:.1f}s; check rounds (ms/camera) {rounds}")  # fmt: skip
+            line = (f"cpu_ms_per_camera={ms:.1f} rss_mb={r['rss_mb']:.0f} requests_per_camera={per_cam:.1f}"
+                    f" floor_ratio={r['wall'] / floor:.2f}")  # fmt: skip
+    for name, values in cpu_by.items():
+        print(f"{name}: CPU ms/camera " + ", ".join(f"{v:.2f}" for v in values))
+    print(line)
 
 
 if __name__ == "__main__":

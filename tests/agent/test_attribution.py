@@ -521,3 +521,65 @@ def test_attribute_never_raises(
     assert origin.manufacturer == UNKNOWN or origin.manufacturer in default_rules().makers
     assert origin.covered is False or origin.manufacturer != UNKNOWN
     json.dumps(origin.to_dict())
+
+
+def _evidence_by_plain_walk(obs: Observation, oui: OuiLookup) -> list[tuple[str, str, str]]:
+    """Every rule against every value of its signals, in rule order, with no index or cache: what attribute() did
+    before it kept per-fleet matches (sorted the way attribute sorts its evidence)."""
+    from agent.attribution import _extract
+
+    rs = default_rules()
+    sigs, _ = _extract(obs, oui)
+    by_signal: dict[str, list[tuple[str, str]]] = {}
+    for name, value, shown in sigs:
+        by_signal.setdefault(name, []).append((value, shown))
+    fired, seen = [], set()
+    for rule in rs.rules:
+        for signal in rule.signals:
+            for value, shown in by_signal.get(signal, ()):
+                if (rule.id, signal, shown) not in seen and rule.matches(value):
+                    seen.add((rule.id, signal, shown))
+                    fired.append((rule, signal, shown))
+    fired.sort(key=lambda f: (f[0].maker is None, -f[0].weight, f[0].id))
+    return [(rule.id, signal, shown) for rule, signal, shown in fired]
+
+
+_vendorish = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(["HIKVISION", "Hikvision Digital", "Dahua", "DH-IPC-HFW", "AXIS", "Axis Communications", "LTS",
+                     "App-webs/", "DNVRS-Webs", "Webs", "Login to DS-2CD2042WD", "IP Camera(C1234)", "DS-2CD2042WD-I",
+                     "IPC-HDW2431T", "V5.5.0 build 170726", "onvif://www.onvif.org/name/HIKVISION",
+                     "onvif://www.onvif.org/hardware/DS-2CD", "http://www.hikvision.com/ver10/schema",
+                     "http://www.dahuatech.com", "http://www.axis.com/vapix/ws/action1"]),
+)  # fmt: skip
+
+
+_KEYS = st.sampled_from(["manufacturer", "model", "firmwareVersion", "deviceType", "vendor", "Brand.Brand"])
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    values=st.lists(_vendorish, min_size=8, max_size=8),
+    scopes=st.lists(_vendorish, max_size=4),
+    namespaces=st.sets(_vendorish, max_size=4),
+    dicts=st.lists(st.dictionaries(_KEYS, _vendorish, max_size=4) | st.none(), min_size=3, max_size=3),
+    macs=_macs,
+)
+def test_indexed_and_cached_matching_gives_the_plain_walks_evidence(
+    oui: OuiLookup,
+    values: list[str],
+    scopes: list[str],
+    namespaces: set[str],
+    dicts: list[dict[str, str] | None],
+    macs: list[str],
+) -> None:
+    obs = Observation(
+        onvif_manufacturer=values[0], onvif_model=values[1], onvif_firmware=values[2], onvif_serial=values[3],
+        onvif_hardware_id=values[4], http_server=values[5], digest_realm=values[6], http_page=values[7],
+        scopes=tuple(scopes), macs=tuple(macs), soap_namespaces=frozenset(namespaces),
+        isapi_device_info=dicts[0], dahua_magicbox=dicts[1], axis_params=dicts[2],
+    )  # fmt: skip
+    for _ in range(2):  # the second time from the cache
+        origin = attribute(obs, oui)
+        got = [(e.rule, e.signal, e.value) for e in origin.evidence if e.source != "camfleet"]
+        assert got == _evidence_by_plain_walk(obs, oui)

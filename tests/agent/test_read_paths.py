@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import collections
+from typing import Any
 
 import pytest
-from aiohttp import ClientHandlerType, ClientRequest, ClientResponse
 from google.protobuf.json_format import MessageToDict
 
 from agent import http as agent_http
@@ -37,18 +37,20 @@ async def test_fast_and_zeep_read_paths_give_the_same_records(monkeypatch: pytes
     for cam in cams[::5]:
         cam.clock_skew_s = 3600.0
     targets = [Target(c.network.address, c.port, Credentials(*admin_user(c))) for c in cams]
-    # Digest challenges: 401s to requests the agent repeats with credentials (an unauthenticated vendor probe's
-    # 401 is an answer, not a challenge), counted where the digest middleware sees them.
+    # Digest challenges: 401s to authenticated requests that went without a digest answer (no challenge learnt yet)
+    # and were then answered; an unauthenticated vendor probe's 401 is an answer, not a challenge.
     challenges: collections.Counter[str] = collections.Counter()
-    settle = agent_http._settle_challenge
+    legs = agent_http.CameraHttp._legs
 
-    async def counting(request: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
-        response = await handler(request)
-        if response.status == 401 and "Authorization" not in request.headers:
-            challenges[request.url.host or ""] += 1
-        return await settle(request, lambda _req: _same(response))
+    async def counting(self: agent_http.CameraHttp, *args: Any) -> agent_http.HttpReply:
+        digest = args[5]
+        unanswered = digest is not None and digest.challenge is None
+        reply = await legs(self, *args)
+        if unanswered and digest.challenge is not None:
+            challenges[self.host] += 1
+        return reply
 
-    monkeypatch.setattr(agent_http, "_settle_challenge", counting)
+    monkeypatch.setattr(agent_http.CameraHttp, "_legs", counting)
     async with run_sim(cams):
         records = {}
         for path in ("zeep", "fast"):
@@ -63,7 +65,3 @@ async def test_fast_and_zeep_read_paths_give_the_same_records(monkeypatch: pytes
         (want, want_offset), (got, got_offset) = _comparable(old), _comparable(records["fast"][cid])
         assert got == want, cid
         assert abs(got_offset - want_offset) < 2.0, cid
-
-
-async def _same(response: ClientResponse) -> ClientResponse:
-    return response
