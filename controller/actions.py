@@ -11,7 +11,15 @@ from __future__ import annotations
 import ipaddress
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationInfo,
+)
 
 from protos.camfleet.v1 import camfleet_pb2 as pb
 
@@ -35,10 +43,19 @@ class Strict(BaseModel):
 
 
 def _network(v: str) -> str:
+    """One address or CIDR network, exactly: `10.1.2.3/24` (host bits set) is refused rather than widened to
+    the whole /24 behind the operator's back, and a /0 lets every address in (no restriction at all)."""
     try:
-        return str(ipaddress.ip_network(v.strip(), strict=False))
+        given = ipaddress.ip_interface(v.strip())
     except ValueError as exc:
         raise ValueError(f"{v!r} is not an address or CIDR range") from exc
+    net = given.network
+    if given.ip != net.network_address:
+        raise ValueError(f"{v!r} has host bits set: the network is {net}, the one address "
+                         f"{given.ip}/{net.max_prefixlen}")  # fmt: skip
+    if net.prefixlen == 0:
+        raise ValueError(f"{v!r} lets every address in: that restricts nothing")
+    return str(net)
 
 
 def _host(v: str) -> str:
@@ -86,10 +103,33 @@ class DisableCloudParams(Strict):
     )  # fmt: skip
 
 
+NO_ALLOW = (
+    "required: the addresses that must still reach the cameras (the recorder, the VMS); without them the IP "
+    "filter lets only the agent in and cuts the recorder off. Send agent_only: true (fleetctl --agent-only) "
+    "if that is really meant"
+)
+
+
+def _allow_or_agent_only(allow: list[str], info: ValidationInfo) -> list[str]:
+    # agent_only is declared before allow, so it is validated first and is here (absent if it was invalid).
+    agent_only = info.data.get("agent_only")
+    if not allow and agent_only is False:
+        raise ValueError(NO_ALLOW)
+    if allow and agent_only:
+        raise ValueError("agent_only: true lets the agent alone in; drop the allow list, or agent_only")
+    return allow
+
+
 class RestrictNetworkParams(Strict):
-    allow: list[Network] = Field(
-        min_length=1, max_length=MAX_LIST,
-        description="addresses or ranges that may still reach the camera (the recorder); the agent is always added",
+    # The agent would fall back on its site's cameras.network_allow, but the controller cannot see that: an
+    # operator here names the addresses, or says agent_only, and learns it now instead of from REJECTED results.
+    agent_only: bool = Field(
+        False, description="explicitly a filter that lets only the agent in (no recorder); no allow list then"
+    )
+    allow: Annotated[list[Network], AfterValidator(_allow_or_agent_only)] = Field(
+        default_factory=list, max_length=MAX_LIST, validate_default=True,
+        description="addresses or networks that may still reach the camera (the recorder, the VMS); the agent is "
+                    "always added. Required unless agent_only is true",
     )  # fmt: skip
     ntp_server: Host = Field("", description="NTP server to set (empty: leave NTP as it is)")
     keep_protocols: list[Protocol] = Field(
@@ -161,6 +201,7 @@ def to_action(p: ActionParams) -> pb.Action:
             restrict_network=pb.RestrictNetwork(
                 allow=p.allow, ntp_server=p.ntp_server, keep_protocols=p.keep_protocols,
                 clear_gateway=p.clear_gateway, clear_dns=p.clear_dns, accept_recording_gap=p.accept_recording_gap,
+                agent_only=p.agent_only,
             )
         )  # fmt: skip
     if isinstance(p, DecommissionParams):
@@ -193,7 +234,7 @@ def describe_action(action: pb.Action) -> dict[str, Any]:
         return {"action": kind, "params": {
             "allow": list(r.allow), "ntp_server": r.ntp_server or "(unchanged)",
             "keep_protocols": list(r.keep_protocols), "clear_gateway": r.clear_gateway, "clear_dns": r.clear_dns,
-            "accept_recording_gap": r.accept_recording_gap,
+            "accept_recording_gap": r.accept_recording_gap, "agent_only": r.agent_only,
         }}  # fmt: skip
     if kind == "decommission":
         d = action.decommission

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
 from controller.actions import ACTIONS, ActionParams, build_action, parse_params, to_action
-from controller.models import MAX_TARGETS, AnyCommand, Selection
+from controller.models import MAX_TARGETS, AnyCommand, Selection, input_error
 from controller.publisher import Publisher
 from controller.recorders import impact as recorder_impact
 from controller.store import Store
@@ -91,7 +93,11 @@ class CommandRequest:
 
     @classmethod
     def parse(cls, action: str, params: object, where: Selection, **kw: object) -> CommandRequest:
-        return cls(action, parse_params(action, params), where, **kw)  # type: ignore[arg-type]
+        """Parameters from a form: a bad one is an InputError naming `params.<field>`, as the API says it."""
+        try:
+            return cls(action, parse_params(action, params), where, **kw)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            raise input_error(exc, "params") from None
 
 
 class CommandService:

@@ -105,6 +105,8 @@ def _stage_params(args: argparse.Namespace, stage: str) -> dict[str, Any]:
             p["clear_dns"] = False
         if args.accept_recording_gap:
             p["accept_recording_gap"] = True
+        if args.agent_only:
+            p["agent_only"] = True
         return p
     return {"mode": args.mode or "soft", "wipe_users": bool(args.wipe_users)}
 
@@ -145,9 +147,6 @@ def build_spec(args: argparse.Namespace) -> dict[str, Any]:
         body["stages"] = [{"action": n, "params": _stage_params(args, n)} for n in names]
     elif "stages" not in body:
         raise usage(f"--stages: name at least one of {','.join(STAGES)}")
-    names = [s if isinstance(s, str) else str(s.get("action")) for s in body["stages"]]
-    if "restrict_network" in names and args.stages and not args.allow:
-        raise usage("restrict_network needs --allow CIDR (the recorder that may still reach the cameras)")
     if args.name:
         body["name"] = args.name
     body.setdefault("name", f"campaign {time.strftime('%Y-%m-%d %H:%M')}")
@@ -679,8 +678,10 @@ def _create_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("stage parameters")
     g.add_argument("--feature", action="append", metavar="NAME", help="disable_cloud: only these features")
     g.add_argument("--allow", action="append", metavar="CIDR",
-                   help="restrict_network: address or range that may still reach the cameras "
-                        "(repeatable)")  # fmt: skip
+                   help="restrict_network: address or network that may still reach the cameras (the recorder, "
+                        "the VMS; repeatable). Required unless --agent-only")  # fmt: skip
+    g.add_argument("--agent-only", action="store_true",
+                   help="restrict_network: really let only the agent reach the cameras (cuts their recorders off)")  # fmt: skip
     g.add_argument("--ntp", metavar="ADDR", help="restrict_network: NTP server to set")
     g.add_argument(
         "--keep", action="append", metavar="PROTO", help="restrict_network: protocols kept on (RTSP)"

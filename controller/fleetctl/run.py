@@ -48,9 +48,11 @@ def _cloud_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _network_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--allow", action="append", metavar="CIDR", required=True,
-                   help="address or range that may still reach the camera (the recorder); repeatable. "
-                        "The agent is always allowed.")  # fmt: skip
+    p.add_argument("--allow", action="append", metavar="CIDR",
+                   help="address or network that may still reach the camera (the recorder, the VMS); repeatable. "
+                        "Required unless --agent-only. The agent is always allowed.")  # fmt: skip
+    p.add_argument("--agent-only", action="store_true",
+                   help="really let only the agent reach the cameras (no --allow: cuts their recorders off)")  # fmt: skip
     p.add_argument("--ntp", metavar="ADDR", default="", help="NTP server to set")
     p.add_argument("--keep", action="append", metavar="PROTO", help="protocols kept on (default RTSP)")
     p.add_argument("--keep-gateway", action="store_true", help="do not clear the default gateway")
@@ -72,6 +74,8 @@ def _network_params(a: argparse.Namespace) -> dict[str, Any]:
         params["keep_protocols"] = [p.upper() for p in _split(a.keep)]
     if a.accept_recording_gap:
         params["accept_recording_gap"] = True
+    if a.agent_only:
+        params["agent_only"] = True
     return params
 
 

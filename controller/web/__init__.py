@@ -12,7 +12,7 @@ from aiohttp import web
 from controller.api import STORE
 from controller.config import HttpLimits
 from controller.web import campaign_views, fleet_views, live, login_views, ops_views
-from controller.web.common import fmt_time
+from controller.web.common import fmt_param, fmt_time
 from controller.web.limits import LIMITS, body_deadline
 from controller.web.sessions import SECURE_COOKIES, SESSIONS, SessionStore, session_middleware
 
@@ -67,6 +67,7 @@ def mount(
         undefined=jinja2.StrictUndefined,
     )
     env.filters["time"] = fmt_time
+    env.filters["param"] = fmt_param
     env.filters["pct"] = lambda part, whole: f"{100 * part / whole:.0f}%" if whole else "—"
     app[SESSIONS] = SessionStore(app[STORE])
     app[login_views.THROTTLE] = login_views.LoginThrottle()

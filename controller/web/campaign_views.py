@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from controller.actions import build_action, describe_action
 from controller.api import STORE
 from controller.auth import Perm
 from controller.campaign_api import ENGINE
@@ -16,6 +17,7 @@ from controller.campaigns.approvals import ApprovalError, decode_signature, desc
 from controller.campaigns.engine import CampaignEngine, CampaignError
 from controller.models import CampaignCreate, parse_obj
 from controller.recorders import campaign_impact, refusals, status_impact
+from controller.store.base import CampaignRow
 from controller.web.common import can, form_filters, render, require, user_of
 
 WHERE_KEYS = ("origin", "vendor", "site", "risk", "state", "q", "ids", "tags")
@@ -52,7 +54,7 @@ def _defaults(query: Any) -> dict[str, Any]:
         retry_failed_only=True, preview="canary", window_days="", window_start="", window_end="",
         all="", features="", ntp="", keep_gateway=False, keep_dns=False, mode="soft", wipe_users=False,
         expect_cameras="",
-        keep="", accept_recording_gap=False,
+        keep="", accept_recording_gap=False, agent_only=False,
     )  # fmt: skip
     return f
 
@@ -62,7 +64,14 @@ def _form_values(form: Any) -> dict[str, Any]:
     for k in f:
         if k == "stages":
             f[k] = [s for s in form.getall("stages", []) if s in planner.STAGES]
-        elif k in ("retry_failed_only", "keep_gateway", "keep_dns", "wipe_users", "accept_recording_gap"):
+        elif k in (
+            "retry_failed_only",
+            "keep_gateway",
+            "keep_dns",
+            "wipe_users",
+            "accept_recording_gap",
+            "agent_only",
+        ):
             f[k] = bool(form.get(k))
         else:
             f[k] = str(form.get(k, "")).strip()
@@ -93,6 +102,8 @@ def _stage_params(f: dict[str, Any], stage: str) -> dict[str, Any]:
             params["keep_protocols"] = _words(f["keep"])
         if f["accept_recording_gap"]:
             params["accept_recording_gap"] = True
+        if f["agent_only"]:
+            params["agent_only"] = True
         return params
     return {"mode": f["mode"] or "soft", "wipe_users": bool(f["wipe_users"])}
 
@@ -221,6 +232,14 @@ async def campaign_action(request: web.Request) -> web.StreamResponse:
 
 
 # ---- approvals ---------------------------------------------------------------------------------------------
+def earlier_stages(c: CampaignRow) -> list[dict[str, Any]]:
+    """The campaign's stages before the destructive one, as approvers are shown them: the same batch runs them
+    first (restrict_network's allow list decides who still reaches the camera), though only the destructive
+    stage is in the manifest they sign."""
+    return [describe_action(build_action(s["action"], s["params"])) for s in c.spec.get("stages", [])
+            if s["action"] not in planner.DESTRUCTIVE_STAGES]  # fmt: skip
+
+
 async def approvals(request: web.Request) -> web.Response:
     """Every batch waiting for signatures, newest campaigns first; approvers see a Sign link."""
     require(request, Perm.READ)
@@ -233,6 +252,7 @@ async def approvals(request: web.Request) -> web.Response:
             if b.state == "AWAITING_APPROVAL":
                 got = await store.campaign_approvals(c.campaign_id, b.batch_id)
                 queue.append({"c": c, "b": b, "m": describe(b.manifest) if b.manifest else None,
+                              "before": earlier_stages(c),
                               "approvers": [a.username for a in got if a.manifest_digest == b.manifest_digest]})  # fmt: skip
     return render(request, "approvals.html", {"title": "Approvals", "queue": queue, "live": True})
 
@@ -259,6 +279,7 @@ async def approve_form(request: web.Request, *, error: str = "", status: int = 2
         "approve.html",
         {"title": f"Approve batch {b.batch_id} of {c.name}", "c": c, "b": b,
          "m": describe(b.manifest) if b.manifest else None, "manifest_b64": manifest_b64,
+         "before": earlier_stages(c),
          "approvals": [a for a in approvals_ if a.manifest_digest == b.manifest_digest],
          "may_sign": can(request, Perm.APPROVE.value) and user is not None and user.username != c.created_by,
          "error": error, "fleetctl": f"fleetctl approve {c.campaign_id} {b.batch_id} --key approver.pem"},

@@ -52,6 +52,15 @@ def fmt_time(ts: float | None) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def fmt_param(v: Any) -> str:
+    """An action parameter as an approver reads it: lists joined, booleans as the API spells them."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, list | tuple):
+        return ", ".join(str(x) for x in v) or "(none)"
+    return str(v)
+
+
 # The dashboard's names for two filters (the API's are manufacturer and lifecycle).
 FORM_ALIASES = {"vendor": "manufacturer", "state": "lifecycle"}
 LIST_KEYS = ("ids", "tags")

@@ -50,7 +50,8 @@ async def command_create(request: web.Request) -> web.StreamResponse:
     ctx: dict[str, Any] = {
         "title": "Run a command",
         "actions": PAGE_ACTIONS,
-        "form": {k: str(form.get(k, "")) for k in (*WHERE_KEYS, "all", "allow")} | {"action": action},
+        "form": {k: str(form.get(k, "")) for k in (*WHERE_KEYS, "all", "allow", "agent_only")}
+        | {"action": action},
     }
     if action not in PAGE_ACTIONS:
         return render(
@@ -59,6 +60,8 @@ async def command_create(request: web.Request) -> web.StreamResponse:
     params: dict[str, Any] = {}
     if action == "restrict_network":
         params = {"allow": [a for a in str(form.get("allow", "")).replace(",", " ").split() if a]}
+        if form.get("agent_only"):
+            params["agent_only"] = True
     try:
         req = CommandRequest.parse(
             action, params, selection_of(form, WHERE_KEYS), dry_run=bool(form.get("dry_run"))

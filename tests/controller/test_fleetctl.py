@@ -127,7 +127,9 @@ async def kill(proc: asyncio.subprocess.Process) -> None:
 
 @pytest.fixture
 async def fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
-    app = build_app(ControllerConfig(state_dir=tmp_path), SigningKey.generate(), mqtt=False)
+    # Plain-HTTP cookies, so a test can also use the dashboard of this controller (test_allow_list).
+    cfg = ControllerConfig(state_dir=tmp_path, secure_cookies=False)
+    app = build_app(cfg, SigningKey.generate(), mqtt=False)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     store = app[STORE]
@@ -323,7 +325,7 @@ async def test_no_wait_creates_commands_with_params(fleet: Fleet) -> None:
         # Stored as signed: every parameter, defaults included.
         assert row.params == {"allow": ["10.0.0.5/32", "10.0.9.0/24"], "clear_gateway": True, "clear_dns": True,
                               "ntp_server": "10.0.0.1", "keep_protocols": ["RTSP", "HTTPS"],
-                              "accept_recording_gap": False}  # fmt: skip
+                              "accept_recording_gap": False, "agent_only": False}  # fmt: skip
         execs = await fleet.store.executions(row.command_id)
         site = row.agent_id.removeprefix("agent-")
         assert sorted(e.camera_id for e in execs) == fleet.select(

@@ -469,7 +469,8 @@ async def test_exit_codes(world: World) -> None:
         (("campaign", "status", "no-such-campaign"), "vic", 5, "no campaign"),
         (("campaign", "status", "../../api/v1/cameras"), "vic", 2, "not a campaign or batch id"),
         (("campaign", "create", *HIK_NORTH, "--stages", "explode"), "olga", 2, "unknown explode"),
-        (("campaign", "create", *HIK_NORTH, "--stages", "restrict_network"), "olga", 2, "--allow"),
+        (("campaign", "create", *HIK_NORTH, "--stages", "restrict_network"), "olga", 2,
+         "stages.0.params.allow: required"),  # the controller's 400
         (("campaign", "create", "--stages", "disable_cloud"), "olga", 2, "--where"),
         (("campaign", "create", "--where", "orign=hik", "--stages", "disable_cloud"), "olga", 2,
          "unknown key"),
