@@ -165,3 +165,8 @@ quarantine = Table(
     _big("id", primary_key=True, autoincrement=True), _float("at"), _text("topic"), _text("agent_id"),
     _text("kind"), _text("reason"), _blob("payload"),
 )  # fmt: skip
+
+# Random keys created once and shared by every replica (revision 0009): the dashboard's device-cookie key.
+controller_secrets = Table(
+    "controller_secrets", metadata, _text("name", primary_key=True), _blob("value"), _float("created"),
+)  # fmt: skip

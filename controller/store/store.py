@@ -247,6 +247,11 @@ class Store:
         async with self.read() as r:
             return await r.people.get_user(username)
 
+    async def secret(self, name: str) -> bytes:
+        """A random key shared by every replica and kept across restarts (repos.people.secret)."""
+        async with self.tx() as tx:
+            return await tx.people.secret(name)
+
     async def list_users(self) -> list[UserRow]:
         async with self.read() as r:
             return await r.people.list_users()

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from controller.api import STORE
 from controller.auth import hash_password, verify_password
+from controller.store import Store
 from controller.web.common import render
 from controller.web.limits import client_address
 from controller.web.sessions import COOKIE, SECURE_COOKIES, SESSION, SESSIONS, csrf_ok, set_cookie
@@ -27,6 +28,7 @@ MAX_WAIT_S = 900.0
 ACCOUNT_MAX_WAIT_S = 60.0
 DEVICE_COOKIE = "camfleet_device"
 DEVICE_TTL_S = 180 * 86400
+DEVICE_KEY = "dashboard_device_cookie"
 
 
 class LoginThrottle:
@@ -37,13 +39,19 @@ class LoginThrottle:
     - per account: after ACCOUNT_FREE failures from anywhere, tries on it wait 2, 4 ... up to a minute;
     - a browser that has logged in as the account before carries a signed device cookie, and a try that
       presents it is exempt from both (unless that cookie itself keeps failing): the admin whose account is
-      being guessed at still gets in from their own browser.
+      being guessed at still gets in from their own browser. Its key is in the store (DEVICE_KEY), so the
+      cookie still counts after a restart and on every replica.
     Memory is bounded (a flood of random usernames or addresses clears the oldest records)."""
 
     def __init__(self, window_s: float = FAILURE_WINDOW_S, limit: int = 100_000) -> None:
         self.window_s, self.limit = window_s, limit
         self._fails: dict[str, list[float]] = {}
-        self._secret = secrets.token_bytes(32)
+        self._secret = b""
+
+    async def ready(self, store: Store) -> None:
+        """Load the device-cookie key (created by the first replica that asks) before the first login."""
+        if not self._secret:
+            self._secret = await store.secret(DEVICE_KEY)
 
     def _recent(self, key: str, now: float) -> list[float]:
         recent = [t for t in self._fails.get(key, []) if now - t < self.window_s]
@@ -88,6 +96,7 @@ class LoginThrottle:
         return bool(nonce and mac) and hmac.compare_digest(mac, self._mac(nonce, username))
 
     def _mac(self, nonce: str, username: str) -> str:
+        assert self._secret, "LoginThrottle.ready() first"
         return hmac.new(self._secret, f"{nonce}|{username.lower()}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
@@ -131,6 +140,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     password = str(form.get("password", ""))
     nxt = _safe_next(str(form.get("next", "/")))
     throttle = request.app[THROTTLE]
+    await throttle.ready(request.app[STORE])
     client = client_address(request)
     device = request.cookies.get(DEVICE_COOKIE, "")
     wait = throttle.wait(client, username, device, time.monotonic())

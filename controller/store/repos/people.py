@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Any
 
@@ -14,6 +15,7 @@ from controller.store.repos._base import Repo
 U = schema.users
 T = schema.api_tokens
 DS = schema.dashboard_sessions
+CS = schema.controller_secrets
 
 
 class PeopleRepo(Repo):
@@ -47,6 +49,17 @@ class PeopleRepo(Repo):
         )
         d = await self.one(q)
         return UserRow(**d) if d is not None else None
+
+    async def secret(self, name: str, size: int = 32) -> bytes:
+        """The random key `name`, created by whichever replica asks first; every later ask, on any replica and
+        after any restart, gets that same key (a racing second insert does nothing)."""
+        await self.conn.execute(
+            self.d.insert(CS)
+            .values(name=name, value=secrets.token_bytes(size), created=time.time())
+            .on_conflict_do_nothing(index_elements=[CS.c.name])
+        )
+        value = (await self.conn.execute(select(CS.c.value).where(CS.c.name == name))).scalar_one()
+        return bytes(value)
 
     # ---- dashboard sessions ----------------------------------------------------------------------------
     async def session_add(self, sid_hash: str, csrf: str, username: str, now: float) -> None:
