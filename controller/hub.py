@@ -310,8 +310,15 @@ class Hub:
         if ev.camera_id:
             await self._owned(agent_id, "event", [ev.camera_id])
         kind = pb.EventKind.Name(ev.kind) if ev.kind in pb.EventKind.values() else str(ev.kind)
-        await self.store.append_audit(f"agent:{agent_id}", "agent.event", ev.camera_id or agent_id,
-                                      {"kind": kind, "message": ev.message, "details": dict(ev.details)})  # fmt: skip
+        async with self.store.tx() as tx:  # the sequence number moves with the audit entry, or neither does
+            last = await tx.agents.advance_event_seq(agent_id, ev.seq)
+            if last >= ev.seq:
+                # A redelivery or a replay (an event is a fact: applied twice it would be audited twice), or an
+                # event that arrived after a newer one. Kept in the quarantine, where it can be read.
+                raise Rejected(f"event seq {ev.seq} is not newer than the last applied from this agent ({last}): "
+                               "replayed or out of order")  # fmt: skip
+            await tx.audit.append(f"agent:{agent_id}", "agent.event", ev.camera_id or agent_id,
+                                  {"kind": kind, "message": ev.message, "details": dict(ev.details)})  # fmt: skip
         self.notify("event", {"agent_id": agent_id, "kind": kind, "message": ev.message})
 
     # ---- outbound --------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ agents = Table(
     "agents", metadata,
     _text("agent_id", primary_key=True), _text("site"), _text("version"), _big("boot_seq"), _int("online"),
     _float("last_seen"), _text("capabilities"), _int("camera_count"), _big("inventory_seq"),
+    _big("event_seq", server_default="0"),  # revision 0010: the last event applied
 )  # fmt: skip
 
 cameras = Table(

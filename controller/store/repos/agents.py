@@ -40,7 +40,19 @@ class AgentRepo(Repo):
         out = []
         for d in await self.rows(select(A).order_by(A.c.agent_id)):
             d.pop("inventory_seq", None)
+            d.pop("event_seq", None)
             d["online"] = bool(d["online"])
             d["capabilities"] = json.loads(d["capabilities"])
             out.append(AgentRow(**d))
         return out
+
+    async def advance_event_seq(self, agent_id: str, seq: int) -> int:
+        """Make `seq` the agent's last applied event if it is newer; returns the one stored before (so `seq` was
+        not applied when that is at least `seq`). The agent row lock orders replicas applying events at once."""
+        await self.conn.execute(self.d.insert(A).values(agent_id=agent_id).on_conflict_do_nothing())
+        got = (
+            await self.conn.execute(self.d.for_update(select(A.c.event_seq).where(A.c.agent_id == agent_id)))
+        ).scalar_one()
+        if int(got) < seq:
+            await self.conn.execute(update(A).where(A.c.agent_id == agent_id).values(event_seq=seq))
+        return int(got)
