@@ -89,22 +89,40 @@ class DigestState:
     its answer up front (preemptive, RFC 7616 §3.6) and the camera sends one challenge per session, not one per
     request. H(A1) is kept per realm and algorithm: only the per-request hashes are computed each time."""
 
-    __slots__ = ("_ha1", "_ha1_key", "_password", "_username", "challenge", "nc")
+    __slots__ = ("_fixed", "_ha1", "_hash", "_password", "_qop", "_session", "_username", "challenge", "nc")
 
     def __init__(self, username: str, password: str) -> None:
         self._username = username
         self._password = password
         self.challenge: Challenge | None = None
         self.nc = 0
-        self._ha1_key: tuple[str, str] | None = None
-        self._ha1 = ""
+        self._ha1 = self._qop = self._fixed = ""
+        self._session = False
+        self._hash: Callable[[bytes], hashlib._Hash] = hashlib.md5
 
     def learn(self, challenge: Challenge) -> None:
-        """A new challenge: its nonce starts a new count (nc=1 on the next answer)."""
+        """A new challenge (answerable() said so): its nonce starts a new count (nc=1 on the next answer). What
+        does not change from one request to the next is worked out here, once per challenge."""
         old = self.challenge
         if old is None or old.params.get("nonce") != challenge.params.get("nonce"):
             self.nc = 0
         self.challenge = challenge
+        p = challenge.params
+        algorithm = p.get("algorithm", "MD5")
+        name = algorithm.upper()
+        self._session = name.endswith("-SESS")
+        self._hash = _HASHES[name.removesuffix("-SESS")]
+        realm = p["realm"]
+        self._ha1 = self._hash(f"{self._username}:{realm}:{self._password}".encode()).hexdigest()
+        offered = _qops(p["qop"]) if "qop" in p else set()
+        # auth when offered (no body hash); auth-int only for a server that insists on it.
+        self._qop = "auth" if "auth" in offered else "auth-int" if offered else ""
+        fixed = [
+            f'username="{_quote(self._username)}"',
+            f'realm="{_quote(realm)}"',
+            f'nonce="{_quote(p["nonce"])}"',
+        ]
+        self._fixed = ", ".join(fixed)
 
     def forget(self) -> None:
         self.challenge = None
@@ -119,40 +137,22 @@ class DigestState:
         c = self.challenge
         assert c is not None, "no digest challenge learnt"
         p = c.params
-        realm, nonce = p["realm"], p["nonce"]
-        algorithm = p.get("algorithm", "MD5")
-        name = algorithm.upper()
-        session = name.endswith("-SESS")
-        hash_fn = _HASHES[name.removesuffix("-SESS")]
-
-        def h(data: str) -> str:
-            return hash_fn(data.encode("utf-8")).hexdigest()
-
-        if self._ha1_key != (realm, name):
-            self._ha1 = h(f"{self._username}:{realm}:{self._password}")
-            self._ha1_key = (realm, name)
+        nonce, hash_fn, qop = p["nonce"], self._hash, self._qop
         self.nc += 1
         nc = f"{self.nc:08x}"
         cnonce = os.urandom(8).hex()
-        ha1 = h(f"{self._ha1}:{nonce}:{cnonce}") if session else self._ha1
-        offered = _qops(p["qop"]) if "qop" in p else set()
-        # auth when offered (no body hash); auth-int only for a server that insists on it.
-        qop = "auth" if "auth" in offered else "auth-int" if offered else ""
+        ha1 = hash_fn(f"{self._ha1}:{nonce}:{cnonce}".encode()).hexdigest() if self._session else self._ha1
         a2 = f"{method.upper()}:{uri}"
         if qop == "auth-int":
             a2 += ":" + hash_fn(body).hexdigest()
-        ha2 = h(a2)
-        response = h(f"{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}") if qop else h(f"{ha1}:{nonce}:{ha2}")
-        parts = [
-            f'username="{_quote(self._username)}"',
-            f'realm="{_quote(realm)}"',
-            f'nonce="{_quote(nonce)}"',
-            f'uri="{uri}"',
-            f'response="{response}"',
-            f"algorithm={algorithm}",
-        ]
+        ha2 = hash_fn(a2.encode()).hexdigest()
+        data = f"{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}" if qop else f"{ha1}:{nonce}:{ha2}"
+        response = hash_fn(data.encode()).hexdigest()
+        header = (
+            f'Digest {self._fixed}, uri="{uri}", response="{response}", algorithm={p.get("algorithm", "MD5")}'
+        )
         if p.get("opaque"):
-            parts.append(f'opaque="{_quote(p["opaque"])}"')
+            header += f', opaque="{_quote(p["opaque"])}"'
         if qop:
-            parts += [f"qop={qop}", f"nc={nc}", f'cnonce="{cnonce}"']
-        return "Digest " + ", ".join(parts)
+            header += f', qop={qop}, nc={nc}, cnonce="{cnonce}"'
+        return header

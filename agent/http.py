@@ -314,16 +314,17 @@ class CameraHttp:
 
     def _target(self, path: str, params: Mapping[str, str] | None, operation: str) -> str:
         """The request-target (path and query as sent, also the digest `uri`)."""
-        if path.startswith(("http://", "https://")):
+        base = self.base_url
+        if path.startswith(base) and path[len(base) : len(base) + 1] in ("/", "?"):
+            path = path[len(base) :]  # the usual absolute input: an XAddr rebased onto this camera
+        elif path.startswith(("http://", "https://")):
             parts = urlsplit(path)
             if f"{parts.scheme}://{parts.netloc}".lower() != self.base_url.lower():
                 # onvif_xaddr rebases every XAddr onto the reached address; anything else is not this camera.
                 raise Unsupported(f"{path[:200]} is not on this camera", host=self.host, operation=operation)
             path = parts.path + (f"?{parts.query}" if parts.query else "")
-        elif not path.startswith("/"):
+        if not path.startswith("/"):
             path = "/" + path
-        if not path:
-            path = "/"
         if params:
             query = "&".join(
                 f"{quote_plus(k, _QUERY_SAFE)}={quote_plus(v, _QUERY_SAFE)}" for k, v in params.items()
@@ -382,7 +383,9 @@ class CameraHttp:
             raise Unreachable(f"connect failed: {exc}", host=self.host, operation=op) from exc
         except CutShort as exc:
             if exc.status is None:
-                raise Unreachable(f"server disconnected: {exc}", host=self.host, operation=op) from exc
+                # The words aiohttp used (this client replaced it): records and evidence read as before.
+                raise Unreachable("ServerDisconnectedError: Server disconnected", host=self.host,
+                                  operation=op) from exc  # fmt: skip
             if exc.status == 401 and exc.auth_sent and _refused(exc.headers, digest):
                 # A 401 to a request that carried our answer is a failed login, whole body or not: retrying it as
                 # a transient "truncated reply" would spend a second login (camsim truncation fault).

@@ -79,8 +79,8 @@ class Connection(asyncio.Protocol):
 
     # ---- asyncio.Protocol ------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's TCPTransport is not registered as an asyncio.Transport, though it is one: no isinstance check.
+        self._transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
         if self._waiter is None or self._waiter.done():

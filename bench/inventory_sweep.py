@@ -22,12 +22,14 @@ import json
 import os
 import re
 import resource
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any, BinaryIO
 from urllib.request import urlopen
 
 from onvif import ONVIFCamera
@@ -103,8 +105,33 @@ def interleave(groups: list[list[Target]]) -> list[Target]:
     return out
 
 
+def read_records(path: Path) -> dict[str, Any]:
+    """The records a child wrote, by camera, as JSON without what differs between two reads of the same camera
+    (time read, clock offset)."""
+    from google.protobuf.json_format import MessageToDict
+
+    from protos.camfleet.v1 import camfleet_pb2 as pb
+
+    out: dict[str, Any] = {}
+    data = path.read_bytes()
+    at = 0
+    while at < len(data):
+        (size,) = struct.unpack_from("!I", data, at)
+        rec = pb.CameraRecord.FromString(data[at + 4 : at + 4 + size])
+        at += 4 + size
+        rec.ClearField("observed_at")
+        rec.ClearField("clock_offset_s")
+        out[rec.camera_id] = MessageToDict(rec)
+    return out
+
+
 async def agent_inventory(
-    targets: list[Target], concurrency: int, read_path: str, check_rounds: int, controls: list[str]
+    targets: list[Target],
+    concurrency: int,
+    read_path: str,
+    check_rounds: int,
+    controls: list[str],
+    keep: BinaryIO | None = None,
 ) -> tuple[float, float, int, int, int, list[float]]:
     """(wall s, cpu s, cameras ok, cameras total, requests camsim served during the sweep, CPU s of each check
     round). Records are consumed as they stream out (like `camfleet-agent inventory --json`), not held; then
@@ -116,6 +143,9 @@ async def agent_inventory(
         async for r in fleet.inventory_stream():
             ok += r.ok
             total += 1
+            if keep is not None:
+                # Serialised as each camera finishes (held records would count in the RSS measured here).
+                keep.write(struct.pack("!I", r.record.ByteSize()) + r.record.SerializeToString())
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         served = requests_served(controls) - r0  # a blocking local call, outside the timed part
         rounds = []
@@ -269,14 +299,26 @@ def child(args: argparse.Namespace) -> None:
     profiler = cProfile.Profile(time.process_time) if args.profile else None
     if profiler is not None:
         profiler.enable()
-    wall, cpu, ok, total, reqs, rounds = asyncio.run(
-        agent_inventory(targets, args.concurrency, args.read_path, args.check_rounds, spec["controls"])
-    )
+    with Path(spec["records"] + f".{os.getpid()}").open("wb") as keep:
+        wall, cpu, ok, total, reqs, rounds = asyncio.run(
+            agent_inventory(
+                targets, args.concurrency, args.read_path, args.check_rounds, spec["controls"], keep
+            )
+        )
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(str(args.profile))
     print(json.dumps({"wall": wall, "cpu": cpu, "ok": ok, "total": total, "requests": reqs, "rounds": rounds,
-                      "rss_mb": peak_rss_mb()}))  # fmt: skip
+                      "rss_mb": peak_rss_mb(), "records": spec["records"] + f".{os.getpid()}"}))  # fmt: skip
+
+
+def first_difference(a: dict[str, Any], b: dict[str, Any], cid: str) -> str:
+    left, right = a.get(cid) or {}, b.get(cid) or {}
+    keys = sorted(k for k in left.keys() | right.keys() if left.get(k) != right.get(k))
+    detail = "; ".join(
+        f"{k}: {json.dumps(left.get(k))[:800]} != {json.dumps(right.get(k))[:800]}" for k in keys[:2]
+    )
+    return f"{cid} {detail}"
 
 
 def compare_trees(
@@ -285,8 +327,9 @@ def compare_trees(
     """Each --code tree sweeps the same fleet in its own process, in turn (ABAB... with --rounds): ratios measured
     side by side under the same load."""
     spec = tmp / "child.json"
-    spec.write_text(json.dumps({"controls": controls, "targets": [
+    spec.write_text(json.dumps({"controls": controls, "records": str(tmp / "records"), "targets": [
         [t.host, t.port, t.credentials.username, t.credentials.password] for t in targets]}))  # fmt: skip
+    reference: dict[str, Any] | None = None
     cpu_by: dict[str, list[float]] = {}
     line = ""
     for rnd in range(args.rounds):
@@ -318,6 +361,15 @@ def compare_trees(
                   f"{sim_cpu:.1f}s; check rounds (ms/camera) {rounds}")  # fmt: skip
             line = (f"cpu_ms_per_camera={ms:.1f} rss_mb={r['rss_mb']:.0f} requests_per_camera={per_cam:.1f}"
                     f" floor_ratio={r['wall'] / floor:.2f}")  # fmt: skip
+            records = read_records(Path(r["records"]))
+            if reference is None:
+                reference = records
+            else:
+                differ = sorted(cid for cid in reference.keys() | records.keys()
+                                if reference.get(cid) != records.get(cid))  # fmt: skip
+                print(f"  records field by field against the first run: {len(records) - len(differ)} of "
+                      f"{len(reference)} the same" + (f"; first differing: {first_difference(reference, records, differ[0])}"
+                                                      if differ else ""))  # fmt: skip
     for name, values in cpu_by.items():
         print(f"{name}: CPU ms/camera " + ", ".join(f"{v:.2f}" for v in values))
     print(line)

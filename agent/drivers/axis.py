@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from urllib.parse import urlencode
 
 from agent.drivers import axis_models as m
@@ -68,8 +68,27 @@ class AxisDriver:
             return False
         return params.get("Brand.Brand") is not None
 
+    async def _list_together(self, http: CameraHttpLike, groups: Sequence[str]) -> m.ParamList | None:
+        """Several groups in one `action=list` (VAPIX param.cgi: group=<group>[,<group>...]): one request instead of
+        one per group. None when the camera answered the list with an error (a group it does not have), a refusal or
+        something unreadable: the caller then asks for each group alone and gets each group's own answer."""
+        if len(groups) < 2:
+            return None
+        joined = ",".join(f"root.{g}" for g in groups)
+        op = f"param.cgi list {joined}"
+        try:
+            raw = await self._post(http, {"action": "list", "group": joined}, op)
+            if m.error_message(raw) is not None:
+                return None
+            return m.ParamList.decode(raw, operation=op)
+        except (Unsupported, ProtocolError):
+            return None
+
     async def read_identity(self, http: CameraHttpLike) -> dict[str, str]:
         """Brand.* and Properties.* (Properties.Firmware.Version, Properties.System.SerialNumber ...)."""
+        together = await self._list_together(http, _IDENTITY_GROUPS)
+        if together is not None:
+            return {k: v for group in _IDENTITY_GROUPS for k, v in together.group(group).items()}
         out: dict[str, str] = {}
         for group in _IDENTITY_GROUPS:
             try:
@@ -85,9 +104,15 @@ class AxisDriver:
         self, http: CameraHttpLike, names: Collection[str] | None = None
     ) -> dict[str, Setting]:
         out: dict[str, Setting] = {}
-        for name in SETTINGS if names is None else [n for n in SETTINGS if n in names]:
+        wanted = [n for n in SETTINGS if names is None or n in names]
+        together = await self._list_together(http, [SETTINGS[n] for n in wanted])
+        for name in wanted:
             try:
-                out[name] = await self.read_setting(http, name)
+                out[name] = (
+                    self._setting(http, name, together)
+                    if together is not None
+                    else await self.read_setting(http, name)
+                )
             except Unsupported as exc:
                 out[name] = Setting.unsupported(name, exc.message)
         return out
@@ -96,8 +121,11 @@ class AxisDriver:
         group = SETTINGS.get(name)
         if group is None:
             raise Unsupported(f"axis driver has no setting {name!r}", operation="read_setting")
-        params = await self.list_group(http, group)
-        op = f"param.cgi list root.{group}"
+        return self._setting(http, name, await self.list_group(http, group))
+
+    def _setting(self, http: CameraHttpLike, name: str, params: m.ParamList) -> Setting:
+        """One setting from a listing that holds its group (alone, or with others: the keys are the same)."""
+        op = f"param.cgi list root.{SETTINGS[name]}"
         if name == "ip_filter":
             return Setting(name=name, value=m.decode_ip_filter(params, operation=op))
         key = REMOTE_SERVICE if name == "remote_service" else UPNP

@@ -153,3 +153,43 @@ async def test_malformed_list_blocks_the_write() -> None:
         with pytest.raises(ProtocolError):
             await DRV.write_setting(https[axis.id], "upnp", not axis.features["upnp"])
     assert "feature.upnp" not in axis.writes
+
+
+async def test_groups_read_together_give_what_each_group_alone_gives(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Identity and settings come from one `group=root.A,root.B` list each (VAPIX), the same values as one list per
+    group, in half the requests."""
+    cams = of(fleet({"axis": 6}, 6, seed=22), "axis")
+    cams[0].features["remote_service"] = True
+    async with sim_with_http(cams) as (server, https):
+        results, requests = [], []
+        for together in (True, False):
+            if not together:
+                monkeypatch.setattr(AxisDriver, "_list_together", _never)
+            before = server.requests
+            results.append(
+                [(await DRV.read_identity(https[c.id]), await DRV.read_settings(https[c.id])) for c in cams]
+            )
+            requests.append(server.requests - before)
+    assert results[0] == results[1]
+    assert results[0][0][1]["remote_service"].value == "oneclick"
+    # Together: identity + settings, plus the first request's digest challenge. Alone: Brand, Properties and the
+    # three settings' groups (the challenge already answered).
+    assert requests == [2 * len(cams) + len(cams), 5 * len(cams)]
+
+
+async def _never(self: AxisDriver, http: Any, groups: Any) -> None:
+    return None
+
+
+async def test_a_group_missing_from_a_joint_list_falls_back_to_one_list_per_group() -> None:
+    """Firmware without RemoteService answers the joint list with `# Error`: each group is then asked alone, and the
+    missing one is unsupported while the others keep their values."""
+    http = _CannedHttp(
+        b"# Error: Error -1 getting param in group 'root.RemoteService'\n",
+        b"# Error: Error -1 getting param in group 'root.RemoteService'\n",
+        b"root.Network.UPnP.Enabled=yes\n",
+    )
+    settings = await DRV.read_settings(http, names={"remote_service", "upnp"})  # type: ignore[arg-type]
+    assert http.sent == ["action=list&group=root.RemoteService%2Croot.Network.UPnP",
+                         "action=list&group=root.RemoteService", "action=list&group=root.Network.UPnP"]  # fmt: skip
+    assert not settings["remote_service"].supported and settings["upnp"].value is True

@@ -210,8 +210,8 @@ async def test_gzip_body_is_decoded_and_query_encoded_like_aiohttp() -> None:
     [
         (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n<cut", Unreachable, "truncated reply"),
         (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", Unreachable, "truncated reply"),
-        (b"HTTP/1.1 200 OK\r\nContent-Le", Unreachable, "server disconnected"),
-        (b"", Unreachable, "server disconnected"),
+        (b"HTTP/1.1 200 OK\r\nContent-Le", Unreachable, "Server disconnected"),
+        (b"", Unreachable, "Server disconnected"),
         (b"SSH-2.0-OpenSSH_8.4\r\n\r\n", Unreachable, "malformed HTTP reply"),
         (b"HTTP/1.1 200 OK\r\nContent-Length: ten\r\n\r\n", Unreachable, "malformed HTTP reply"),
         (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", Unreachable, "malformed HTTP reply"),
@@ -235,7 +235,7 @@ async def test_no_reply_is_a_timeout_and_a_closed_port_a_connect_failure() -> No
         pool = HttpPool()
         http = CameraHttp("127.0.0.1", port, None, pool=pool, timeout=0.3)
         script.replies.append(lambda req: None)  # closes at once: a disconnect, not a timeout
-        with pytest.raises(Unreachable, match="server disconnected"):
+        with pytest.raises(Unreachable, match="Server disconnected"):
             await http.exchange("GET", "/")
         await http.close()
         await pool.close()
