@@ -104,9 +104,9 @@ class DisableCloudParams(Strict):
 
 
 NO_ALLOW = (
-    "required: the addresses that must still reach the cameras (the recorder, the VMS); without them the IP "
-    "filter lets only the agent in and cuts the recorder off. Send agent_only: true (fleetctl --agent-only) "
-    "if that is really meant"
+    "required: the addresses that must still reach the cameras (the recorder, the VMS). To send none, say "
+    "agent_only: true (fleetctl --agent-only): each agent then keeps only its site's cameras.network_allow, "
+    "and where that is empty lets itself alone in, which cuts the recorder off"
 )
 
 
@@ -116,7 +116,7 @@ def _allow_or_agent_only(allow: list[str], info: ValidationInfo) -> list[str]:
     if not allow and agent_only is False:
         raise ValueError(NO_ALLOW)
     if allow and agent_only:
-        raise ValueError("agent_only: true lets the agent alone in; drop the allow list, or agent_only")
+        raise ValueError("agent_only: true sends no allow list; drop the allow list, or agent_only")
     return allow
 
 
@@ -124,7 +124,9 @@ class RestrictNetworkParams(Strict):
     # The agent would fall back on its site's cameras.network_allow, but the controller cannot see that: an
     # operator here names the addresses, or says agent_only, and learns it now instead of from REJECTED results.
     agent_only: bool = Field(
-        False, description="explicitly a filter that lets only the agent in (no recorder); no allow list then"
+        False,
+        description="send no allow list, explicitly: each agent keeps only its site's cameras.network_allow, "
+        "and where that is empty lets itself alone reach the camera (cutting the recorder off)",
     )
     allow: Annotated[list[Network], AfterValidator(_allow_or_agent_only)] = Field(
         default_factory=list, max_length=MAX_LIST, validate_default=True,

@@ -681,7 +681,8 @@ def _create_flags(p: argparse.ArgumentParser) -> None:
                    help="restrict_network: address or network that may still reach the cameras (the recorder, "
                         "the VMS; repeatable). Required unless --agent-only")  # fmt: skip
     g.add_argument("--agent-only", action="store_true",
-                   help="restrict_network: really let only the agent reach the cameras (cuts their recorders off)")  # fmt: skip
+                   help="restrict_network: send no allow list: each agent keeps only its site's "
+                        "cameras.network_allow, or with none lets itself alone in (cuts the recorders off)")  # fmt: skip
     g.add_argument("--ntp", metavar="ADDR", help="restrict_network: NTP server to set")
     g.add_argument(
         "--keep", action="append", metavar="PROTO", help="restrict_network: protocols kept on (RTSP)"

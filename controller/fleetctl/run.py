@@ -52,7 +52,8 @@ def _network_flags(p: argparse.ArgumentParser) -> None:
                    help="address or network that may still reach the camera (the recorder, the VMS); repeatable. "
                         "Required unless --agent-only. The agent is always allowed.")  # fmt: skip
     p.add_argument("--agent-only", action="store_true",
-                   help="really let only the agent reach the cameras (no --allow: cuts their recorders off)")  # fmt: skip
+                   help="send no allow list: each agent keeps only its site's cameras.network_allow, or with none "
+                        "lets itself alone in (cuts the recorders off)")  # fmt: skip
     p.add_argument("--ntp", metavar="ADDR", default="", help="NTP server to set")
     p.add_argument("--keep", action="append", metavar="PROTO", help="protocols kept on (default RTSP)")
     p.add_argument("--keep-gateway", action="store_true", help="do not clear the default gateway")
