@@ -11,6 +11,8 @@ Endpoints (all JSON; bad input -> 400 {"error": ...}, unknown camera -> 404):
   DELETE /cameras/{id}/faults         back to no faults and no skew (auth limits unchanged)
   POST   /cameras/{id}/unlock         clear lockouts and failure counts (optional {"ip": "127.0.0.5"})
   POST   /cameras/{id}/reboot         down for faults.reboot_seconds (port closed), then back
+  POST   /cameras/{id}/address        {"address": "127.0.1.77", "port"?: 8080}: the camera answers there from now
+                                      on (a new DHCP lease); still the same device; the old address goes quiet
   POST   /faults                      {"fraction": 0.2, "seed": 7, "personality"?: P, "faults": {...}}
 """
 
@@ -68,6 +70,7 @@ def build_app(server: SimServer) -> web.Application:
     r.add_delete("/cameras/{id}/faults", clear_camera_faults)
     r.add_post("/cameras/{id}/unlock", unlock)
     r.add_post("/cameras/{id}/reboot", reboot)
+    r.add_post("/cameras/{id}/address", move)
     r.add_post("/faults", fleet_faults)
     return app
 
@@ -268,6 +271,24 @@ async def reboot(request: web.Request) -> web.Response:
     cam = _camera(request)
     _server(request).reboot(cam)
     return web.json_response({"id": cam.id, "down_until": cam.down_until, "boots": cam.boots})
+
+
+async def move(request: web.Request) -> web.Response:
+    cam = _camera(request)
+    body = await _json_body(request)
+    unknown = sorted(set(body) - {"address", "port"})
+    if unknown:
+        raise BadRequest(f"unknown key(s) {unknown}; allowed: address, port")
+    address, port = body.get("address"), body.get("port")
+    if not isinstance(address, str):
+        raise BadRequest("address must be a string")
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535):
+        raise BadRequest("port must be a whole number in 1..65535")
+    try:
+        await _server(request).move(cam, address, port)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from exc
+    return web.json_response({"id": cam.id, "host": cam.network.address, "port": cam.port})
 
 
 async def fleet_faults(request: web.Request) -> web.Response:

@@ -459,6 +459,8 @@ def _apply_overrides(cam: Camera, entry: dict[str, Any]) -> None:
         apply_profile(cam, str(entry["profile"]))
     if "capabilities" in entry:
         cam.capabilities = [str(c) for c in entry["capabilities"]]
+    if "onvif_serial" in entry:
+        cam.onvif_serial = bool(entry["onvif_serial"])
     if "routed_sources" in entry:
         cam.routed_sources = [str(n) for n in entry["routed_sources"]]
     if "discovery_mode" in entry:

@@ -165,6 +165,9 @@ class Camera:
     soap_reply_version: Literal["", "1.1"] = ""  # "1.1": every reply in a SOAP 1.1 envelope (older firmware)
     onvif_ops: list[str] | None = None  # None: every operation camsim has; else only these, the rest fault
     preauth_open: bool = True  # False: even GetSystemDateAndTime wants credentials (ipycam does this)
+    # False: GetDeviceInformation answers an empty SerialNumber, as some OEM firmware does; the vendor API still
+    # tells it (the identity the controller keys cameras on then comes from there).
+    onvif_serial: bool = True
     ntp_count: int | None = None  # Network@NTP of GetServiceCapabilities (a count; None: 1 with NTP, else 0)
     # Client networks (CIDR) that reach the camera only through its default gateway (another subnet): without
     # a gateway the camera cannot answer them (see SimServer._pipeline).

@@ -87,7 +87,7 @@ def get_device_information(ctx: Ctx) -> str:
         "<tds:GetDeviceInformationResponse>"
         f"<tds:Manufacturer>{x(i.manufacturer)}</tds:Manufacturer><tds:Model>{x(i.model)}</tds:Model>"
         f"<tds:FirmwareVersion>{x(i.firmware)}</tds:FirmwareVersion>"
-        f"<tds:SerialNumber>{x(i.serial)}</tds:SerialNumber>"
+        f"<tds:SerialNumber>{x(i.serial) if ctx.camera.onvif_serial else ''}</tds:SerialNumber>"
         f"<tds:HardwareId>{x(i.hardware_id)}</tds:HardwareId>"
         "</tds:GetDeviceInformationResponse>"
     )

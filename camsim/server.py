@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import ipaddress
 import logging
 import time
 from collections import Counter
@@ -186,18 +187,52 @@ class SimServer:
         port = self._control_runner.addresses[0][1]
         self._control_url = f"http://{self._control_host}:{port}"
 
-        if self._rtsp_port is not None or self._tls_port is not None:
-            from camsim.banners import BannerServers
-
-            self._banners = BannerServers(self.reachable, self._count, rtsp_port=self._rtsp_port,
-                                          tls_port=self._tls_port)  # fmt: skip
-            await self._banners.start()
+        await self._start_banners()
         if self._discovery_enabled:
             await self._start_discovery()
         # Cameras that were mid-reboot when state was saved come back when their downtime ends.
         for cam in self.cameras:
             if cam.is_down():
                 self._schedule_reboot(cam)
+
+    async def _start_banners(self) -> None:
+        if self._rtsp_port is not None or self._tls_port is not None:
+            from camsim.banners import BannerServers
+
+            self._banners = BannerServers(self.reachable, self._count, rtsp_port=self._rtsp_port,
+                                          tls_port=self._tls_port)  # fmt: skip
+            await self._banners.start()
+
+    async def move(self, cam: Camera, address: str, port: int | None = None) -> None:
+        """The camera answers at another address from now on (a new DHCP lease, a re-IP): it is still the same
+        device (serial, MACs, settings), and nothing answers at the old address any more."""
+        if not cam.reachable:
+            raise ValueError(f"{cam.id} lives behind a recorder: it has no address of its own to change")
+        try:
+            ip = ipaddress.IPv4Address(address)
+        except ValueError:
+            raise ValueError(f"address {address!r} is not an IPv4 address") from None
+        if not ip.is_loopback:
+            raise ValueError(f"address {address} is outside 127.0.0.0/8 (camsim listens on loopback only)")
+        old, new = (cam.network.address, cam.port), (address, port or cam.port)
+        if new == old:
+            return
+        if new in self._by_sock:
+            raise ValueError(f"{address}:{new[1]} is taken by {self._by_sock[new].id}")
+        if self._runner is not None and not cam.is_down():
+            await self._bind(new)  # first: a bind that fails leaves the camera where it was
+        handle = self._reopen.pop(old, None)
+        if handle is not None:  # mid-reboot: it comes back at the new address
+            handle.cancel()
+        await self._unbind(old)
+        cam.network.address, cam.port = new
+        self._index()
+        if cam.is_down():
+            self._schedule_reboot(cam)
+        if self._banners is not None:  # the RTSP/TLS listeners follow the camera
+            await self._banners.stop()
+            await self._start_banners()
+        self.note_change(cam.id)
 
     async def _start_discovery(self) -> None:
         """WS-Discovery is best effort: a busy UDP 3702 (another camsim) must not take the HTTP fleet down."""

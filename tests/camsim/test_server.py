@@ -167,6 +167,34 @@ async def test_reboot_downtime_refuses_then_returns(sim: Sim, make_camera: MakeC
         await until_async(lambda: answers(s, cam), 30, "the camera back after its reboot")
 
 
+async def test_a_camera_moves_to_another_address_and_is_still_itself(
+    sim: Sim, make_camera: MakeCamera
+) -> None:
+    cam, other = make_camera("hikvision", address="127.0.1.34"), make_camera("generic", address="127.0.1.35")
+    old = url(cam, "/ISAPI/System/deviceInfo")
+    async with sim([cam, other]) as server, aiohttp.ClientSession(timeout=TIMEOUT) as s:
+        control = f"{server.control_url}/cameras/{cam.id}/address"
+        async with s.post(control, json={"address": "127.0.1.36"}) as r:
+            assert r.status == 200 and await r.json() == {
+                "id": cam.id,
+                "host": "127.0.1.36",
+                "port": cam.port,
+            }
+        with pytest.raises(aiohttp.ClientConnectorError):  # nothing answers at the old address
+            async with s.get(old) as r:
+                await r.read()
+        async with s.get(url(cam, "/ISAPI/System/deviceInfo")) as r:  # the same device at the new one
+            assert r.status == 401 and r.headers["WWW-Authenticate"].startswith("Digest")
+        async with s.get(f"{server.control_url}/cameras/{cam.id}") as r:
+            assert (await r.json())["host"] == "127.0.1.36"
+        for bad, why in (({"address": "127.0.1.35"}, "taken"), ({"address": "10.0.0.1"}, "outside 127"),
+                         ({"address": "x"}, "not an IPv4"), ({"address": "127.0.1.37", "mask": 8}, "unknown"),
+                         ({"address": "127.0.1.37", "port": 0}, "port")):  # fmt: skip
+            async with s.post(control, json=bad) as r:
+                assert r.status == 400 and why in (await r.json())["error"], bad
+        assert await answers(s, other)
+
+
 async def test_fault_fraction_is_seeded(sim: Sim, make_camera: MakeCamera) -> None:
     cams = [make_camera("generic", address=f"127.0.1.{40 + i}") for i in range(10)]
     async with sim(cams) as server, aiohttp.ClientSession(timeout=TIMEOUT) as s:
