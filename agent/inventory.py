@@ -166,6 +166,24 @@ def _error_name(value: int) -> str:
     return pb.ErrorClass.Name(value).removeprefix("ERROR_CLASS_").lower()
 
 
+# Where each vendor API's identity (read_identity) says serial number and MAC address.
+_VENDOR_SERIAL = (
+    ("hikvision", "serialNumber"),
+    ("dahua", "serialNumber"),
+    ("axis", "Properties.System.SerialNumber"),
+)
+_VENDOR_MAC = (("hikvision", "macAddress"),)
+
+
+def vendor_identity(identities: dict[str, dict[str, str]]) -> tuple[str, str]:
+    """(serial, MAC) as the vendor APIs that answered tell them; "" where none does."""
+
+    def first(keys: tuple[tuple[str, str], ...]) -> str:
+        return next((v.strip() for api, k in keys if (v := identities.get(api, {}).get(k, "")).strip()), "")
+
+    return first(_VENDOR_SERIAL), first(_VENDOR_MAC)
+
+
 def fingerprint(macs: list[str], serial: str, model: str) -> str:
     """Stable id of the hardware (MAC, serial, model), so a camera that changes address is recognised."""
     basis = "|".join([",".join(sorted(m.lower() for m in macs)), serial.strip(), model.strip().lower()])
@@ -517,6 +535,14 @@ class Inventory:
                                              for p in rec.network.protocols if p.enabled)  # fmt: skip
         else:
             rec.origin.manufacturer = "unknown"
+        ident = rec.identity
+        if not ident.serial or not ident.macs:
+            # Some firmware leaves ONVIF's SerialNumber empty (or hides its interfaces); the vendor API's serial
+            # and MAC then identify the camera (the controller keys cameras on them, not on their address).
+            serial, mac = vendor_identity(getattr(self, "_identities", {}))
+            ident.serial = ident.serial or serial
+            if not ident.macs and mac:
+                ident.macs.append(mac)
         rec.fingerprint = fingerprint(list(rec.identity.macs), rec.identity.serial, rec.identity.model)
         rec.observed_at.GetCurrentTime()
 

@@ -107,6 +107,21 @@ async def test_every_camera_attributed_to_its_true_maker_with_evidence(
     assert oems >= 3
 
 
+@pytest.mark.parametrize("personality", ["hikvision", "dahua", "axis"])
+async def test_a_serial_onvif_leaves_out_comes_from_the_vendor_api(personality: str) -> None:
+    """Some firmware answers GetDeviceInformation with an empty SerialNumber: the vendor API's serial is the
+    camera's identity then (the controller keys cameras on it, not on their address)."""
+    cam = make_test_camera(personality, address="127.0.6.9", port=find_free_port())
+    cam.onvif_serial = False
+    async with run_sim([cam]), CameraFleet(targets_of([cam]), timeout=3.0) as fleet:
+        (res,) = await fleet.inventory_results()
+    assert res.ok, list(res.record.errors)
+    assert res.record.identity.serial == cam.identity.serial != ""
+    assert res.record.fingerprint == fingerprint(
+        list(res.record.identity.macs), cam.identity.serial, cam.identity.model
+    )
+
+
 async def test_wrong_password_costs_at_most_one_failed_login_and_is_never_retried() -> None:
     cam = make_test_camera("hikvision", address="127.0.6.1", port=find_free_port())
     wrong = targets_of([cam], password="wrong-password")
