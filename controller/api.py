@@ -125,6 +125,8 @@ def camera_json(r: CameraRow, *, full: bool = False) -> dict[str, Any]:
                    "confidence": round(r.confidence, 3)},
         "risk": {"score": r.risk_score, "level": r.risk_level}, "cloud_reachable": r.cloud_reachable,
         "reachable": r.reachable, "lifecycle": r.lifecycle, "tags": r.tags, "observed_at": r.observed_at,
+        "agent_ref": r.agent_ref,
+        "identity": {"serial": r.serial, "macs": r.macs, "identified_by": r.identified_by},
     }  # fmt: skip
     if full:
         rec = pb.CameraRecord.FromString(r.record)
@@ -261,7 +263,8 @@ async def cancel_command(request: web.Request) -> web.Response:
 
 
 EXPORT_FIELDS = ["camera_id", "site", "agent_id", "host", "port", "manufacturer", "model", "firmware", "origin",
-                 "covered", "oem_rebrand", "confidence", "risk_score", "risk_level", "cloud_reachable", "lifecycle"]  # fmt: skip
+                 "covered", "oem_rebrand", "confidence", "risk_score", "risk_level", "cloud_reachable", "lifecycle",
+                 "agent_ref", "serial", "identified_by"]  # fmt: skip
 
 
 async def export(request: web.Request) -> web.StreamResponse:

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from controller.api import STORE, need, query
 from controller.auth import Perm
-from controller.fleet_answer import answer
+from controller.fleet_answer import answer, keys_of
 from controller.models import CensusQuery, NoQuery
 from controller.store import Store
 from controller.store.repos.census import CensusRow, ChannelRow
@@ -30,7 +30,11 @@ async def fleet_answer(store: Store) -> dict[str, Any]:
     hit = _ANSWERS.get(store)
     if hit is not None and hit[0] == version and now - hit[1] < MAX_AGE_S:
         return hit[2]
-    got = answer(await store.camera_keys(), await store.census_devices(), await store.recorder_channels())
+    census, channels = await store.census_devices(), await store.recorder_channels()
+    # Only the cameras that share a key with a census device, a channel or each other are read; the rest are
+    # counted in SQL (store.overlapping_cameras).
+    cameras, alone = await store.overlapping_cameras(keys_of(census, channels))
+    got = answer(cameras, census, channels, alone=alone)
     _ANSWERS[store] = (version, now, got)
     return got
 

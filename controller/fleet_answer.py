@@ -9,11 +9,11 @@ other by address: PoE subnets repeat from recorder to recorder.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from controller.store.repos.census import CensusRow, ChannelRow
+from controller.store.repos.census import CensusRow, ChannelRow, SightingKeys
 
 _RANK = {"inventory": 0, "census": 1, "channel": 2}
 
@@ -118,10 +118,31 @@ def group(items: Sequence[Sighting]) -> list[list[Sighting]]:
     return list(groups.values())
 
 
+def keys_of(census: Sequence[CensusRow], channels: Sequence[ChannelRow]) -> SightingKeys:
+    """Every key a census device or channel can share with an inventoried camera (registered or looked up)."""
+    out: dict[str, set[Any]] = {"serial": set(), "mac": set(), "addr": set(), "camera": set()}
+    for s in sightings([], census, channels):
+        for k in s.keys | s.lookup:
+            kind, _, value = k.partition(":")
+            if kind == "addr":
+                site, _, host = value.partition("|")
+                out["addr"].add((site, host))
+            elif kind in out:
+                out[kind].add(value)
+    return SightingKeys(frozenset(out["serial"]), frozenset(out["mac"]), frozenset(out["addr"]),
+                        frozenset(out["camera"]))  # fmt: skip
+
+
 def answer(
-    cameras: Sequence[Identified], census: Sequence[CensusRow], channels: Sequence[ChannelRow]
+    cameras: Sequence[Identified],
+    census: Sequence[CensusRow],
+    channels: Sequence[ChannelRow],
+    *,
+    alone: Mapping[tuple[str, bool], int] | None = None,
 ) -> dict[str, Any]:
-    """The fleet answer: unique cameras (recorders counted apart) and how each is known."""
+    """The fleet answer: unique cameras (recorders counted apart) and how each is known. `alone`: inventoried
+    cameras not in `cameras` because they share no key with any other sighting, counted by (origin, is a
+    recorder) (store.overlapping_cameras): each is a group of its own."""
     groups = group(sightings(cameras, census, channels))
     cams = [g for g in groups if not any(s.recorder for s in g)]
     recorders = [g for g in groups if any(s.recorder for s in g)]
@@ -133,14 +154,19 @@ def answer(
         by_origin[best.origin or "unknown"] += 1
         if k == {"channel"}:
             behind.append({**g[0].detail, "origin": best.origin, "confidence": best.confidence})
+    single = {k: n for k, n in (alone or {}).items() if n > 0}
+    for (origin, rec), n in single.items():
+        if not rec:
+            by_origin[origin or "unknown"] += n
+    lone = sum(n for (_, rec), n in single.items() if not rec)
     status = Counter(d.status for d in census)
     return {
-        "cameras": len(cams),
-        "inventoried": sum(1 for k in kinds if "inventory" in k),
+        "cameras": len(cams) + lone,
+        "inventoried": sum(1 for k in kinds if "inventory" in k) + lone,
         "census_only": sum(1 for k in kinds if "inventory" not in k and "census" in k),
         "behind_recorder_only": len(behind),
         "on_recorders": sum(1 for k in kinds if "channel" in k),
-        "recorders": len(recorders),
+        "recorders": len(recorders) + sum(n for (_, rec), n in single.items() if rec),
         "channels": len(channels),
         "channels_online": sum(1 for c in channels if c.online),
         "census_devices": len(census),

@@ -19,6 +19,7 @@ from paho.mqtt.properties import Properties
 
 from controller import __version__
 from controller.census_ingest import census_rows, channel_rows
+from controller.identity import Identity
 from controller.ingest import agent_row, camera_row, execution_row
 from controller.metrics import METRICS
 from controller.store import Store
@@ -159,12 +160,13 @@ class Hub:
         METRICS.quarantined.labels(kind, label).inc()
         self.notify("quarantine", {"agent_id": agent_id, "kind": kind, "reason": reason[:200]})
 
-    async def _owned(self, agent_id: str, what: str, camera_ids: list[str]) -> None:
+    async def _owned(self, agent_id: str, what: str, idents: list[Identity]) -> None:
         """An agent speaks only for its own cameras (the first agent to report a camera owns it until an admin
-        reassigns it). A message naming another agent's camera is refused whole, with an audit entry and one
-        open alert per camera and agent."""
-        owners = await self.store.camera_owners(camera_ids)
-        foreign = {c: o for c, o in owners.items() if o != agent_id}
+        reassigns it). References are the agent's own namespace (two sites may both have a 192.168.1.10), so
+        another agent's camera is named by what it is: a report with the serial or MACs of a camera of another
+        agent (controller.identity) is refused whole, with an audit entry and one open alert per camera and
+        agent."""
+        foreign = await self.store.same_devices(agent_id, idents)
         if not foreign:
             return
         open_alerts = {(a.camera_id, str(a.details.get("agent_id"))) for a in
@@ -197,19 +199,18 @@ class Hub:
         rep = pb.InventoryReport.FromString(payload)
         if not rep.seq:
             raise Rejected("no sequence number: every report needs a growing seq")
-        await self._owned(agent_id, "inventory report",
-                          [r.camera_id for r in rep.cameras if r.camera_id] + list(rep.removed_camera_ids))  # fmt: skip
         agents = {a.agent_id: a for a in await self.store.list_agents()}
         site = agents[agent_id].site if agent_id in agents else agent_id
         rows = [camera_row(agent_id, site, r) for r in rep.cameras if r.camera_id]
+        await self._owned(agent_id, "inventory report", [Identity.of(r.serial, r.macs) for r in rows])
         channels = {r.camera_id: channel_rows(agent_id, site, r) for r in rep.cameras
                     if r.camera_id and r.device_class == "recorder"}  # fmt: skip
-        n = await self.store.ingest_inventory(
+        got = await self.store.ingest_inventory(
             agent_id, rows, channels, full=rep.full, removed=list(rep.removed_camera_ids), seq=rep.seq
         )
         if rep.HasField("at"):
             _lag(rep.at)
-        self.notify("inventory", {"agent_id": agent_id, "cameras": n})
+        self.notify("inventory", {"agent_id": agent_id, "cameras": got.written})
 
     async def _census(self, agent_id: str, payload: bytes) -> None:
         """One part of an agent's census run (devices found without credentials)."""
@@ -307,18 +308,23 @@ class Hub:
         ev = pb.Event.FromString(payload)
         if not ev.seq:
             raise Rejected("no sequence number: every report needs a growing seq")
-        if ev.camera_id:
-            await self._owned(agent_id, "event", [ev.camera_id])
         kind = pb.EventKind.Name(ev.kind) if ev.kind in pb.EventKind.values() else str(ev.kind)
+        ref = ev.camera_id
         async with self.store.tx() as tx:  # the sequence number moves with the audit entry, or neither does
+            # The event names the camera by the agent's reference, which only means something among its own
+            # cameras (one it has no camera by stays qualified by the agent, never taken for another's id).
+            subject = (
+                (await tx.cameras.ids_for(agent_id, [ref])).get(ref, f"{agent_id}/{ref}") if ref else agent_id
+            )
             last = await tx.agents.advance_event_seq(agent_id, ev.seq)
             if last >= ev.seq:
                 # A redelivery or a replay (an event is a fact: applied twice it would be audited twice), or an
                 # event that arrived after a newer one. Kept in the quarantine, where it can be read.
                 raise Rejected(f"event seq {ev.seq} is not newer than the last applied from this agent ({last}): "
                                "replayed or out of order")  # fmt: skip
-            await tx.audit.append(f"agent:{agent_id}", "agent.event", ev.camera_id or agent_id,
-                                  {"kind": kind, "message": ev.message, "details": dict(ev.details)})  # fmt: skip
+            await tx.audit.append(f"agent:{agent_id}", "agent.event", subject,
+                                  {"kind": kind, "message": ev.message, "details": dict(ev.details),
+                                   **({"reference": ref} if ref else {})})  # fmt: skip
         self.notify("event", {"agent_id": agent_id, "kind": kind, "message": ev.message})
 
     # ---- outbound --------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ def camera_row(agent_id: str, site: str, rec: pb.CameraRecord) -> CameraRow:
         reachable=rec.reachable,
         observed_at=rec.observed_at.ToMicroseconds() / 1e6 if rec.HasField("observed_at") else 0.0,
         record=rec.SerializeToString(deterministic=True),
+        agent_ref=rec.camera_id,
         serial=rec.identity.serial,
         macs=list(rec.identity.macs),
         device_class=rec.device_class,

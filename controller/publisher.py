@@ -57,23 +57,39 @@ class Publisher:
         command_id: str | None = None,
         audit: dict[str, Any] | None = None,
     ) -> CommandRow:
-        """Sign, store (with its audit entry) and publish one agent's command; returns its row."""
-        cmd = new_command(
-            agent_id, action, list(camera_ids), ttl=timedelta(seconds=ttl_s), dry_run=dry_run,
-            campaign_id=campaign_id, batch_id=batch_id, approval_manifest=approval_manifest, command_id=command_id,
-        )  # fmt: skip
-        env = seal(cmd, self.key, list(approvals))
-        row = CommandRow(
-            command_id=cmd.command_id, agent_id=agent_id, action=action_name(action), params=params,
-            dry_run=dry_run, created_at=self.clock(), not_after=cmd.not_after.ToMicroseconds() / 1e6,
-            created_by=actor, campaign_id=campaign_id, batch_id=batch_id, state=CommandState.PENDING, envelope=env,
-        )  # fmt: skip
-        details = {"agent": agent_id, "action": row.action, "cameras": len(camera_ids), "dry_run": dry_run,
-                   "campaign_id": campaign_id, "batch_id": batch_id, **(audit or {})}  # fmt: skip
+        """Sign, store (with its audit entry) and publish one agent's command; returns its row.
+
+        `camera_ids` are the controller's ids; the signed command names each camera as its agent does now (its
+        reference, read in the same transaction). A camera without one (another device took its address, or it
+        belongs to another agent) is not sent: its execution is REJECTED with the reason, and a command left
+        with no camera is not published at all."""
         async with self.store.tx() as tx:
-            await tx.commands.create(row, camera_ids)
+            refs = await tx.cameras.refs_of(agent_id, camera_ids)
+            targets = [refs[c] for c in camera_ids if c in refs]
+            refused = {c: f"no address of this camera is known to agent {agent_id} (it moved, or another device "
+                          "took its address): wait for the agent's next inventory" for c in camera_ids if c not in refs}  # fmt: skip
+            cmd = new_command(
+                agent_id, action, targets, ttl=timedelta(seconds=ttl_s), dry_run=dry_run, campaign_id=campaign_id,
+                batch_id=batch_id, approval_manifest=approval_manifest, command_id=command_id,
+            )  # fmt: skip
+            env = seal(cmd, self.key, list(approvals))
+            row = CommandRow(
+                command_id=cmd.command_id, agent_id=agent_id, action=action_name(action), params=params,
+                dry_run=dry_run, created_at=self.clock(), not_after=cmd.not_after.ToMicroseconds() / 1e6,
+                created_by=actor, campaign_id=campaign_id, batch_id=batch_id, state=CommandState.PENDING,
+                envelope=env,
+            )  # fmt: skip
+            details = {"agent": agent_id, "action": row.action, "cameras": len(camera_ids), "dry_run": dry_run,
+                       "campaign_id": campaign_id, "batch_id": batch_id, **(audit or {})}  # fmt: skip
+            if refused:
+                details["not_addressable"] = sorted(refused)
+            await tx.commands.create(row, camera_ids, targets=refs, refused=refused)
+            if refused and not targets:
+                await tx.commands.roll_up([row.command_id])
+                row.state = CommandState.COMPLETED_WITH_FAILURES
             await tx.audit.append(actor, "command.create", row.command_id, details)
-        await self.publish(row)
+        if targets or not refused:
+            await self.publish(row)
         return row
 
     async def publish(self, row: CommandRow) -> None:

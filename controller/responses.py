@@ -36,12 +36,24 @@ class Risk(Answer):
     level: str
 
 
+class CameraIdentity(Answer):
+    serial: str = Field(description="normalised serial number (ONVIF's, else the vendor API's); \"\" if none")
+    macs: list[str] = Field(description="hardware addresses, AA:BB:CC:DD:EE:FF")
+    identified_by: str = Field(
+        description="serial+mac, serial, mac, or address: a camera with neither is known only by its address"
+    )
+
+
 class Camera(Answer):
-    camera_id: str
+    camera_id: str = Field(description="the controller's id: stable while the camera changes address")
     agent_id: str
     site: str
     host: str
     port: int
+    agent_ref: str = Field(
+        description='what the camera\'s agent calls it now (host:port); "" when another device took its address'
+    )
+    identity: CameraIdentity
     manufacturer: str
     model: str
     firmware: str

@@ -108,9 +108,24 @@ class CampaignCore:
         else:
             await self._batch_to(actor, b, "READY")
 
+    async def _refs(self, members: list[MemberRow]) -> dict[str, str]:
+        """Camera id -> its agent's reference now, for the members that have one (what commands and manifests
+        name them by: agents know cameras by address, the controller by identity)."""
+        by_agent: dict[str, list[str]] = defaultdict(list)
+        for m in members:
+            by_agent[m.agent_id].append(m.camera_id)
+        out: dict[str, str] = {}
+        async with self.store.read() as r:
+            for agent, ids in sorted(by_agent.items()):
+                out |= await r.cameras.refs_of(agent, ids)
+        return out
+
     async def _new_manifest(self, c: CampaignRow, spec: planner.CampaignSpec, b: BatchRow) -> None:
+        """The manifest approvers sign names the batch's cameras as the agents will see them in the command:
+        by their references now (a camera that moves before it is sent needs a new approval)."""
         stage = next(s for s in spec.stages if s.destructive)
-        cams = [m.camera_id for m in await self.store.campaign_members(c.campaign_id, b.batch_id)]
+        refs = await self._refs(await self.store.campaign_members(c.campaign_id, b.batch_id))
+        cams = sorted(refs.values())
         b.manifest_not_after = self.clock() + spec.approval_ttl_s
         b.manifest = batch_manifest(
             c.campaign_id, b.batch_id, stage.action, stage.params, cams, b.manifest_not_after

@@ -14,6 +14,7 @@ from controller.campaigns import planner
 from controller.campaigns.core import CampaignCore
 from controller.campaigns.scanner import ReappearanceScanner
 from controller.store.base import BatchRow, CampaignRow, MemberRow
+from protos.camfleet.v1 import camfleet_pb2 as pb
 
 log = logging.getLogger(__name__)
 # An aborted campaign is still watched this long: executions already running when it was aborted finish on
@@ -227,16 +228,26 @@ class CampaignRunner(CampaignCore):
     async def _approval_lapsed(
         self, c: CampaignRow, spec: planner.CampaignSpec, b: BatchRow, targets: list[MemberRow]
     ) -> bool:
-        """A destructive stage about to be sent under an approval that has (nearly) expired: agents would refuse
-        it, so the batch goes back to AWAITING_APPROVAL with a renewed manifest instead."""
-        if not spec.stages[b.stage_idx].destructive or b.manifest_not_after - 60 > self.clock():
+        """A destructive stage about to be sent under an approval that no longer holds: it has (nearly) expired,
+        and agents would refuse it, or a camera now answers from an address the approvers did not sign (it
+        moved, controller.identity). The batch goes back to AWAITING_APPROVAL with a renewed manifest."""
+        if not spec.stages[b.stage_idx].destructive:
             return False
         existing = {s.step_key for s in await self.store.campaign_steps(c.campaign_id, b.batch_id)}
-        if all(self._step_key(b, "run", f"a{b.attempt}", m.agent_id) in existing for m in targets):
+        unsent = [m for m in targets if self._step_key(b, "run", f"a{b.attempt}", m.agent_id) not in existing]
+        if not unsent:
+            return False
+        signed = set(pb.ApprovalManifest.FromString(b.manifest).camera_ids)
+        moved = sorted(cid for cid, ref in (await self._refs(unsent)).items() if ref not in signed)
+        if moved:
+            why = (f"{len(moved)} camera(s) changed address since the approval ({', '.join(moved[:5])}); "
+                   "approve the renewed manifest")  # fmt: skip
+        elif b.manifest_not_after - 60 <= self.clock():
+            why = "the approval expired before the decommission was sent; approve the renewed manifest"
+        else:
             return False
         await self._new_manifest(c, spec, b)
-        await self._batch_to("controller", b, "AWAITING_APPROVAL",
-                             "the approval expired before the decommission was sent; approve the renewed manifest")  # fmt: skip
+        await self._batch_to("controller", b, "AWAITING_APPROVAL", why)
         return True
 
     async def _drive_rollback(self, c: CampaignRow, spec: planner.CampaignSpec, b: BatchRow) -> None:

@@ -72,10 +72,14 @@ class CameraRow:
     lifecycle: str = "INVENTORIED"
     tags: list[str] = field(default_factory=list)
     updated_at: float = 0.0
-    # Identity as columns (revision 0008), so the fleet answer matches cameras without decoding every record.
+    # Identity (revisions 0008 and 0011, controller/identity.py). camera_id is the controller's stable id; agent_ref is
+    # what the camera's agent calls it now (host:port, "" when another device took that address). An ingested row
+    # names the camera by agent_ref in camera_id; the store resolves it.
+    agent_ref: str = ""
     serial: str = ""
     macs: list[str] = field(default_factory=list)
     device_class: str = ""  # camera | recorder ("" from agents that do not say)
+    identified_by: str = "address"  # serial+mac | serial | mac | address (not identifiable: flagged)
 
 
 @dataclass
@@ -122,6 +126,8 @@ class ExecutionRow:
     seq: int = 0
     updated_at: float = 0.0
     goal: str = ""  # the agent's verdict on the action's goal: reached, partly_reached, not_reachable
+    # The camera as the signed command named it (its agent's reference then); results name it so.
+    target: str = ""
 
 
 @dataclass

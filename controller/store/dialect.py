@@ -64,14 +64,15 @@ class Dialect:
         """An INSERT with ON CONFLICT support (the two dialects' insert() share that API)."""
         return postgresql.insert(table) if self.pg else sqlite.insert(table)
 
-    def chunks(self, values: Sequence[Any]) -> Iterator[Sequence[Any]]:
-        """The id list in pieces a single statement can bind: whole on PostgreSQL (one array parameter)."""
+    def chunks(self, values: Sequence[Any], size: int = SQLITE_CHUNK) -> Iterator[Sequence[Any]]:
+        """The id list in pieces a single statement can bind: whole on PostgreSQL (one array parameter). A
+        statement binding several values per item asks for smaller pieces."""
         if self.pg:
             if values:
                 yield values
             return
-        for i in range(0, len(values), SQLITE_CHUNK):
-            yield values[i : i + SQLITE_CHUNK]
+        for i in range(0, len(values), size):
+            yield values[i : i + size]
 
     def member_of(self, column: ColumnElement[Any], values: Sequence[str]) -> ColumnElement[bool]:
         """column IN values. PostgreSQL binds one text[] (= ANY), so the statement text, and asyncpg's prepared

@@ -46,7 +46,14 @@ cameras = Table(
     _text("fingerprint"), _int("reachable"), _float("observed_at"), _blob("record"), _text("lifecycle"),
     _text("tags"), _float("updated_at"), _int("vanished"),
     _text("serial", server_default=""), _text("macs", server_default="[]"), _text("device_class", server_default=""),
+    # revision 0011: the agent's current reference (host:port), and what identifies the camera
+    _text("agent_ref", server_default=""), _text("identified_by", server_default="address"),
 )  # fmt: skip
+
+# Every MAC of every camera (revision 0011), so an identity is found by any of its MACs through an index.
+camera_macs = Table(
+    "camera_macs", metadata, _text("camera_id", primary_key=True), _text("mac", primary_key=True)
+)
 
 camera_history = Table(
     "camera_history", metadata,
@@ -65,6 +72,7 @@ executions = Table(
     _text("command_id", primary_key=True), _text("camera_id", primary_key=True), _text("agent_id"),
     _text("state"), _text("settings"), _text("snapshot"), _text("snapshot_id"), _text("error_class"),
     _text("message"), _big("seq"), _float("updated_at"), _text("goal", server_default=""),
+    _text("target", server_default=""),  # revision 0011: the camera as the signed command named it (agent_ref)
 )  # fmt: skip
 
 audit = Table(

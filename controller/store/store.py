@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import false, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from controller.identity import Identity
 from controller.store import migrate, schema
 from controller.store.audit import AuditEntry, ChainReport
 from controller.store.base import (
@@ -40,7 +42,8 @@ from controller.store.base import (
     UserRow,
 )
 from controller.store.db import Database, Tx
-from controller.store.repos.census import CameraKey, CensusRow, ChannelRow
+from controller.store.repos.cameras import Ingested
+from controller.store.repos.census import CameraKey, CensusRow, ChannelRow, SightingKeys
 
 
 class Store:
@@ -97,8 +100,8 @@ class Store:
     async def ingest_cameras(
         self, agent_id: str, rows: Sequence[CameraRow], *, full: bool, removed: Sequence[str], seq: int
     ) -> int:
-        async with self.tx() as tx:
-            return await tx.cameras.ingest(agent_id, rows, full=full, removed=removed, seq=seq)
+        """An inventory report without recorder channels; the number of cameras written (0: stale)."""
+        return (await self.ingest_inventory(agent_id, rows, {}, full=full, removed=removed, seq=seq)).written
 
     async def ingest_inventory(
         self,
@@ -109,14 +112,31 @@ class Store:
         full: bool,
         removed: Sequence[str],
         seq: int,
-    ) -> int:
-        """ingest_cameras plus the channel lists of the recorders in the report, in one transaction."""
+    ) -> Ingested:
+        """An inventory report in one transaction: its cameras (rows and `channels` keys name them by the agent's
+        reference), the channel lists of its recorders, and an audit entry for every camera that changed
+        address or lost it to another device."""
         async with self.tx() as tx:
-            stale = await tx.recorders.stale(agent_id, seq)
-            n = await tx.cameras.ingest(agent_id, rows, full=full, removed=removed, seq=seq)
-            if not stale:
-                await tx.recorders.replace(agent_id, channels, full=full, removed=removed)
-            return n
+            got = await tx.cameras.ingest(agent_id, rows, full=full, removed=removed, seq=seq)
+            if got.stale:
+                return got
+            ids = got.ids | await tx.cameras.ids_for(
+                agent_id, [c.camera_id for chs in channels.values() for c in chs if c.camera_id not in got.ids]
+                + [r for r in removed if r not in got.ids],
+            )  # fmt: skip
+            named = {ids.get(rec, rec): [replace(c, recorder_id=ids.get(rec, rec), camera_id=ids.get(c.camera_id, ""))
+                                         for c in chs] for rec, chs in channels.items()}  # fmt: skip
+            await tx.recorders.replace(
+                agent_id, named, full=full, removed=[ids[r] for r in removed if r in ids]
+            )
+            actor = f"agent:{agent_id}"
+            await tx.audit.append_many(
+                [(actor, "camera.address", cid, {"agent_id": agent_id, "from": old, "to": new})
+                 for cid, (old, new) in sorted(got.moved.items())]
+                + [(actor, "camera.address", cid, {"agent_id": agent_id, "from": ref, "to": "", "displaced_by": by})
+                   for cid, (ref, by) in sorted(got.displaced.items())]
+            )  # fmt: skip
+            return got
 
     async def recorder_channels(self) -> list[ChannelRow]:
         async with self.read() as r:
@@ -131,7 +151,11 @@ class Store:
     async def ingest_census(
         self, rows: Sequence[CensusRow], *, agent_id: str, census_id: str, last_part: bool
     ) -> int:
+        """One part of an agent's census; a device it matched to an inventoried camera names it by the agent's
+        reference, stored as the camera's id ("" when the agent has no camera by that reference)."""
         async with self.tx() as tx:
+            ids = await tx.cameras.ids_for(agent_id, [r.camera_id for r in rows])
+            rows = [replace(r, camera_id=ids.get(r.camera_id, "")) if r.camera_id else r for r in rows]
             return await tx.census.ingest(rows, agent_id=agent_id, census_id=census_id, last_part=last_part)
 
     async def census_devices(self) -> list[CensusRow]:
@@ -141,6 +165,13 @@ class Store:
     async def fleet_version(self) -> tuple[Any, ...]:
         async with self.read() as r:
             return await r.census.fleet_version()
+
+    async def overlapping_cameras(
+        self, keys: SightingKeys
+    ) -> tuple[list[CameraKey], dict[tuple[str, bool], int]]:
+        """The cameras the fleet answer must see one by one, and how many others (controller.fleet_answer)."""
+        async with self.read(snapshot=True) as r:
+            return await r.census.overlapping_cameras(keys)
 
     async def camera_keys(self) -> list[CameraKey]:
         """The identity of every present camera (serial, MACs, address, class) without its record."""
@@ -357,9 +388,10 @@ class Store:
         async with self.read() as r:
             return await r.quarantine.count()
 
-    async def camera_owners(self, camera_ids: Sequence[str]) -> dict[str, str]:
+    async def same_devices(self, agent_id: str, idents: Sequence[Identity]) -> dict[str, str]:
+        """Cameras of other agents that are one of these devices: camera id -> owner (controller.identity)."""
         async with self.read() as r:
-            return await r.cameras.owners(camera_ids)
+            return await r.cameras.same_devices(agent_id, idents)
 
     async def check_writable(self) -> None:
         """Raise unless the database takes a write now (for /readyz): a write transaction that changes nothing

@@ -34,6 +34,16 @@ def cameras(fleet: Fleet, **flt: Any) -> list[str]:
     return fleet.controller.call(q)
 
 
+def hosts(fleet: Fleet, camera_ids: list[str]) -> dict[str, str]:
+    """camera id -> its address now (ids are stable identities, not addresses)."""
+
+    async def q() -> dict[str, str]:
+        rows = [await fleet.controller.store.get_camera(c) for c in camera_ids]
+        return {r.camera_id: r.host for r in rows if r is not None}
+
+    return fleet.controller.call(q)
+
+
 def lifecycle(fleet: Fleet, camera_id: str) -> str:
     async def q() -> str:
         row = await fleet.controller.store.get_camera(camera_id)
@@ -103,10 +113,9 @@ def test_batch_auto_pauses_at_its_failure_threshold(page: Page, fleet: Fleet) ->
     assert len(targets) >= 2
     host_to_sim = {t["host"]: t["id"] for t in fleet.camsim.truth}
     broken = sorted(targets)[:2]
+    host = hosts(fleet, broken)
     for cid in broken:
-        fleet.camsim.control(
-            "POST", f"/cameras/{host_to_sim[cid.rsplit(':', 1)[0]]}/faults", {"http500_rate": 1.0}
-        )
+        fleet.camsim.control("POST", f"/cameras/{host_to_sim[host[cid]]}/faults", {"http500_rate": 1.0})
     try:
         login(page, fleet, "operator")
         page.goto(fleet.controller.url + f"/campaigns/new?ids={','.join(targets)}")
@@ -130,9 +139,7 @@ def test_batch_auto_pauses_at_its_failure_threshold(page: Page, fleet: Fleet) ->
         expect(page.get_by_test_id("campaign-state")).to_have_text("ABORTED")
     finally:
         for cid in broken:
-            fleet.camsim.control(
-                "POST", f"/cameras/{host_to_sim[cid.rsplit(':', 1)[0]]}/faults", {"http500_rate": 0.0}
-            )
+            fleet.camsim.control("POST", f"/cameras/{host_to_sim[host[cid]]}/faults", {"http500_rate": 0.0})
 
 
 def sign_on_page(page: Page, fleet: Fleet, who: str) -> None:

@@ -4,7 +4,9 @@ behind recorders, recorders), and the campaign wizard lists per batch the record
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -74,14 +76,27 @@ def test_overview_counts_census_next_to_inventoried_and_recorders(stack: Stack, 
     assert _n(page, "census-devices") == sum(1 for t in truth if t["reachable"])
     assert _n(page, "census-unactivated") == sum(1 for t in cams if not t["activated"])
     table = page.locator("#recorders-table")
+    ids = _ids_by_address(stack)
     for r in recs:
-        row = table.locator(f'tr[data-recorder="{r["host"]}:{r["port"]}"]')
+        rid = ids[f"{r['host']}:{r['port']}"]
+        row = table.locator(f'tr[data-recorder="{rid}"]')
         hidden = sum(
             1 for c in r["channels"] if not next(t for t in cams if t["id"] == c["camera_id"])["reachable"]
         )
         expect(row.locator("td").nth(1)).to_have_text(str(len(r["channels"])))
         expect(row.locator("td").nth(3)).to_have_text(str(hidden))
     shot(page, "15-census-overview")
+
+
+def _ids_by_address(stack: Stack) -> dict[str, str]:
+    """host:port -> the controller's camera id (ids are stable identities, not addresses). A plain HTTP call:
+    Playwright's loop owns this thread."""
+    req = urllib.request.Request(
+        f"{stack.url}/api/v1/cameras?limit=500", headers={"Authorization": f"Bearer {stack.token}"}
+    )
+    with urllib.request.urlopen(req, timeout=scaled(30)) as r:  # our own controller, on loopback
+        cams = json.load(r)["cameras"]
+    return {f"{c['host']}:{c['port']}": c["camera_id"] for c in cams}
 
 
 def _fed(stack: Stack) -> list[dict[str, Any]]:
@@ -98,7 +113,10 @@ def test_wizard_lists_the_channels_each_batch_takes_dark(stack: Stack, page: Pag
     _login(page, stack)
     page.goto(stack.url + "/campaigns/new")
     page.get_by_label("Name").fill("fence the fed cameras")
-    page.get_by_label("Camera ids (comma-separated)").fill(",".join(f"{t['host']}:{t['port']}" for t in fed))
+    ids = _ids_by_address(stack)
+    page.get_by_label("Camera ids (comma-separated)").fill(
+        ",".join(ids[f"{t['host']}:{t['port']}"] for t in fed)
+    )
     page.locator('input[name="stages"][value="disable_cloud"]').uncheck()
     page.locator('input[name="stages"][value="restrict_network"]').check()
     page.get_by_label("restrict_network: allowed addresses").fill("10.1.2.3")

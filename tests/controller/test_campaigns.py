@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -673,6 +674,47 @@ async def test_approval_lapsing_before_start_asks_for_a_new_one(world: World) ->
     await world.settle()
     assert ("decommission", "cam-000") in [(a, cam) for _, a, cam in world.agents.executed]
     assert world.agents.rejected == []
+
+
+async def test_a_camera_that_moves_after_the_approval_needs_a_new_one(world: World) -> None:
+    """Approvers signed the cameras' addresses (what the agents check a command against): a camera that answers
+    from another address before the decommission is sent is not sent to its old one, nor unapproved to the new."""
+    ident = {"serial": "SNMOVE0001", "macs": ["02:00:00:00:aa:01"]}
+    await world.store.ingest_cameras("agent-a", [replace(camera(0, "agent-a"), **ident)], full=False, removed=[],
+                                     seq=2)  # fmt: skip
+    c = await world.engine.create(
+        spec(stages=["decommission"], plan={"canary": 2}, approval_ttl_s=3600), "olga"
+    )
+    cid = c.campaign_id
+    users = {u.username: u for u in await world.store.list_users()}
+
+    async def approve_all() -> list[str]:
+        m, _ = await _manifest(world, cid, "b001")
+        for name in ("alice", "bob"):
+            k = world.approver_keys[name]
+            await world.engine.approve(cid, "b001", users[name], k.key_id, approve(m, k).signature)
+        return list(pb.ApprovalManifest.FromString(m).camera_ids)
+
+    assert await approve_all() == ["cam-000", "cam-001"]
+    moved = replace(camera(0, "agent-a"), camera_id="10.9.9.9:80", host="10.9.9.9", **ident)
+    await world.store.ingest_cameras("agent-a", [moved], full=False, removed=[], seq=3)
+    cam = await world.store.get_camera("cam-000")
+    assert cam is not None and cam.agent_ref == "10.9.9.9:80"  # the same camera, at its new address
+    await world.engine.start(cid, "olga")
+    await world.settle()
+    st = await world.engine.status(cid)
+    assert (
+        st["batches"][0]["state"] == "AWAITING_APPROVAL" and "changed address" in st["batches"][0]["reason"]
+    )
+    assert world.agents.sent == []
+    assert await approve_all() == ["10.9.9.9:80", "cam-001"]
+    await world.settle()
+    assert sorted(cam for _, a, cam in world.agents.executed if a == "decommission") == [
+        "10.9.9.9:80",
+        "cam-001",
+    ]
+    assert world.agents.rejected == []
+    assert (await lifecycles(world))["cam-000"] == "DECOMMISSIONED"
 
 
 async def test_a_camera_that_fails_a_stage_skips_the_later_stages(world: World) -> None:

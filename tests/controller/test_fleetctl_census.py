@@ -8,11 +8,12 @@ from tests.controller.test_census_store import channel, ingest, record
 from tests.controller.test_fleetctl import Fleet, fleet  # noqa: F401  (the fixture)
 
 
-async def _seed(f: Fleet) -> None:
+async def _seed(f: Fleet) -> dict[str, str]:
+    """The census fleet; the agent's reference -> the controller's camera id."""
     cam = record("cam-1", "127.0.1.1", "S1")
     nvr = record("nvr-1", "127.0.1.9", "N1", recorder=True,
                  channels=[channel(1, "127.0.1.1", "S1", camera_id="cam-1"), channel(2, "192.168.254.3", "H2")])  # fmt: skip
-    await ingest(f.store, cam, nvr)
+    ids = await ingest(f.store, cam, nvr)
     rep = pb.CensusReport(census_id="c1", devices=[
         pb.CensusDevice(host="127.0.1.6", serial="S6", status=pb.CENSUS_STATUS_IDENTIFIED,
                         activation=pb.ACTIVATION_UNACTIVATED, origin=pb.Origin(manufacturer="hikvision")),
@@ -20,6 +21,7 @@ async def _seed(f: Fleet) -> None:
     await f.store.ingest_census(
         census_rows("agent-a", "a", rep), agent_id="agent-a", census_id="c1", last_part=True
     )
+    return ids
 
 
 async def test_fleet_counts_each_camera_once_and_lists_the_hidden_ones(fleet: Fleet) -> None:  # noqa: F811
@@ -45,13 +47,13 @@ async def test_fleet_counts_each_camera_once_and_lists_the_hidden_ones(fleet: Fl
 
 
 async def test_recorders_lists_every_channel_with_its_camera(fleet: Fleet) -> None:  # noqa: F811
-    await _seed(fleet)
+    ids = await _seed(fleet)
     res = await fleet.run("recorders", "--json", role="viewer")
     assert res.rc == 0, res.err
     (r,) = res.json()["recorders"]
-    assert (r["recorder_id"], r["online"]) == ("nvr-1", 2)
-    assert [(c["channel"], c["camera_id"]) for c in r["channels"]] == [(1, "cam-1"), (2, "")]
+    assert (r["recorder_id"], r["online"]) == (ids["nvr-1"], 2)
+    assert [(c["channel"], c["camera_id"]) for c in r["channels"]] == [(1, ids["cam-1"]), (2, "")]
     res = await fleet.run("recorders", role="viewer")
-    rows = [ln.split() for ln in res.out.splitlines() if ln.startswith("nvr-1")]
+    rows = [ln.split() for ln in res.out.splitlines() if ln.startswith(ids["nvr-1"])]
     assert [(x[3], x[4]) for x in rows] == [("1", "127.0.1.1"), ("2", "192.168.254.3")]
-    assert rows[0][-1] == "cam-1"
+    assert rows[0][-1] == ids["cam-1"]

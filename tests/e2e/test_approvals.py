@@ -78,7 +78,7 @@ async def rejections(s: Stack) -> list[str]:
 
 def test_agent_checks_k_of_n_approvals(stack: Stack) -> None:
     async def go() -> None:
-        cams = [c["camera_id"] for c in (await stack.api("GET", "/api/v1/cameras"))["cameras"]]
+        cams = [c["agent_ref"] for c in (await stack.api("GET", "/api/v1/cameras"))["cameras"]]
         target = cams[0]
         before = await boots(stack)
         for approvers in ([], [APPROVERS[0]], [APPROVERS[0], APPROVERS[0]], [APPROVERS[0], APPROVERS[2]]):
@@ -108,7 +108,7 @@ def test_agent_checks_k_of_n_approvals(stack: Stack) -> None:
 
 def test_destructive_work_waits_for_the_controller(stack: Stack) -> None:
     async def go() -> None:
-        cams = [c["camera_id"] for c in (await stack.api("GET", "/api/v1/cameras"))["cameras"]]
+        cams = [c["agent_ref"] for c in (await stack.api("GET", "/api/v1/cameras"))["cameras"]]
         target = cams[1]
         before = await boots(stack)
         agent_log = stack.procs["agent-north"].log

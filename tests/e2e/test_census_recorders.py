@@ -102,7 +102,11 @@ def test_camera_credentials_then_recorder_impact_and_refusal(stack: Stack) -> No
     )
     fed = [t for t in managed if t["recorder"]]
     assert fed, "some cameras on the LAN feed a recorder"
-    ids = [f"{t['host']}:{t['port']}" for t in fed]  # a JSON selection names ids as a list
+    listed = asyncio.run(stack.api("GET", "/api/v1/cameras", params={"limit": "500"}))["cameras"]
+    by_addr = {
+        f"{c['host']}:{c['port']}": c["camera_id"] for c in listed
+    }  # ids are the controller's, not addresses
+    ids = [by_addr[f"{t['host']}:{t['port']}"] for t in fed]  # a JSON selection names ids as a list
     spec = {
         "name": "fence",
         "where": {"ids": ids},
@@ -126,7 +130,7 @@ def test_camera_credentials_then_recorder_impact_and_refusal(stack: Stack) -> No
         want = {
             (t["recorder_host"], t["channel"])
             for t in fed
-            if f"{t['host']}:{t['port']}" in members[b["batch_id"]]
+            if by_addr[f"{t['host']}:{t['port']}"] in members[b["batch_id"]]
         }
         assert {(c["recorder_host"], c["channel"]) for c in b["channels"]} == want
         assert b["refused"] is None

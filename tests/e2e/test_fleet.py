@@ -93,7 +93,7 @@ def test_forged_and_stale_commands_are_rejected_and_reported(stack: Stack) -> No
     key = controller_key(stack)
     agent = "agent-north"
     cams_body = asyncio.run(stack.api("GET", "/api/v1/cameras", params={"site": "north", "limit": "3"}))
-    cams = [c["camera_id"] for c in cams_body["cameras"]]
+    cams = [c["agent_ref"] for c in cams_body["cameras"]]  # what the agent calls them
     act = pb.Action(disable_cloud=pb.DisableCloud())
     now = datetime.now(UTC)
     valid = seal(new_command(agent, act, cams, now=now), key)

@@ -5,19 +5,21 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, insert, or_, select, union, update
 
+from controller.identity import Identity, Known, new_camera_id, resolve
 from controller.store import schema
 from controller.store.base import BREAKDOWN_COLUMNS, CameraFilter, CameraRow, like_pattern
+from controller.store.dialect import SQLITE_CHUNK
 from controller.store.repos._base import Repo
 
 C = schema.cameras
 A = schema.agents
 H = schema.camera_history
-CAMERA_COLUMNS = [f.name for f in fields(CameraRow)]
+M = schema.camera_macs
 ORDERABLE = frozenset({"camera_id", "site", "origin", "manufacturer", "risk_score", "risk_level", "host"})
 COUNTABLE = frozenset({"origin", "site", "risk_level", "lifecycle", "manufacturer", "agent_id", "model",
                        "covered", "cloud_reachable", "oem_rebrand"})  # fmt: skip
@@ -48,6 +50,37 @@ def camera(d: dict[str, Any]) -> CameraRow:
     return CameraRow(**d)
 
 
+# What ingest reads of a candidate camera (all but the record), and what it may write back (all but the id and
+# what belongs to the controller: lifecycle, tags).
+_STORED = [c for c in C.c if c.name != "record"]
+_UPDATED = [c.name for c in C.c if c.name not in ("camera_id", "lifecycle", "tags")]
+
+
+class _Stored:
+    """A candidate camera read by ingest: its stored columns, and what the matcher needs of it."""
+
+    __slots__ = ("known", "row")
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        self.row = row
+        ident = Identity(row["serial"], tuple(json.loads(row["macs"])))
+        self.known = Known(
+            row["camera_id"], row["agent_ref"], ident, bool(row["vanished"]), row["updated_at"]
+        )
+
+
+@dataclass
+class Ingested:
+    """What an inventory report did: the camera id of each agent reference in it, and address changes."""
+
+    stale: bool = False  # dropped: not newer than the last report applied from this agent
+    written: int = 0
+    ids: dict[str, str] = field(default_factory=dict)  # agent reference -> camera id
+    moved: dict[str, tuple[str, str]] = field(default_factory=dict)  # camera id -> (old, new reference)
+    # cameras whose reference another device took: camera id -> (that reference, the camera now there)
+    displaced: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
 class CameraRepo(Repo):
     def where(self, flt: CameraFilter) -> list[ColumnElement[bool]]:
         out: list[ColumnElement[bool]] = [C.c.vanished == 0]
@@ -71,77 +104,200 @@ class CameraRepo(Repo):
 
     async def ingest(
         self, agent_id: str, rows: Sequence[CameraRow], *, full: bool, removed: Sequence[str], seq: int
-    ) -> int:
-        """Store an inventory report. Reports older than the last one applied from this agent are dropped, so a
-        redelivered or reordered message never rolls a camera back. Returns cameras written.
+    ) -> Ingested:
+        """Store an inventory report. Each row names its camera as the agent does (camera_id = the agent's
+        reference); the camera it is comes from controller.identity.resolve over this agent's cameras. Reports
+        older than the last one applied from this agent are dropped, so a redelivered or reordered message
+        never rolls a camera back. `removed` names references the agent no longer reads.
 
-        The hot path of ingest: a constant number of statements per report whatever its size (old rows in one
-        SELECT per chunk, history and cameras each as one executemany)."""
+        The hot path of ingest: a handful of statements per report whatever its size (the agent's sequence
+        and lock in one, the candidate cameras in one SELECT per chunk, history, updates and inserts each as
+        one executemany); cameras that moved cost two statements more."""
         now = time.time()
-        await self.conn.execute(self.d.insert(A).values(agent_id=agent_id).on_conflict_do_nothing())
-        # The agent row lock orders concurrent reports of one agent (two replicas, redelivery).
-        got = (
+        if await self._stale(agent_id, seq):
+            return Ingested(stale=True)
+        refs = [r.camera_id for r in rows]
+        idents = [Identity.of(r.serial, r.macs) for r in rows]
+        known = await self._candidates(agent_id, refs, idents)
+        res = resolve(list(zip(refs, idents, strict=True)), [k.known for k in known.values()])
+        fresh = await self._new_ids(agent_id, refs, idents, res.matches)
+        ids = [m if m is not None else fresh[refs[i]] for i, m in enumerate(res.matches)]
+        out = Ingested(written=len(rows), ids=dict(zip(refs, ids, strict=True)), moved=res.moved)
+        out.displaced = {k.camera_id: (k.agent_ref, out.ids[k.agent_ref]) for k in res.displaced}
+        # A reference changes hands only once nobody holds it (cameras_agent_ref is unique per agent).
+        for part in self.d.chunks([*res.moved, *out.displaced]):
             await self.conn.execute(
-                self.d.for_update(select(A.c.inventory_seq).where(A.c.agent_id == agent_id))
+                update(C).where(self.d.member_of(C.c.camera_id, part)).values(agent_ref="", updated_at=now)
             )
-        ).scalar_one()
-        if seq and int(got) >= seq:
-            return 0
-        ids = list(dict.fromkeys(r.camera_id for r in rows))
-        olds: dict[str, dict[str, Any]] = {}
-        cols = [C.c.camera_id, *(C.c[k] for k in TRACKED), C.c.lifecycle, C.c.tags]
-        for part in self.d.chunks(sorted(ids)):
-            q = select(*cols).where(self.d.member_of(C.c.camera_id, part)).order_by(C.c.camera_id)
-            for r in await self.rows(self.d.for_update(q)):
-                olds[r["camera_id"]] = r
-        history: list[dict[str, Any]] = []
+        for part in self.d.chunks(list(out.displaced)):
+            await self.conn.execute(
+                update(C).where(self.d.member_of(C.c.camera_id, part)).values(vanished=1, updated_at=now)
+            )
+        history = [{"camera_id": cid, "at": now, "change": json.dumps({"displaced": [ref, by]})}
+                   for cid, (ref, by) in out.displaced.items()]  # fmt: skip
+        olds: dict[str, tuple[dict[str, Any], Identity]] = {
+            k: (v.row, v.known.identity) for k, v in known.items()
+        }
         latest: dict[str, dict[str, Any]] = {}
-        for row in rows:  # in report order: a camera listed twice compares its second copy with the first
-            # (not dataclasses.asdict: it deep-copies every field, a third of the ingest's CPU)
-            values = {k: int(v) if isinstance(v := getattr(row, k), bool) else v for k in CAMERA_COLUMNS}
-            values["tags"], values["macs"] = json.dumps(row.tags), json.dumps(row.macs)
-            values["updated_at"] = now
-            old = olds.get(row.camera_id)
-            if old is not None:
-                # Lifecycle and tags belong to the controller (campaigns, operators), not to the agent.
+        for row, cid, ident in zip(rows, ids, idents, strict=True):
+            # in report order: a camera listed twice compares its second copy with the first
+            values = self._values(row, cid, now)
+            if cid in olds:
+                old, before = olds[cid]
+                # Lifecycle and tags belong to the controller (campaigns, operators), not to the agent; a record
+                # without identity (the camera did not answer) keeps the identity known before.
                 values["lifecycle"], values["tags"] = old["lifecycle"], old["tags"]
+                ident = before.merged(ident)
                 change = {k: [old[k], values[k]] for k in TRACKED if old[k] != values[k]}
+                if cid in res.moved and old["agent_ref"] != row.camera_id:
+                    change["address"] = [res.moved[cid][0], row.camera_id]
                 if change:
-                    history.append(
-                        {"camera_id": row.camera_id, "at": now, "change": json.dumps(change, default=str)}
-                    )
+                    history.append({"camera_id": cid, "at": now, "change": json.dumps(change, default=str)})
+                macs = old["macs"] if ident.macs == before.macs else json.dumps(list(ident.macs))
             else:
-                history.append({"camera_id": row.camera_id, "at": now,
+                values["tags"] = json.dumps(row.tags)
+                history.append({"camera_id": cid, "at": now,
                                 "change": json.dumps({"first_seen": [None, row.host]})})  # fmt: skip
-            olds[row.camera_id] = values
-            latest[row.camera_id] = values
+                macs = json.dumps(list(ident.macs))
+            values["serial"], values["macs"], values["identified_by"] = ident.serial, macs, ident.how
+            olds[cid] = (values, ident)
+            latest[cid] = values
         if history:
             await self.conn.execute(insert(H), history)
-        if latest:
-            ins = self.d.insert(C)
-            keep = [c for c in CAMERA_COLUMNS if c not in ("camera_id", "lifecycle", "tags")]
-            await self.conn.execute(
-                ins.on_conflict_do_update(
-                    index_elements=[C.c.camera_id], set_={**{c: ins.excluded[c] for c in keep}, "vanished": 0}
-                ),
-                list(latest.values()),
-            )
-        gone = list(removed)
-        if full:
-            active = select(C.c.camera_id).where(C.c.agent_id == agent_id, C.c.vanished == 0)
-            gone += [r["camera_id"] for r in await self.rows(active) if r["camera_id"] not in latest]
-        for part in self.d.chunks(gone):
-            await self.conn.execute(
-                update(C).where(C.c.agent_id == agent_id, self.d.member_of(C.c.camera_id, part))
-                .values(vanished=1, updated_at=now)
-            )  # fmt: skip
+        await self._write(latest, known)
+        await self._vanish(agent_id, latest, full=full, removed=removed, now=now)
         count = select(func.count()).where(C.c.agent_id == agent_id, C.c.vanished == 0).scalar_subquery()
         await self.conn.execute(
             update(A)
             .where(A.c.agent_id == agent_id)
             .values(inventory_seq=seq, last_seen=now, camera_count=count)
         )
-        return len(rows)
+        return out
+
+    async def _stale(self, agent_id: str, seq: int) -> bool:
+        """The agent's row, created if new and locked (replicas and redeliveries of one agent's reports apply
+        in order), in one statement; True when `seq` is not newer than the last report applied."""
+        ins = self.d.insert(A).values(agent_id=agent_id)
+        got = await self.conn.execute(
+            ins.on_conflict_do_update(index_elements=[A.c.agent_id], set_={"agent_id": ins.excluded.agent_id})
+            .returning(A.c.inventory_seq)
+        )  # fmt: skip
+        return bool(seq) and int(got.scalar_one()) >= seq
+
+    async def _candidates(
+        self, agent_id: str, refs: Sequence[str], idents: Sequence[Identity]
+    ) -> dict[str, _Stored]:
+        """The agent's cameras a report can be about, with every stored column but the record: those at its
+        references, and, for a record that is not the camera at its reference, those with its serial or MACs
+        (vanished ones too: a camera that comes back at a new address is still itself). A steady report costs
+        one SELECT; one with cameras that moved or appeared, two."""
+        out: dict[str, _Stored] = {}
+        for part in self.d.chunks(sorted(set(refs))):
+            q = select(*_STORED).where(C.c.agent_id == agent_id, C.c.agent_ref != "",
+                                       self.d.member_of(C.c.agent_ref, part))  # fmt: skip
+            out |= {d["camera_id"]: _Stored(d) for d in await self.rows(self.d.for_update(q))}
+        at = {s.known.agent_ref: s.known.identity for s in out.values()}
+        seek = [i for r, i in zip(refs, idents, strict=True)
+                if i.known and not (r in at and (not at[r].known or i.same_device(at[r])))]  # fmt: skip
+        for part in self.d.chunks(seek, SQLITE_CHUNK // 2):  # a serial and a MAC or two each
+            # Each key through its own index, then the rows by id (beside the agent's filter, SQLite would
+            # walk all of that agent's cameras instead).
+            ids = union(
+                select(C.c.camera_id).where(self.d.member_of(C.c.serial, sorted({i.serial for i in part if i.serial}))),
+                select(M.c.camera_id).where(self.d.member_of(M.c.mac, sorted({m for i in part for m in i.macs}))),
+            )  # fmt: skip
+            for d in await self.rows(self.d.for_update(select(*_STORED).where(C.c.camera_id.in_(ids)))):
+                if d["agent_id"] == agent_id:  # an agent speaks only for its own cameras
+                    out[d["camera_id"]] = _Stored(d)
+        return out
+
+    async def _new_ids(
+        self, agent_id: str, refs: Sequence[str], idents: Sequence[Identity], matches: Sequence[str | None]
+    ) -> dict[str, str]:
+        """Ids for the report's new cameras, by reference (a reference listed twice is one camera: its last
+        copy decides). An identified camera gets an opaque id; one known only by its address gets that address
+        (the agent's reference) if no camera has that id yet, else agent/reference."""
+        last = {ref: i for i, ref in enumerate(refs)}
+        new = {ref: idents[i] for ref, i in last.items() if matches[i] is None}
+        fresh = {ref: new_camera_id() for ref, ident in new.items() if ident.known}
+        wanted = sorted(ref for ref, ident in new.items() if not ident.known)
+        if not wanted:
+            return fresh
+        options = sorted({x for ref in wanted for x in (ref, f"{agent_id}/{ref}")})
+        taken: set[str] = set()
+        for part in self.d.chunks(options):
+            q = select(C.c.camera_id).where(self.d.member_of(C.c.camera_id, part))
+            taken |= {str(r[0]) for r in (await self.conn.execute(q)).all()}
+        for ref in wanted:
+            fresh[ref] = (
+                next((x for x in (ref, f"{agent_id}/{ref}") if x not in taken), None) or new_camera_id()
+            )
+            taken.add(fresh[ref])
+        return fresh
+
+    @staticmethod
+    def _values(row: CameraRow, camera_id: str, now: float) -> dict[str, Any]:
+        # A shallow copy of the row's fields (dataclasses.asdict deep-copies every field: it was a third of the
+        # ingest's CPU; a dict comprehension over getattr, a tenth).
+        values = dict(vars(row))
+        for k in BOOLS:
+            values[k] = int(values[k])
+        values["camera_id"], values["agent_ref"] = camera_id, row.camera_id
+        values["device_class"] = row.device_class[:32]
+        values["updated_at"] = now
+        values["vanished"] = 0
+        return values
+
+    async def _write(self, latest: dict[str, dict[str, Any]], known: dict[str, _Stored]) -> None:
+        """Known cameras updated, new ones inserted (a plain INSERT: an id that exists is an error, never an
+        overwrite), and the MAC index of those whose MACs changed. An update sets only the columns that changed
+        (grouped into one executemany per set of columns): SQLite rewrites the entries of every index whose
+        column is assigned, even to its own value, and a steady camera changes only its record and times."""
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for k, v in latest.items():
+            if k in known:
+                old = known[k].row
+                cols = tuple(c for c in _UPDATED if c == "record" or old[c] != v[c])
+                groups.setdefault(cols, []).append(v)
+        for cols, vs in groups.items():
+            await self.conn.execute(
+                update(C)
+                .where(C.c.camera_id == bindparam("k"))
+                .values({c: bindparam(f"v_{c}") for c in cols}),
+                [{"k": v["camera_id"], **{f"v_{c}": v[c] for c in cols}} for v in vs],
+            )
+        new = [v for k, v in latest.items() if k not in known]
+        if new:
+            await self.conn.execute(insert(C), new)
+        remac = [k for k, v in latest.items() if k not in known or known[k].row["macs"] != v["macs"]]
+        for part in self.d.chunks([k for k in remac if k in known]):  # a new camera has none yet
+            await self.conn.execute(delete(M).where(self.d.member_of(M.c.camera_id, part)))
+        pairs = [{"camera_id": k, "mac": m} for k in remac for m in json.loads(latest[k]["macs"])]
+        if pairs:
+            await self.conn.execute(insert(M), pairs)
+
+    async def _vanish(
+        self,
+        agent_id: str,
+        latest: dict[str, dict[str, Any]],
+        *,
+        full: bool,
+        removed: Sequence[str],
+        now: float,
+    ) -> None:
+        """A full report's absentees, and the cameras at references the agent removed, are marked vanished."""
+        gone: list[str] = []
+        if full:
+            active = select(C.c.camera_id).where(C.c.agent_id == agent_id, C.c.vanished == 0)
+            gone += [r["camera_id"] for r in await self.rows(active) if r["camera_id"] not in latest]
+        for part in self.d.chunks(sorted(set(removed))):
+            q = select(C.c.camera_id).where(C.c.agent_id == agent_id, self.d.member_of(C.c.agent_ref, part))
+            gone += [r["camera_id"] for r in await self.rows(q) if r["camera_id"] not in latest]
+        for part in self.d.chunks(sorted(set(gone))):
+            await self.conn.execute(
+                update(C).where(C.c.agent_id == agent_id, self.d.member_of(C.c.camera_id, part))
+                .values(vanished=1, updated_at=now)
+            )  # fmt: skip
 
     async def get(self, camera_id: str) -> CameraRow | None:
         d = await self.one(select(C).where(C.c.camera_id == camera_id))
@@ -178,19 +334,54 @@ class CameraRepo(Repo):
         )
         return [{"at": r["at"], "change": json.loads(r["change"])} for r in await self.rows(q.limit(limit))]
 
-    async def owners(self, camera_ids: Sequence[str]) -> dict[str, str]:
-        """camera id -> the agent it belongs to, for the ids known (vanished cameras too)."""
+    async def ids_for(self, agent_id: str, refs: Sequence[str]) -> dict[str, str]:
+        """The agent's reference -> camera id, for the references of its cameras (vanished ones too)."""
         out: dict[str, str] = {}
-        for part in self.d.chunks(list(dict.fromkeys(camera_ids))):
-            q = select(C.c.camera_id, C.c.agent_id).where(self.d.member_of(C.c.camera_id, list(part)))
-            out.update({str(r["camera_id"]): str(r["agent_id"]) for r in await self.rows(q)})
+        for part in self.d.chunks(sorted({r for r in refs if r})):
+            q = select(C.c.agent_ref, C.c.camera_id).where(
+                C.c.agent_id == agent_id, self.d.member_of(C.c.agent_ref, part)
+            )
+            out.update({str(r[0]): str(r[1]) for r in (await self.conn.execute(q)).all()})
         return out
 
+    async def refs_of(self, agent_id: str, camera_ids: Sequence[str]) -> dict[str, str]:
+        """Camera id -> the agent's reference, for those of the cameras that belong to `agent_id` and have one
+        (what a command to that agent names them by)."""
+        out: dict[str, str] = {}
+        for part in self.d.chunks(sorted(set(camera_ids))):
+            q = select(C.c.camera_id, C.c.agent_ref).where(
+                C.c.agent_id == agent_id, C.c.agent_ref != "", self.d.member_of(C.c.camera_id, part)
+            )
+            out.update({str(r[0]): str(r[1]) for r in (await self.conn.execute(q)).all()})
+        return out
+
+    async def same_devices(self, agent_id: str, idents: Sequence[Identity]) -> dict[str, str]:
+        """Cameras of *other* agents that are the same device as one of `idents` (controller.identity's rule):
+        camera id -> the agent it belongs to. An agent reporting one of them speaks for another's camera."""
+        wanted = [i for i in idents if i.known]
+        found: dict[str, tuple[str, Identity]] = {}
+        for part in self.d.chunks(wanted, SQLITE_CHUNK // 3):
+            serials = sorted({i.serial for i in part if i.serial})
+            macs = sorted({m for i in part for m in i.macs})
+            by_mac = select(M.c.camera_id).where(self.d.member_of(M.c.mac, macs))
+            q = select(C.c.camera_id, C.c.agent_id, C.c.serial, C.c.macs).where(
+                C.c.agent_id != agent_id,
+                or_(self.d.member_of(C.c.serial, serials), C.c.camera_id.in_(by_mac)),
+            )
+            for r in await self.rows(q):
+                found[r["camera_id"]] = (r["agent_id"], Identity(r["serial"], tuple(json.loads(r["macs"]))))
+        return {
+            cid: owner for cid, (owner, theirs) in found.items() if any(i.same_device(theirs) for i in wanted)
+        }
+
     async def set_agent(self, camera_id: str, agent_id: str) -> bool:
-        """An admin's reassignment: from now on only `agent_id` may report on the camera."""
+        """An admin's reassignment: from now on only `agent_id` may report on the camera. Its reference was the
+        old agent's name for it; the new agent's reports find it by its identity and give it theirs."""
         now = time.time()
         n = await self.run(
-            update(C).where(C.c.camera_id == camera_id).values(agent_id=agent_id, updated_at=now)
+            update(C)
+            .where(C.c.camera_id == camera_id)
+            .values(agent_id=agent_id, agent_ref="", updated_at=now)
         )
         if n:
             await self.conn.execute(

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, select
+from sqlalchemy import ColumnElement, Select, and_, case, delete, func, or_, select, tuple_
 
 from controller.store import schema
 from controller.store.repos._base import Repo
@@ -17,6 +17,7 @@ R = schema.recorder_channels
 D = schema.census_devices
 A = schema.agents
 C = schema.cameras
+M = schema.camera_macs
 
 
 @dataclass
@@ -31,6 +32,21 @@ class CameraKey:
     serial: str
     macs: list[str]
     device_class: str
+
+
+_KEY_COLUMNS = [
+    C.c[k] for k in ("camera_id", "site", "host", "origin", "confidence", "serial", "macs", "device_class")
+]
+
+
+@dataclass(frozen=True)
+class SightingKeys:
+    """What census devices and recorder channels can match an inventoried camera by (fleet_answer's keys)."""
+
+    serials: frozenset[str] = frozenset()
+    macs: frozenset[str] = frozenset()
+    addresses: frozenset[tuple[str, str]] = frozenset()  # (site, host)
+    camera_ids: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -110,12 +126,6 @@ def _py(d: dict[str, Any]) -> dict[str, Any]:
 
 
 class RecorderRepo(Repo):
-    async def stale(self, agent_id: str, seq: int) -> bool:
-        """An inventory report at or before the last one applied from this agent (checked before the cameras'
-        ingest moves the mark): its channel lists must not overwrite newer ones."""
-        got = (await self.conn.execute(select(A.c.inventory_seq).where(A.c.agent_id == agent_id))).scalar()
-        return bool(seq) and got is not None and int(got) >= seq
-
     async def replace(
         self,
         agent_id: str,
@@ -196,12 +206,58 @@ class CensusRepo(Repo):
         return [CensusRow(**_py(d)) for d in await self.rows(q)]
 
     async def camera_keys(self) -> list[CameraKey]:
-        cols = [
-            C.c[k]
-            for k in ("camera_id", "site", "host", "origin", "confidence", "serial", "macs", "device_class")
+        return await self._keys(select(*_KEY_COLUMNS).where(C.c.vanished == 0).order_by(C.c.camera_id))
+
+    async def _keys(self, q: Select[Any]) -> list[CameraKey]:
+        return [CameraKey(**{**d, "macs": json.loads(d["macs"] or "[]")}) for d in await self.rows(q)]
+
+    async def overlapping_cameras(
+        self, keys: SightingKeys
+    ) -> tuple[list[CameraKey], dict[tuple[str, bool], int]]:
+        """The fleet answer without reading every camera: the present cameras that share a key with a census
+        device or recorder channel (`keys`) or with another present camera (a serial, MAC or address twice), and
+        how many of the others there are by (origin, is a recorder): each of those is a group of its own in the
+        answer, counted, not listed (fleet_answer.answer's `alone`)."""
+        present = C.c.vanished == 0
+        # Each answered from an index (revision 0011); the MACs of vanished cameras count too (a superset: a
+        # present camera sharing a MAC only with a vanished one is read, and stays a group of its own).
+        dup_serial = (
+            select(C.c.serial).where(C.c.serial > "").group_by(C.c.serial)
+            .having(func.sum(case((present, 1), else_=0)) > 1)
+        )  # fmt: skip
+        dup_mac = select(M.c.mac).group_by(M.c.mac).having(func.count() > 1)
+        dup_addr = (
+            select(C.c.site, C.c.host).where(present).group_by(C.c.site, C.c.host).having(func.count() > 1)
+        )
+        wheres: list[ColumnElement[bool]] = [
+            or_(C.c.serial.in_(dup_serial), C.c.camera_id.in_(select(M.c.camera_id).where(M.c.mac.in_(dup_mac))),
+                tuple_(C.c.site, C.c.host).in_(dup_addr)),
+        ]  # fmt: skip
+        # The census's and the channels' keys, in chunks on SQLite (an address pair matches a superset there:
+        # the answer compares keys exactly, so a camera too many only costs its row).
+        for column, values in ((C.c.serial, keys.serials), (C.c.camera_id, keys.camera_ids)):
+            wheres += [self.d.member_of(column, part) for part in self.d.chunks(sorted(values))]
+        wheres += [C.c.camera_id.in_(select(M.c.camera_id).where(self.d.member_of(M.c.mac, part)))
+                   for part in self.d.chunks(sorted(keys.macs))]  # fmt: skip
+        wheres += [
+            self.d.pairs_in(C.c.site, C.c.host, part) for part in self.d.chunks(sorted(keys.addresses))
         ]
-        rows = await self.rows(select(*cols).where(C.c.vanished == 0).order_by(C.c.camera_id))
-        return [CameraKey(**{**d, "macs": json.loads(d["macs"] or "[]")}) for d in rows]
+        found: dict[str, CameraKey] = {}
+        for w in wheres:
+            for k in await self._keys(select(*_KEY_COLUMNS).where(present, w)):
+                found[k.camera_id] = k
+        q = (
+            select(C.c.origin, C.c.device_class, func.count())
+            .where(present)
+            .group_by(C.c.origin, C.c.device_class)
+        )
+        alone: dict[tuple[str, bool], int] = {}
+        for origin, device_class, n in (await self.conn.execute(q)).all():
+            key = (str(origin), device_class == "recorder")
+            alone[key] = alone.get(key, 0) + int(n)
+        for k in found.values():
+            alone[(k.origin, k.device_class == "recorder")] -= 1
+        return sorted(found.values(), key=lambda k: k.camera_id), alone
 
     async def fleet_version(self) -> tuple[Any, ...]:
         """Changes whenever a camera, census device or channel is written or removed (counts and latest write

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, case, func, insert, or_, select, update
@@ -44,7 +44,17 @@ _SET_EXEC = (
 
 
 class CommandRepo(Repo):
-    async def create(self, cmd: CommandRow, camera_ids: Sequence[str]) -> None:
+    async def create(
+        self,
+        cmd: CommandRow,
+        camera_ids: Sequence[str],
+        targets: Mapping[str, str] | None = None,
+        refused: Mapping[str, str] | None = None,
+    ) -> None:
+        """The command and one execution per camera. `targets`: camera id -> the name the signed command gives
+        it (default: the id itself); `refused`: camera id -> why it is not in the command at all (its execution
+        starts REJECTED)."""
+        targets, refused = targets or {}, refused or {}
         await self.conn.execute(
             insert(K).values(
                 command_id=cmd.command_id, agent_id=cmd.agent_id, action=cmd.action, params=json.dumps(cmd.params),
@@ -56,7 +66,9 @@ class CommandRepo(Repo):
         if camera_ids:
             await self.conn.execute(
                 insert(E),
-                [{"command_id": cmd.command_id, "camera_id": c, "agent_id": cmd.agent_id, "state": "QUEUED",
+                [{"command_id": cmd.command_id, "camera_id": c, "agent_id": cmd.agent_id,
+                  "state": "REJECTED" if c in refused else "QUEUED", "message": refused.get(c, ""),
+                  "error_class": "rejected" if c in refused else "", "target": targets.get(c, c),
                   "updated_at": cmd.created_at} for c in camera_ids],
             )  # fmt: skip
 
@@ -123,15 +135,19 @@ class CommandRepo(Repo):
         up once. A final state is written once, so a redelivered update is never counted twice."""
         if not rows:
             return []
+        # An agent names the camera as its command did (the execution's target); the execution is keyed by the
+        # camera's id, which each accepted row gets back in camera_id.
         keys = list(dict.fromkeys((r.command_id, r.camera_id) for r in rows))
         await self.lock([k[0] for k in keys])
         current: dict[tuple[str, str], tuple[str, int, str]] = {}
+        camera_of: dict[tuple[str, str], str] = {}
         for part in self.d.chunks(keys):
-            q = select(E.c.command_id, E.c.camera_id, E.c.state, E.c.seq, E.c.agent_id).where(
-                self.d.pairs_in(E.c.command_id, E.c.camera_id, part)
+            q = select(E.c.command_id, E.c.target, E.c.state, E.c.seq, E.c.agent_id, E.c.camera_id).where(
+                self.d.pairs_in(E.c.command_id, E.c.target, part)
             )
             for r in (await self.conn.execute(q)).all():
                 current[(str(r[0]), str(r[1]))] = (str(r[2]), int(r[3]), str(r[4]))
+                camera_of[(str(r[0]), str(r[1]))] = str(r[5])
         out: list[bool] = []
         writes: list[dict[str, Any]] = []
         for upd in rows:
@@ -140,6 +156,7 @@ class CommandRepo(Repo):
             if old is None or not update_accepted(old[0], old[1], upd, old[2]):
                 out.append(False)
                 continue
+            upd.target, upd.camera_id = upd.camera_id, camera_of[key]
             seq = max(upd.seq, old[1])
             current[key] = (upd.state, seq, old[2])
             writes.append({"k_command": upd.command_id, "k_camera": upd.camera_id, "v_state": upd.state,
