@@ -16,6 +16,12 @@ SCRIPTS = {
     "api_latency.py": ("overview_html_p95_ms_500", "cameras_html_p95_ms_500", "export_csv_p95_ms_500"),
     "memory.py": ("agent_rss_mb", "controller_rss_mb"),
     "campaign.py": ("campaign_s", "controller_cpu_s", "batches_done"),
+    "fleet_answer.py": ("answer_p50_ms", "answer_p95_ms", "answer_cameras"),
+    "ingest_store.py": (
+        "sqlite_first_cameras_per_s",
+        "sqlite_steady_cameras_per_s",
+        "sqlite_steady_cpu_ms_per_camera",
+    ),
 }
 
 
