@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -63,6 +66,18 @@ def handles(op: str, params: dict[str, Any]) -> bool:
 
 def envelope(op: str, params: dict[str, Any], security: bytes = b"") -> bytes:
     """The request zeep builds for `op` (byte for byte, apart from the token's nonce and time)."""
+    if not params and not security:
+        return _plain_envelope(op)
+    return _envelope(op, params, security)
+
+
+@functools.cache
+def _plain_envelope(op: str) -> bytes:
+    """A parameterless request without a WS-Security header is the same bytes every time (digest cameras)."""
+    return _envelope(op, {}, b"")
+
+
+def _envelope(op: str, params: dict[str, Any], security: bytes) -> bytes:
     name = _BOOL_PARAMS.get(op)
     if name is not None and name in params:
         value = "true" if params[name] else "false"
@@ -81,12 +96,14 @@ def envelope(op: str, params: dict[str, Any], security: bytes = b"") -> bytes:
     )
 
 
-def http_headers(op: str) -> dict[str, str]:
+@functools.cache
+def http_headers(op: str) -> Mapping[str, str]:
+    """The SOAPAction and Content-Type headers of `op` (built once per operation; read-only)."""
     action = f"{TDS}/{op}"
-    return {
+    return MappingProxyType({
         "SOAPAction": f'"{action}"',
         "Content-Type": f'application/soap+xml; charset=utf-8; action="{action}"',
-    }
+    })  # fmt: skip
 
 
 def username_token(

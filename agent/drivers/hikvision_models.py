@@ -44,12 +44,15 @@ def namespace(el: etree._Element) -> str:
 
 
 def children(el: etree._Element, name: str) -> Iterator[etree._Element]:
-    """Direct children with this local name, whatever namespace the firmware uses."""
-    return (c for c in el if local(c) == name)
+    """Direct children with this local name, whatever namespace the firmware uses (lxml's `{*}` matches any
+    namespace or none, in C: the Python loop over local names was ~4 % of an inventory's CPU)."""
+    found: Iterator[etree._Element] = el.iterfind("{*}" + name)
+    return found
 
 
 def child(el: etree._Element, name: str) -> etree._Element | None:
-    return next(children(el, name), None)
+    found: etree._Element | None = el.find("{*}" + name)
+    return found
 
 
 def text_of(el: etree._Element, name: str) -> str | None:
