@@ -317,7 +317,7 @@ async def check_invariants(s: Stack, cid: str, *, may_time_out: Iterable[str] = 
     # A camera without any IP filter cannot be locked down: its goal is not reachable, so its lifecycle stays
     # CLOUD_OFF (issue 12); every other one is NETWORK_LOCKED.
     filtered = {f"{c['host']}:{c['port']}" for c in cams if "IPFilter" in c["capabilities"]}
-    got = {c["camera_id"]: c["lifecycle"] for c in fleet}
+    got = {c["agent_ref"]: c["lifecycle"] for c in fleet}  # camsim knows its cameras by address
     want = {cid: "NETWORK_LOCKED" if cid in filtered else "CLOUD_OFF" for cid in got}
     assert got == want, Counter(c["lifecycle"] for c in fleet)
 
