@@ -109,10 +109,10 @@ class Resolution:
 def resolve(records: Sequence[tuple[str, Identity]], known: Sequence[Known]) -> Resolution:
     """Match a report's records (agent reference, identity) to the agent's stored cameras.
 
-    1. A record whose identity is that of the camera at its own reference (or of one never identified there)
-       is that camera.
+    1. A record whose identity is that of the camera at its own reference is that camera.
     2. Any other identified record is the stored camera of the same identity (one that moved: preferring one
-       still present, then the most recently seen), or a new camera.
+       still present, then the most recently seen); failing that, a camera never identified at its reference
+       (now it says what it is); failing that, a new camera.
     3. A record without identity is the camera at its reference, unless that camera was found elsewhere in
        this report (it moved; something unidentified now answers at its old address: a new camera).
     A camera is matched at most once per report; a record listed twice is matched once (the last copy wins,
@@ -132,7 +132,7 @@ def resolve(records: Sequence[tuple[str, Identity]], known: Sequence[Known]) -> 
     for i in order:
         ref, ident = records[i]
         k = by_ref.get(ref)
-        if k is not None and ident.known and (not k.identity.known or ident.same_device(k.identity)):
+        if k is not None and ident.known and ident.same_device(k.identity):
             claim(i, k)
     for i in order:
         ref, ident = records[i]
@@ -141,6 +141,10 @@ def resolve(records: Sequence[tuple[str, Identity]], known: Sequence[Known]) -> 
         found = [k for k in known if k.camera_id not in claimed and ident.same_device(k.identity)]
         if found:
             claim(i, max(found, key=lambda k: (not k.vanished, k.updated_at, k.camera_id)))
+            continue
+        k = by_ref.get(ref)
+        if k is not None and not k.identity.known and k.camera_id not in claimed:
+            claim(i, k)
     for i in order:
         ref, ident = records[i]
         k = by_ref.get(ref)

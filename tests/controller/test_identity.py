@@ -80,6 +80,10 @@ def test_a_camera_that_does_not_answer_is_still_the_camera_at_its_address() -> N
 def test_a_camera_never_identified_is_adopted_by_the_first_identity_read_at_its_address() -> None:
     r = resolve([("a:80", X)], [k("a:80", "a:80", Identity())])
     assert r.matches == ["a:80"] and r.moved == {} and r.displaced == []
+    # ... unless that identity is a camera known already (it moved there, and said nothing at first)
+    r = resolve([("a:80", X)], [k("a:80", "a:80", Identity()), k("cam-x", "b:80", X, vanished=True)])
+    assert r.matches == ["cam-x"] and r.moved == {"cam-x": ("b:80", "a:80")}
+    assert [d.camera_id for d in r.displaced] == ["a:80"]
 
 
 def test_a_vanished_camera_coming_back_elsewhere_keeps_its_id_and_present_ones_are_preferred() -> None:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, delete, func, insert, or_, select, union, update
+from sqlalchemy import ColumnElement, CompoundSelect, bindparam, delete, func, insert, or_, select, union, update
 
 from controller.identity import Identity, Known, new_camera_id, resolve
 from controller.store import schema
@@ -197,19 +197,22 @@ class CameraRepo(Repo):
                                        self.d.member_of(C.c.agent_ref, part))  # fmt: skip
             out |= {d["camera_id"]: _Stored(d) for d in await self.rows(self.d.for_update(q))}
         at = {s.known.agent_ref: s.known.identity for s in out.values()}
-        seek = [i for r, i in zip(refs, idents, strict=True)
-                if i.known and not (r in at and (not at[r].known or i.same_device(at[r])))]  # fmt: skip
+        seek = [i for r, i in zip(refs, idents, strict=True) if i.known and not (r in at and i.same_device(at[r]))]
         for part in self.d.chunks(seek, SQLITE_CHUNK // 2):  # a serial and a MAC or two each
-            # Each key through its own index, then the rows by id (beside the agent's filter, SQLite would
-            # walk all of that agent's cameras instead).
-            ids = union(
-                select(C.c.camera_id).where(self.d.member_of(C.c.serial, sorted({i.serial for i in part if i.serial}))),
-                select(M.c.camera_id).where(self.d.member_of(M.c.mac, sorted({m for i in part for m in i.macs}))),
-            )  # fmt: skip
-            for d in await self.rows(self.d.for_update(select(*_STORED).where(C.c.camera_id.in_(ids)))):
+            q = select(*_STORED).where(C.c.camera_id.in_(self._with_identity(part)))
+            for d in await self.rows(self.d.for_update(q)):
                 if d["agent_id"] == agent_id:  # an agent speaks only for its own cameras
                     out[d["camera_id"]] = _Stored(d)
         return out
+
+    def _with_identity(self, idents: Sequence[Identity]) -> CompoundSelect:
+        """Ids of the cameras (of any agent) with one of these serials or MACs: each key through its own index,
+        the agent filtered by the caller (beside an agent filter and an OR, SQLite walks all of that agent's
+        cameras instead: quadratic in the size of a site)."""
+        return union(
+            select(C.c.camera_id).where(self.d.member_of(C.c.serial, sorted({i.serial for i in idents if i.serial}))),
+            select(M.c.camera_id).where(self.d.member_of(M.c.mac, sorted({m for i in idents for m in i.macs}))),
+        )
 
     async def _new_ids(
         self, agent_id: str, refs: Sequence[str], idents: Sequence[Identity], matches: Sequence[str | None]
@@ -360,16 +363,13 @@ class CameraRepo(Repo):
         camera id -> the agent it belongs to. An agent reporting one of them speaks for another's camera."""
         wanted = [i for i in idents if i.known]
         found: dict[str, tuple[str, Identity]] = {}
-        for part in self.d.chunks(wanted, SQLITE_CHUNK // 3):
-            serials = sorted({i.serial for i in part if i.serial})
-            macs = sorted({m for i in part for m in i.macs})
-            by_mac = select(M.c.camera_id).where(self.d.member_of(M.c.mac, macs))
+        for part in self.d.chunks(wanted, SQLITE_CHUNK // 2):
             q = select(C.c.camera_id, C.c.agent_id, C.c.serial, C.c.macs).where(
-                C.c.agent_id != agent_id,
-                or_(self.d.member_of(C.c.serial, serials), C.c.camera_id.in_(by_mac)),
+                C.c.camera_id.in_(self._with_identity(part))
             )
             for r in await self.rows(q):
-                found[r["camera_id"]] = (r["agent_id"], Identity(r["serial"], tuple(json.loads(r["macs"]))))
+                if r["agent_id"] != agent_id:
+                    found[r["camera_id"]] = (r["agent_id"], Identity(r["serial"], tuple(json.loads(r["macs"]))))
         return {
             cid: owner for cid, (owner, theirs) in found.items() if any(i.same_device(theirs) for i in wanted)
         }
