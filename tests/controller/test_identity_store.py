@@ -104,6 +104,19 @@ async def test_another_device_at_an_address_is_a_new_camera_and_the_old_one_lose
     assert back["c:80"] == ids["a:80"] and again is not None and again.agent_ref == "c:80"
 
 
+async def test_a_camera_that_moved_and_said_nothing_at_first_is_itself_once_it_does(store: Store) -> None:
+    ids = await report(store, [cam("a:80", "SNX00001", [MAC_X])])
+    # It moves to b:80 and does not answer there at first: only an address, a camera known by it.
+    first = await report(store, [cam("b:80", reachable=False, manufacturer="", model="")], full=True)
+    assert first["b:80"] != ids["a:80"]
+    # Then it says what it is: the stored camera of that identity, not a second copy of it.
+    now = await report(store, [cam("b:80", "SNX00001", [MAC_X])], full=True)
+    assert now["b:80"] == ids["a:80"]
+    x, ghost = await store.get_camera(ids["a:80"]), await store.get_camera(first["b:80"])
+    assert x is not None and ghost is not None and (x.agent_ref, ghost.agent_ref) == ("b:80", "")
+    assert (await store.query_cameras(CameraFilter()))[1] == 1  # the address-only record no longer present
+
+
 async def test_a_camera_that_does_not_answer_keeps_its_identity(store: Store) -> None:
     ids = await report(store, [cam("a:80", "SNX00001", [MAC_X])])
     down = await report(store, [cam("a:80", reachable=False, manufacturer="", model="")])

@@ -8,7 +8,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, CompoundSelect, bindparam, delete, func, insert, or_, select, union, update
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    union,
+    update,
+)
 
 from controller.identity import Identity, Known, new_camera_id, resolve
 from controller.store import schema
@@ -197,7 +208,9 @@ class CameraRepo(Repo):
                                        self.d.member_of(C.c.agent_ref, part))  # fmt: skip
             out |= {d["camera_id"]: _Stored(d) for d in await self.rows(self.d.for_update(q))}
         at = {s.known.agent_ref: s.known.identity for s in out.values()}
-        seek = [i for r, i in zip(refs, idents, strict=True) if i.known and not (r in at and i.same_device(at[r]))]
+        seek = [
+            i for r, i in zip(refs, idents, strict=True) if i.known and not (r in at and i.same_device(at[r]))
+        ]
         for part in self.d.chunks(seek, SQLITE_CHUNK // 2):  # a serial and a MAC or two each
             q = select(*_STORED).where(C.c.camera_id.in_(self._with_identity(part)))
             for d in await self.rows(self.d.for_update(q)):
@@ -205,13 +218,17 @@ class CameraRepo(Repo):
                     out[d["camera_id"]] = _Stored(d)
         return out
 
-    def _with_identity(self, idents: Sequence[Identity]) -> CompoundSelect:
+    def _with_identity(self, idents: Sequence[Identity]) -> CompoundSelect[str]:
         """Ids of the cameras (of any agent) with one of these serials or MACs: each key through its own index,
         the agent filtered by the caller (beside an agent filter and an OR, SQLite walks all of that agent's
         cameras instead: quadratic in the size of a site)."""
         return union(
-            select(C.c.camera_id).where(self.d.member_of(C.c.serial, sorted({i.serial for i in idents if i.serial}))),
-            select(M.c.camera_id).where(self.d.member_of(M.c.mac, sorted({m for i in idents for m in i.macs}))),
+            select(C.c.camera_id).where(
+                self.d.member_of(C.c.serial, sorted({i.serial for i in idents if i.serial}))
+            ),
+            select(M.c.camera_id).where(
+                self.d.member_of(M.c.mac, sorted({m for i in idents for m in i.macs}))
+            ),
         )
 
     async def _new_ids(
@@ -369,7 +386,10 @@ class CameraRepo(Repo):
             )
             for r in await self.rows(q):
                 if r["agent_id"] != agent_id:
-                    found[r["camera_id"]] = (r["agent_id"], Identity(r["serial"], tuple(json.loads(r["macs"]))))
+                    found[r["camera_id"]] = (
+                        r["agent_id"],
+                        Identity(r["serial"], tuple(json.loads(r["macs"]))),
+                    )
         return {
             cid: owner for cid, (owner, theirs) in found.items() if any(i.same_device(theirs) for i in wanted)
         }
