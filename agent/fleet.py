@@ -17,6 +17,7 @@ from agent.actions.goal import Goal, GoalSpec, GoalState, Part, evaluate
 from agent.actions.lifecycle import decommission, reboot, rollback
 from agent.actions.network import RestrictSpec, prove_isolation, restrict_network
 from agent.attribution import VendorLookup, load_oui
+from agent.auth_guard import AuthGuard
 from agent.credentials import Credentials
 from agent.daemon import CameraOutcome, SnapshotSink
 from agent.errors import AuthFailed, CameraError, Refused
@@ -208,6 +209,8 @@ class CameraFleet:
         # What must outlive a released session: a remembered auth failure (never a second failed login with
         # the same credentials, on ONVIF or on a vendor API) and what the vendor probes found.
         self._auth_failed: dict[str, AuthFailed] = {}
+        # Where each camera's credential may still go (agent.auth_guard): shared by its sessions, kept across rounds.
+        self._guards: dict[str, AuthGuard] = {}
         self._vendor_refused: dict[str, dict[str, AuthFailed]] = {}
         self._probes: dict[str, VendorProbes] = {}
         # Last inventory record per camera (recorders with their channel lists): which recorder each camera feeds.
@@ -236,13 +239,20 @@ class CameraFleet:
         if c is None:
             t = self.targets[camera_id]
             session = OnvifSession(t.host, t.port, t.credentials, timeout=self.timeout, attempts=self.attempts,
-                                   pool=pool, read_path=self.read_path)  # fmt: skip
+                                   pool=pool, read_path=self.read_path, guard=self.guard(camera_id))  # fmt: skip
             session.auth_failed = self._auth_failed.get(camera_id)
             c = CameraConn(camera_id, t.host, t.port, session, probes=self._probes.get(camera_id),
                            second_source=self.second_source, oui=self._oui,
                            vendor_refused=self._vendor_refused.setdefault(camera_id, {}))  # fmt: skip
             self._conns[camera_id] = c
         return c
+
+    def guard(self, camera_id: str) -> AuthGuard:
+        """The camera's credential guard (one per camera for the life of the fleet)."""
+        g = self._guards.get(camera_id)
+        if g is None:
+            g = self._guards[camera_id] = AuthGuard(self.targets[camera_id].credentials)
+        return g
 
     async def release(self, camera_id: str) -> None:
         """Close a camera's session after a sweep, keeping what must be remembered.
@@ -268,12 +278,20 @@ class CameraFleet:
             self._auth_failed.pop(camera_id, None)
             self._vendor_refused.pop(camera_id, None)
             self._probes.pop(camera_id, None)  # a refused API may answer the new credentials
+        self.guard(camera_id).bind(credentials)
         if camera_id in self._conns:
             live = self._conns[camera_id]
             if credentials != t.credentials:
                 live.vendor_refused.clear()
                 live.probes = None
             await live.session.set_credentials(credentials)
+
+    async def forget_vendor_probes(self, camera_id: str) -> None:
+        """The next read probes the camera's vendor APIs afresh (a firmware update, a service switched on)."""
+        self._probes.pop(camera_id, None)
+        live = self._conns.get(camera_id)
+        if live is not None:
+            live.probes = None
 
     async def close(self) -> None:
         for c in self._conns.values():

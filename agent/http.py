@@ -19,6 +19,7 @@ from urllib.parse import quote_plus, urlsplit
 from multidict import CIMultiDict, CIMultiDictProxy
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
+from agent.auth_guard import AuthGuard, space_of
 from agent.credentials import Credentials
 from agent.digest import DigestState, answerable, parse_challenges
 from agent.errors import AuthFailed, LockedOut, Timeout, Unreachable, Unsupported
@@ -236,6 +237,19 @@ def _refused(headers: list[tuple[str, str]], digest: DigestState | None) -> bool
     return not (sent is not None and offered and sent not in offered)
 
 
+def settle(guard: AuthGuard, space: str, reply: HttpReply) -> None:
+    """Tell the guard what a reply to a request that carried the credential says about it: a 2xx to a digest
+    answer accepted it; a 401 to one (not stale, not "too many connections") refused it. A credential in the body
+    is judged by the SOAP layer (200 with a NotAuthorized fault happens)."""
+    if not reply.auth_sent:
+        return
+    if 200 <= reply.status < 300:
+        guard.accept(space)
+    elif reply.status == 401 and not reply.is_stale_challenge() and not _TOO_MANY_RE.search(reply.body):
+        cls = LockedOut if _LOCK_RE.search(reply.body) else AuthFailed
+        guard.refuse(space, cls(reply.refusal(), operation=space))
+
+
 def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, Unreachable)
 
@@ -270,6 +284,7 @@ class CameraHttp:
         timeout: float = DEFAULT_TIMEOUT,
         attempts: int = DEFAULT_ATTEMPTS,
         pool: HttpPool | None = None,
+        guard: AuthGuard | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -285,6 +300,10 @@ class CameraHttp:
         self.banner = Banner()
         self.pool = pool or default_pool()
         self.credentials = credentials
+        # Where the credential may still go: one per camera, from whoever keeps the camera across sessions.
+        self.guard = guard or AuthGuard()
+        self.guard.bind(credentials)
+        self._presented = False  # the current exchange sent the credential (a leg with Authorization, a token)
         self._digest = _digest_for(credentials)
         self._slot = self.pool.slot(host, port, tls=self._tls)
         self._slot.users += 1
@@ -296,6 +315,7 @@ class CameraHttp:
         async with self._lock:
             self.credentials = credentials
             self._digest = _digest_for(credentials)
+            self.guard.bind(credentials)
 
     @property
     def closed(self) -> bool:
@@ -342,23 +362,44 @@ class CameraHttp:
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,  # noqa: ASYNC109 -- contract API; applied per attempt inside
         authenticate: bool = True,
+        credential_in_body: bool = False,
         operation: str = "",
     ) -> HttpReply:
         """One request (digest legs included, one extra round on a stale nonce), no status mapping.
 
         `authenticate=False` sends no credentials at all (pre-auth calls and auth-scheme probing, which
-        must never count as a failed login). Raises Unreachable/Timeout, and AuthFailed/LockedOut when the camera
-        refuses the digest answer (never answered twice with the same nonce and password).
+        must never count as a failed login). `credential_in_body`: the body carries it (a WS-Security
+        UsernameToken). Raises Unreachable/Timeout, and AuthFailed/LockedOut when the camera refuses the digest
+        answer (never answered twice with the same nonce and password), or Withheld when agent.auth_guard holds the
+        credential back (refused before, or an answer to it was lost): then nothing is sent at all.
         """
         limit = self.timeout if timeout is None else timeout
         method = method.upper()
         target = self._target(path, params, operation or path)
         url = self.base_url + target
         body, head = _request_head(method, data, headers)
+        guarded = authenticate and self.credentials is not None
+        space = space_of(target)
         # Camera lock first, then a global slot: requests queued behind one slow camera must not sit on
         # global slots that other cameras could use.
         async with self._lock, self.pool.gate:
-            reply = await self._once(method, target, url, body, head, limit, authenticate, operation or url)
+            if guarded:
+                self.guard.admit(space, host=self.host, operation=operation or url)
+            self._presented = guarded and credential_in_body
+            if self._presented:
+                self.guard.sent()
+            try:
+                reply = await self._once(method, target, url, body, head, limit, authenticate, operation or url)
+            except AuthFailed as exc:
+                if self._presented:
+                    self.guard.refuse(space, exc)
+                raise
+            except BaseException as exc:  # CancelledError too: the request may have reached the camera
+                if self._presented and not _is_connect_failure(exc):
+                    self.guard.lose(space, exc)
+                raise
+            if self._presented:
+                settle(self.guard, space, reply)
         self.clock.observe(reply.headers, time.time())
         return reply
 
@@ -445,6 +486,11 @@ class CameraHttp:
         self, method: str, target: str, url: str, body: bytes, head: str, auth: str | None
     ) -> HttpReply:
         """One leg on the camera's keep-alive connection (a new one when it is closed or idle too long)."""
+        space = space_of(target) if auth else None
+        if space is not None:
+            self.guard.admit(space, host=self.host, operation=target)
+            self._presented = True
+            self.guard.sent()
         request = (
             f"{method} {target} HTTP/1.1\r\n{self._host_line}{head}"
             + (f"Authorization: {auth}\r\n" if auth else "")
@@ -466,6 +512,11 @@ class CameraHttp:
                     reused and method in IDEMPOTENT and (not isinstance(exc, CutShort) or exc.status is None)
                 ):
                     raise
+                if space is not None:
+                    # Whether the camera judged our answer before the socket died is unknown: the resend goes
+                    # only where this credential is known (agent.auth_guard), never after a possible refusal.
+                    self.guard.lose(space, Unreachable(f"connection closed before the answer ({exc})"))
+                    self.guard.admit(space, host=self.host, operation=target)
                 # The camera closed the kept-alive socket as we wrote (RFC 9112 §9.3.1): an idempotent request may
                 # go again once on a new connection, as aiohttp did.
                 conn = await self._connect()

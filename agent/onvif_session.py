@@ -19,6 +19,7 @@ from onvif.settings import DEFAULT_SETTINGS
 from onvif.wsa import WsAddressingIfMissingPlugin
 
 from agent import onvif_read
+from agent.auth_guard import AuthGuard, Withheld, space_of
 from agent.credentials import Credentials
 from agent.errors import AuthFailed, CameraError, LockedOut, ProtocolError, Unsupported
 from agent.http import DEFAULT_ATTEMPTS, CameraHttp, HttpPool, HttpReply, with_retries
@@ -151,13 +152,15 @@ class OnvifSession:
         pool: HttpPool | None = None,
         scheme: AuthScheme | None = None,
         read_path: ReadPathName | None = None,
+        guard: AuthGuard | None = None,
     ) -> None:
         self.host = host
         self.read_path: ReadPathName = read_path or DEFAULT_READ_PATH
         self.port = port
         self.timeout = timeout
         self.attempts = attempts
-        self.http = http or CameraHttp(host, port, credentials, timeout=timeout, attempts=attempts, pool=pool)
+        self.http = http or CameraHttp(host, port, credentials, timeout=timeout, attempts=attempts, pool=pool,
+                                       guard=guard)  # fmt: skip
         self.credentials = credentials if http is None else http.credentials
         self.device_xaddr = self.http.base_url + DEVICE_PATH
         self.clock_offset_s: float | None = None
@@ -317,7 +320,7 @@ class OnvifSession:
         InvalidArgs/OperationProhibited then mean Unsupported. Raises CameraError only.
         """
         if self.auth_failed is not None:
-            raise _remembered(self.auth_failed, op_name)
+            raise self._remembered(self.auth_failed, op_name)
         await self.connect()
         safe = op_name not in NON_IDEMPOTENT_OPS if idempotent is None else idempotent
         authenticated = self.credentials is not None
@@ -332,7 +335,7 @@ class OnvifSession:
 
         async def attempt() -> Any:
             if self.auth_failed is not None and authenticated:
-                raise _remembered(self.auth_failed, op_name)
+                raise self._remembered(self.auth_failed, op_name)
             if fast:
                 return await self._read(op_name, params, authenticated=authenticated, optional=optional)
             async with self._lock:
@@ -363,18 +366,38 @@ class OnvifSession:
                         raise
                     raise err from exc
 
+        guard, presented = self.http.guard, self.http.guard.presented
         try:
-            return await with_retries(attempt, attempts=self.attempts, idempotent=idempotent)
+            result = await with_retries(attempt, attempts=self.attempts, idempotent=idempotent)
         except PreAuthRefused:
             raise
         except AuthFailed as exc:
             if authenticated:
-                if self.auth_scheme == "wsse" and "UsernameToken" not in exc.message:
+                wsse = self.auth_scheme == "wsse" and not isinstance(exc, Withheld)
+                if wsse and "UsernameToken" not in exc.message:
                     # Say what was sent: the refusal of a token is not the refusal of a digest.
                     exc.message = f"WS-UsernameToken rejected ({exc.message})"
+                if guard.presented > presented:
+                    # A credential went out and was refused (a token's NotAuthorized fault, a digest's 401): the
+                    # guard keeps it from every API of the camera that has not accepted it.
+                    guard.refuse(space_of(self.device_xaddr), exc)
                 # Never retry bad credentials: cameras lock accounts after 5-7 failures (DESIGN §4).
                 self.auth_failed = exc
             raise
+        if authenticated and self.auth_scheme == "wsse" and guard.presented > presented:
+            guard.accept(
+                space_of(self.device_xaddr)
+            )  # a token is accepted by an answer that is not a refusal
+        return result
+
+    def _remembered(self, first: AuthFailed, op_name: str) -> AuthFailed:
+        """The earlier failure, as the guard says it when it holds the credential back ("not sent: refused on
+        <date>"); else (nothing was sent: a Basic-only camera) the session's own words."""
+        try:
+            self.http.guard.admit(space_of(self.device_xaddr), host=self.host, operation=op_name)
+        except Withheld as exc:
+            return exc
+        return _remembered(first, op_name)
 
     async def _read(
         self, op_name: str, params: dict[str, Any], *, authenticated: bool, optional: bool
@@ -393,7 +416,8 @@ class OnvifSession:
                 async with asyncio.timeout(self._call_budget()):
                     reply = await self.http.exchange("POST", self.device_xaddr, data=data,
                                                      headers=onvif_read.http_headers(op_name), timeout=self.timeout,
-                                                     authenticate=authenticated, operation=op_name)  # fmt: skip
+                                                     authenticate=authenticated, credential_in_body=wsse,
+                                                     operation=op_name)  # fmt: skip
                     root = check_reply(
                         self.http, reply, operation=op_name, authenticate=authenticated, wsse=wsse
                     )

@@ -74,6 +74,7 @@ class CameraTransport(AIOHTTPTransport):  # type: ignore[misc]  # onvif ships no
             headers=hdrs,
             timeout=self.call_timeout,
             authenticate=self.authenticate,
+            credential_in_body=self.wsse,
             operation=self.operation,
         )
         self.last_reply = reply

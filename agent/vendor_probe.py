@@ -11,6 +11,7 @@ from typing import Literal
 from urllib.parse import urlencode
 
 from agent.attribution import Evidence, Observation, VendorLookup, attribute
+from agent.auth_guard import Withheld, space_of
 from agent.drivers import DRIVERS, ProbeRequest, VendorDriver
 from agent.errors import AuthFailed, CameraError, LockedOut, Unreachable
 from agent.http import CameraHttp, HttpReply
@@ -208,6 +209,9 @@ async def probe_api(
                           schemes=tuple(reply.schemes()))  # fmt: skip
     except LockedOut:
         raise
+    except Withheld as exc:
+        # Refused or lost elsewhere on this camera (agent.auth_guard): nothing went to this API.
+        return ApiProbe(driver.name, "refused", exc.message, False, support)
     except AuthFailed as exc:
         return ApiProbe(driver.name, "refused", exc.message, True, support)
     except Unreachable as exc:
@@ -245,8 +249,12 @@ async def probe_vendors(
         driver = DRIVERS[name]
         earlier = (refused or {}).get(name)
         if earlier is not None:
-            out.apis[name] = ApiProbe(name, "refused", f"refused earlier ({earlier.message}); not retried until "
-                                      "the credentials change", False, support[name])  # fmt: skip
+            reason = f"refused earlier ({earlier.message}); not retried until the credentials change"
+            try:
+                http.guard.admit(space_of(driver.probe_request.path))
+            except Withheld as exc:
+                reason = exc.message  # "not sent: refused on <date> ..."
+            out.apis[name] = ApiProbe(name, "refused", reason, False, support[name])
             continue
         result = await probe_api(http, driver, obs, oui, support[name])  # obs weighed once, above
         out.apis[name] = result

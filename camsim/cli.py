@@ -36,11 +36,13 @@ def parse_duration_ms(text: str) -> float:
     return value * 1000.0 if m.group(2) == "s" else value
 
 
-def _fault_kv(text: str) -> tuple[str, float | bool]:
+def _fault_kv(text: str) -> tuple[str, float | bool | str]:
     key, sep, value = text.partition("=")
     if not sep:
         raise argparse.ArgumentTypeError(f"--fault wants KEY=VALUE, got {text!r}")
     key = key.strip()
+    if key == "login_fault_path":
+        return key, value.strip()
     if value.strip().lower() in ("true", "false"):
         return key, value.strip().lower() == "true"
     try:

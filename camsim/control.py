@@ -34,7 +34,9 @@ if TYPE_CHECKING:
 SERVER_KEY: web.AppKey[SimServer] = web.AppKey("camsim_server")
 
 _FAULT_FIELDS = {f.name: f.type for f in fields(Faults)}
-_RATE_FIELDS = frozenset({"http500_rate", "malformed_rate", "truncated_rate", "drop_rate"})
+_RATE_FIELDS = frozenset(
+    {"http500_rate", "malformed_rate", "truncated_rate", "drop_rate", "lost_login_reply_rate"}
+)
 # AuthPolicy limits that tests and demos tune at run time (e.g. a short lockout).
 _AUTH_FIELDS = frozenset({"lockout_threshold", "lockout_seconds", "connection_limit"})
 
@@ -141,6 +143,11 @@ def parse_fault_update(raw: dict[str, Any]) -> FaultUpdate:
         if key not in _FAULT_FIELDS:
             allowed = ", ".join(sorted([*_FAULT_FIELDS, *_AUTH_FIELDS, "clock_skew_s"]))
             raise BadRequest(f"unknown fault {key!r}; allowed: {allowed}")
+        if key == "login_fault_path":
+            if not isinstance(value, str):
+                raise BadRequest("login_fault_path must be a path prefix (a string)")
+            out[key] = value
+            continue
         if key == "hang":
             if not isinstance(value, bool):
                 raise BadRequest("hang must be true or false")

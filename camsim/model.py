@@ -120,6 +120,11 @@ class Faults:
     malformed_rate: float = 0.0  # well-formed HTTP, broken XML/body
     truncated_rate: float = 0.0  # body cut mid-document
     drop_rate: float = 0.0  # connection closed without a reply
+    # A request that carried a credential is processed (a wrong one counts as a failed login, a write lands), and
+    # then its reply is lost (the connection dies) or comes this late: the client cannot know what happened.
+    lost_login_reply_rate: float = 0.0
+    login_reply_delay_ms: float = 0.0
+    login_fault_path: str = ""  # the two above only for paths starting with this ("": every path)
     reboot_seconds: float = 5.0  # downtime after SystemReboot or a factory reset
 
 

@@ -440,6 +440,16 @@ class SimServer:
             self._count(cam, "no_route")
             faultlib.drop(request)
             return web.Response(status=503)
+        if ("Authorization" in request.headers or request.get(CREDENTIALS_SENT)) and request.path.startswith(
+            f.login_fault_path
+        ):
+            # The login was judged (a failed one is counted); whether its answer arrives is another matter.
+            if f.login_reply_delay_ms > 0:
+                await asyncio.sleep(f.login_reply_delay_ms / 1000.0)
+            if self.injector.roll(f.lost_login_reply_rate):
+                self._count(cam, "lost_login_reply")
+                faultlib.drop(request)
+                return web.Response(status=503)
         self._count(cam, f"status_{resp.status}")
         if resp.status == 401 and request.path in ONVIF_PATHS:
             # Challenges of the ONVIF service alone: a client reusing its digest nonce meets one per camera; the

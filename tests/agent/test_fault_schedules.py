@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +54,10 @@ schedules = st.builds(
             "drop_rate": st.sampled_from([0.1, 0.3]),
             "latency_ms": st.sampled_from([5.0, 30.0]),
             "hang": st.just(True),
+            # The camera judges a login, then its answer is lost or late (the fuzz once saw an Axis camera with a
+            # wrong password refuse it twice: the first refusal's answer never arrived and the read was retried).
+            "lost_login_reply_rate": st.sampled_from([0.3, 1.0]),
+            "login_reply_delay_ms": st.sampled_from([500.0]),
         },
     ),
     skew_s=st.sampled_from([0.0, 3600.0, -3600.0]),
@@ -117,7 +122,7 @@ async def scenario(plan: list[Schedule], fault_seed: int) -> None:
                     assert out.error_class != pb.ERROR_CLASS_INTERNAL
                     if sched_of[rep.camera_id].wrong_password:
                         assert not rep.ok
-                        assert sum(cam.auth_failures.values()) <= 1
+                        assert cam.failed_logins <= 1, (rep.camera_id, sched_of[rep.camera_id])
                     delta = Counter(cam.writes) - before[rep.camera_id]
                     for key, n in delta.items():
                         assert n <= allowed_writes(rep, key), (rep.camera_id, key, n, rep.to_json())
@@ -139,8 +144,9 @@ async def scenario(plan: list[Schedule], fault_seed: int) -> None:
 
 
 # No shrinking: each example runs a whole fleet over real sockets; the failing schedule is printed as drawn.
+# CAMFLEET_FUZZ_EXAMPLES=N runs a longer hunt (CI keeps 10).
 @settings(
-    max_examples=10,
+    max_examples=int(os.environ.get("CAMFLEET_FUZZ_EXAMPLES", "10")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
