@@ -21,7 +21,7 @@ def space_of(path: str) -> str:
     web_users): a credential one of them accepted is known there, and only there."""
     if path.startswith(("http://", "https://")):
         path = urlsplit(path).path
-    return path.strip("/").split("/", 1)[0].lower()
+    return path.strip("/").split("/", 1)[0].split("?", 1)[0].lower() or "/"
 
 
 @dataclass(frozen=True)

@@ -303,7 +303,9 @@ class CameraHttp:
         # Where the credential may still go: one per camera, from whoever keeps the camera across sessions.
         self.guard = guard or AuthGuard()
         self.guard.bind(credentials)
-        self._presented = False  # the current exchange sent the credential (a leg with Authorization, a token)
+        self._presented = (
+            False  # the current exchange sent the credential (a leg with Authorization, a token)
+        )
         self._digest = _digest_for(credentials)
         self._slot = self.pool.slot(host, port, tls=self._tls)
         self._slot.users += 1
@@ -389,7 +391,9 @@ class CameraHttp:
             if self._presented:
                 self.guard.sent()
             try:
-                reply = await self._once(method, target, url, body, head, limit, authenticate, operation or url)
+                reply = await self._once(
+                    method, target, url, body, head, limit, authenticate, operation or url
+                )
             except AuthFailed as exc:
                 if self._presented:
                     self.guard.refuse(space, exc)
@@ -498,6 +502,10 @@ class CameraHttp:
         ).encode("utf-8") + body
         head_only = method == "HEAD"
         conn = self._slot.conn
+        if conn is not None and space is not None and conn.fresh():
+            # A camera that closes after its 401 challenge has its FIN read on the next turn of the loop: look before
+            # writing the answer into a dead socket, whose failure would leave the credential's fate unknown.
+            await asyncio.sleep(0)
         if conn is not None and not conn.fresh():
             conn.close()
             conn = None
@@ -512,7 +520,7 @@ class CameraHttp:
                     reused and method in IDEMPOTENT and (not isinstance(exc, CutShort) or exc.status is None)
                 ):
                     raise
-                if space is not None:
+                if space is not None and not (isinstance(exc, CutShort) and exc.unsent):
                     # Whether the camera judged our answer before the socket died is unknown: the resend goes
                     # only where this credential is known (agent.auth_guard), never after a possible refusal.
                     self.guard.lose(space, Unreachable(f"connection closed before the answer ({exc})"))

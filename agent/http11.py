@@ -35,6 +35,7 @@ class CutShort(Exception):
         self.status = status
         self.headers = headers or []
         self.auth_sent = False  # set by the sender: the request carried an Authorization header
+        self.unsent = False  # the connection was found closed before the request was written
 
 
 class ConnectFailed(OSError):
@@ -124,7 +125,9 @@ class Connection(asyncio.Protocol):
         """Send one request and return its reply. Raises CutShort, FramingError or OSError; after any of them (or a
         cancellation) the connection is closed, since its state is unknown."""
         if self.closed or self._transport is None or self._transport.is_closing():
-            raise CutShort("connection closed before the request was sent", None)
+            unsent = CutShort("connection closed before the request was sent", None)
+            unsent.unsent = True
+            raise unsent
         self.used = True
         self._buf.clear()
         self._head, self._head_only = None, head_only
