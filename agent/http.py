@@ -303,9 +303,8 @@ class CameraHttp:
         # Where the credential may still go: one per camera, from whoever keeps the camera across sessions.
         self.guard = guard or AuthGuard()
         self.guard.bind(credentials)
-        self._presented = (
-            False  # the current exchange sent the credential (a leg with Authorization, a token)
-        )
+        # Whether the current exchange sent the credential (a leg with Authorization, a token).
+        self._presented = False
         self._digest = _digest_for(credentials)
         self._slot = self.pool.slot(host, port, tls=self._tls)
         self._slot.users += 1
