@@ -23,6 +23,7 @@ from controller.commands import (
 from controller.csvsafe import csv_text
 from controller.models import (
     COMMAND_CREATE,
+    NUL,
     AuditQuery,
     CamerasQuery,
     CommandsQuery,
@@ -55,6 +56,31 @@ def error(status: int, message: str, **extra: Any) -> web.Response:
 
 def current_user(request: web.Request) -> UserRow | None:
     return request.get(USER)
+
+
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+@web.middleware
+async def refuse_nul_input(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A NUL in the path, the query string or a form field is a 400, for the API and the dashboard alike: no id,
+    filter or username holds one, and PostgreSQL refuses it in text, so every lookup with one was a 500
+    (`/api/v1/cameras/%00`, `?site=%00`, a login as "\\x00"). JSON bodies are checked by their models."""
+    where = ""
+    if "\x00" in request.path:
+        where = "the path"
+    elif any("\x00" in k or "\x00" in v for k, v in request.query.items()):
+        where = "the query string"
+    elif request.method == "POST" and request.content_type in _FORMS:
+        form = await request.post()  # aiohttp keeps it: the handler's request.post() reads no further
+        if any("\x00" in k or (isinstance(v, str) and "\x00" in v) for k, v in form.items()):
+            where = "a form field"
+    if not where:
+        return await handler(request)
+    message = f"bad request: {NUL} in {where}"
+    if request.path.startswith("/api/"):
+        return error(400, message)
+    raise web.HTTPBadRequest(text=message)
 
 
 @web.middleware

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from controller import __version__
-from controller.api import COMMANDS, STORE, add_routes, api_errors, token_auth
+from controller.api import COMMANDS, STORE, add_routes, api_errors, refuse_nul_input, token_auth
 from controller.campaign_api import add_campaign_routes
 from controller.campaigns.engine import CampaignEngine
 from controller.census_api import add_routes as add_census_routes
@@ -67,7 +67,9 @@ def approver_keyring(cfg: ControllerConfig) -> Keyring | None:
 def build_app(
     cfg: ControllerConfig, key: SigningKey, *, store: Store | None = None, mqtt: bool = True
 ) -> web.Application:
-    app = web.Application(middlewares=[api_errors, token_auth], client_max_size=4 * 1024 * 1024)
+    app = web.Application(
+        middlewares=[refuse_nul_input, api_errors, token_auth], client_max_size=4 * 1024 * 1024
+    )
     st = store or open_store(cfg)
     app[STORE] = st
     app[CONFIG] = cfg

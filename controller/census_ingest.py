@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from controller.ingest import finite, text
 from controller.store.repos.census import CensusRow, ChannelRow
 from protos.camfleet.v1 import camfleet_pb2 as pb
 
 #: What one message may carry; a report past these is cut, never trusted to size memory.
 MAX_DEVICES_PER_PART = 1000
 MAX_CHANNELS = 512
+MAX_CHANNEL_NO = 2**31 - 1  # an INTEGER column on PostgreSQL; a uint32 from a recorder could overflow it
 _TEXT = 256
 ACTIVATION = {pb.ACTIVATION_UNSPECIFIED: "unknown", pb.ACTIVATION_ACTIVATED: "activated",
               pb.ACTIVATION_UNACTIVATED: "unactivated"}  # fmt: skip
@@ -23,19 +25,19 @@ CENSUS_STATUSES = tuple(STATUS.values())
 
 
 def _t(value: str) -> str:
-    return value[:_TEXT]
+    return text(value[:_TEXT])
 
 
 def _macs(values: Sequence[str]) -> list[str]:
-    return sorted({m.strip().upper().replace("-", ":")[:32] for m in values if m.strip()})[:8]
+    return sorted({text(m.strip().upper().replace("-", ":")[:32]) for m in values if m.strip()})[:8]
 
 
 def channel_rows(agent_id: str, site: str, rec: pb.CameraRecord) -> list[ChannelRow]:
     out: list[ChannelRow] = []
     seen: set[int] = set()
     for ch in rec.channels[:MAX_CHANNELS]:
-        if ch.channel < 1 or ch.channel in seen:
-            continue  # a channel without a number (or a duplicate) cannot be addressed; drop it
+        if not 1 <= ch.channel <= MAX_CHANNEL_NO or ch.channel in seen:
+            continue  # a channel without a number (or a duplicate, or past any column) cannot be addressed
         seen.add(ch.channel)
         out.append(
             ChannelRow(
@@ -43,8 +45,8 @@ def channel_rows(agent_id: str, site: str, rec: pb.CameraRecord) -> list[Channel
                 recorder_host=_t(rec.host), address=_t(ch.address), protocol=_t(ch.protocol), online=ch.online,
                 status_detail=_t(ch.status_detail), model=_t(ch.identity.model), serial=_t(ch.identity.serial.strip().upper()),
                 firmware=_t(ch.identity.firmware), macs=_macs(ch.identity.macs),
-                origin=ch.origin.manufacturer or "unknown", covered=ch.origin.covered,
-                confidence=ch.origin.confidence, camera_id=_t(ch.camera_id), fingerprint=_t(ch.fingerprint),
+                origin=_t(ch.origin.manufacturer) or "unknown", covered=ch.origin.covered,
+                confidence=finite(ch.origin.confidence), camera_id=_t(ch.camera_id), fingerprint=_t(ch.fingerprint),
                 record=ch.SerializeToString(deterministic=True),
             )
         )  # fmt: skip
@@ -57,7 +59,7 @@ def device_key(dev: pb.CensusDevice) -> str:
     if macs:
         return f"mac:{macs[0]}"
     if dev.serial.strip():
-        return f"serial:{dev.serial.strip().upper()[:_TEXT]}"
+        return f"serial:{_t(dev.serial.strip().upper())}"
     return f"host:{_t(dev.host)}"
 
 
@@ -73,8 +75,8 @@ def census_rows(agent_id: str, site: str, rep: pb.CensusReport) -> list[CensusRo
             device_class=dev.device_class if dev.device_class in ("camera", "recorder") else "",
             channels=min(dev.channels, MAX_CHANNELS), activation=ACTIVATION.get(dev.activation, "unknown"),
             status=STATUS.get(dev.status, "seen"), sources=sorted({_t(s) for s in dev.sources})[:12],
-            origin=dev.origin.manufacturer or "unknown", covered=dev.origin.covered,
-            confidence=dev.origin.confidence, camera_id=_t(dev.camera_id),
+            origin=_t(dev.origin.manufacturer) or "unknown", covered=dev.origin.covered,
+            confidence=finite(dev.origin.confidence), camera_id=_t(dev.camera_id),
             record=dev.SerializeToString(deterministic=True), seen_at=at,
         )  # fmt: skip
     return list(out.values())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 from controller.states import ExecState
 from controller.store.base import AgentRow, CameraRow, ExecutionRow
@@ -26,31 +27,42 @@ def agent_row(st: pb.AgentStatus) -> AgentRow:
     )
 
 
+def text(value: str) -> str:
+    """Text from a camera, as the store can hold it: a NUL (C padding in a Dahua CGI or DHIP field) is dropped,
+    as PostgreSQL refuses it in text, and one such string made every inventory report of the site fail there."""
+    return value.replace("\x00", "") if "\x00" in value else value
+
+
+def finite(value: float) -> float:
+    """NaN and infinity are no confidence (SQLite stores NaN as NULL, and JSON has neither)."""
+    return value if math.isfinite(value) else 0.0
+
+
 def camera_row(agent_id: str, site: str, rec: pb.CameraRecord) -> CameraRow:
     return CameraRow(
-        camera_id=rec.camera_id,
+        camera_id=text(rec.camera_id),
         agent_id=agent_id,
-        site=rec.site or site,
-        host=rec.host,
+        site=text(rec.site or site),
+        host=text(rec.host),
         port=rec.port,
-        manufacturer=rec.identity.manufacturer,
-        model=rec.identity.model,
-        firmware=rec.identity.firmware,
-        origin=rec.origin.manufacturer or "unknown",
+        manufacturer=text(rec.identity.manufacturer),
+        model=text(rec.identity.model),
+        firmware=text(rec.identity.firmware),
+        origin=text(rec.origin.manufacturer) or "unknown",
         covered=rec.origin.covered,
         oem_rebrand=rec.origin.oem_rebrand,
-        confidence=rec.origin.confidence,
+        confidence=finite(rec.origin.confidence),
         risk_score=rec.risk.score,
-        risk_level=rec.risk.level or "unknown",
+        risk_level=text(rec.risk.level) or "unknown",
         cloud_reachable=rec.risk.cloud_reachable,
-        fingerprint=rec.fingerprint,
+        fingerprint=text(rec.fingerprint),
         reachable=rec.reachable,
         observed_at=rec.observed_at.ToMicroseconds() / 1e6 if rec.HasField("observed_at") else 0.0,
         record=rec.SerializeToString(deterministic=True),
-        agent_ref=rec.camera_id,
-        serial=rec.identity.serial,
-        macs=list(rec.identity.macs),
-        device_class=rec.device_class,
+        agent_ref=text(rec.camera_id),
+        serial=text(rec.identity.serial),
+        macs=[text(m) for m in rec.identity.macs],
+        device_class=text(rec.device_class),
     )
 
 
@@ -73,7 +85,7 @@ def execution_row(upd: pb.ExecutionUpdate) -> ExecutionRow:
         snapshot={k: _json(v) for k, v in upd.snapshot.values.items()},
         snapshot_id=upd.snapshot.snapshot_id,
         error_class=ERROR_NAMES.get(upd.error_class, "") if upd.error_class else "",
-        message=upd.message or upd.rejection_reason,
+        message=text(upd.message or upd.rejection_reason),
         seq=upd.seq,
         goal=GOAL_NAMES.get(upd.goal, ""),
     )

@@ -7,7 +7,7 @@ errors that name the field (a 400 for the API). Selecting every camera needs `"a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Annotated, Any, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, Field, StringConstraints, TypeAdapter, ValidationError, model_validator
@@ -326,6 +326,7 @@ class Reassign(Strict):
 
 # ---- validation helpers -------------------------------------------------------------------------------------
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 _NOISE = frozenset({*ACTIONS, "function-after", "function-before"})
 
 
@@ -360,28 +361,56 @@ def input_error(exc: ValidationError, prefix: str = "") -> InputError:
     return InputError(fields)
 
 
+NUL = "the NUL character (\\x00) is not allowed"
+
+
+def _nul_paths(value: Any, path: str) -> Iterator[str]:
+    if isinstance(value, str):
+        if "\x00" in value:
+            yield path
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _nul_paths(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            yield from _nul_paths(v, f"{path}.{i}" if path else str(i))
+
+
+def refuse_nul(validated: T, prefix: str = "") -> T:
+    """Text holding a NUL is an error naming the field: no name, note or id means one, and PostgreSQL cannot
+    store it (a NUL in `where.site` was a 500 there while SQLite matched nothing)."""
+    dumped = validated.model_dump() if isinstance(validated, BaseModel) else validated
+    paths = list(_nul_paths(dumped, prefix))
+    if paths:
+        raise InputError([(p, NUL) for p in paths[:20]])
+    return validated
+
+
 def parse_json(model: type[M], raw: bytes | str) -> M:
     """A JSON body into `model`; malformed, too deep or mistyped input is an InputError naming the field."""
     if not raw.strip():
         raw = b"{}"
     try:
-        return model.model_validate_json(raw)
+        out = model.model_validate_json(raw)
     except ValidationError as exc:
         raise input_error(exc) from None
+    return refuse_nul(out)
 
 
 def parse_body(adapter: TypeAdapter[Any], raw: bytes | str) -> Any:
     try:
-        return adapter.validate_json(raw if raw.strip() else b"{}")
+        out = adapter.validate_json(raw if raw.strip() else b"{}")
     except ValidationError as exc:
         raise input_error(exc) from None
+    return refuse_nul(out)
 
 
 def parse_obj(model: type[M], data: Any, prefix: str = "") -> M:
     try:
-        return model.model_validate(data)
+        out = model.model_validate(data)
     except ValidationError as exc:
         raise input_error(exc, prefix) from None
+    return refuse_nul(out, prefix)
 
 
 def _is_list(model: type[BaseModel], name: str) -> bool:
@@ -400,6 +429,7 @@ def parse_query(model: type[M], query: Mapping[str, str] | Any) -> M:
         value = query[key]
         data[key] = [x.strip() for x in value.split(",") if x.strip()] if _is_list(model, key) else value
     try:
-        return model.model_validate(data, strict=False)
+        out = model.model_validate(data, strict=False)
     except ValidationError as exc:
         raise input_error(exc) from None
+    return refuse_nul(out)
