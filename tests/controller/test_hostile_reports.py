@@ -113,14 +113,14 @@ def padded_inventory(seq: int) -> bytes:
             camera_id=f"cam-{i:04d}", host=f"127.0.3.{i}", port=80, site="north", reachable=True
         )
         c.identity.manufacturer, c.identity.model = "Dahua\x00", model
-        c.identity.serial = "4E0123PAZ\x00\x00\x00\x00\x00\x00"
+        c.identity.serial = f"4E0123P{i}\x00\x00\x00\x00\x00\x00"
         c.origin.manufacturer, c.origin.confidence = "dahua", float("nan") if i == 91 else 0.9
         c.observed_at.GetCurrentTime()
     rec = rep.cameras.add(
         camera_id="cam-0092", host="127.0.3.92", port=80, site="north", device_class="recorder"
     )
     rec.identity.model = "NVR4108HS\x00"
-    rec.channels.add(channel=1, address="127.0.3.90", identity=pb.CameraIdentity(serial="4E0123PAZ\x00"))
+    rec.channels.add(channel=1, address="127.0.3.90", identity=pb.CameraIdentity(serial="4E0123P90\x00"))
     rec.channels.add(channel=2**32 - 1, address="127.0.3.91")  # no INTEGER column holds it: dropped
     return rep.SerializeToString()
 
@@ -139,8 +139,12 @@ async def test_a_cameras_nul_padded_text_is_stored_clean_and_its_site_goes_on(li
     await hub.handle(topics.agent_topic("agent-north", "inventory"), padded_inventory(2))
     await hub.handle(topics.agent_topic("agent-north", "census"), padded_census())
     async with ClientSession(headers={"Authorization": f"Bearer {live.token}"}) as s:
+        async with s.get(live.url + "/api/v1/cameras?limit=500") as r:
+            # The controller keys a camera by its identity; the agent names it by its reference (issue 14).
+            ids = {c["agent_ref"]: c["camera_id"] for c in strict_json(await r.text())["cameras"]}
+        assert {"cam-0090", "cam-0091", "cam-0092"} <= set(ids), ids
         status_create = await s.post(live.url + "/api/v1/commands", json={
-            "where": {"ids": ["cam-0090"]}, "action": "disable_cloud", "dry_run": True})  # fmt: skip
+            "where": {"ids": [ids["cam-0090"]]}, "action": "disable_cloud", "dry_run": True})  # fmt: skip
         assert status_create.status == 201, await status_create.text()
         cmd = (await status_create.json())["commands"][0]["command_id"]
         upd = pb.ExecutionUpdate(command_id=cmd, camera_id="cam-0090", state=pb.EXECUTION_STATE_FAILED, seq=30,
@@ -149,7 +153,7 @@ async def test_a_cameras_nul_padded_text_is_stored_clean_and_its_site_goes_on(li
         assert [q.reason for q in await live.store.quarantine_list()] == []
         docs = {}
         for cam in ("cam-0090", "cam-0091", "cam-0092"):
-            async with s.get(f"{live.url}/api/v1/cameras/{cam}") as r:
+            async with s.get(f"{live.url}/api/v1/cameras/{ids[cam]}") as r:
                 assert r.status == 200, await r.text()
                 docs[cam] = strict_json(await r.text())
         assert docs["cam-0090"]["model"] == "DS-2CD2042WD" and docs["cam-0090"]["manufacturer"] == "Dahua"
