@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from agent.auth_memory import AuthMemory
 from agent.census.runner import CensusError
 from agent.config import ConfigError, load_config
 from agent.credentials import Credentials
@@ -53,7 +54,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--concurrency", type=int, default=None, help="global cap on requests in flight")
     p.add_argument("--timeout", type=float, default=None, help="per-request timeout, seconds")
     p.add_argument(
-        "--state", type=Path, default=DEFAULT_STATE, help="local file holding snapshots for rollback"
+        "--state",
+        type=Path,
+        default=DEFAULT_STATE,
+        help="local file holding snapshots for rollback (refused credentials are kept beside it, in STATE.auth.jsonl)",
     )
     p.add_argument(
         "--second-source", help="a second local address to prove isolation from (restrict_network)"
@@ -173,6 +177,7 @@ def _fleet(args: argparse.Namespace, targets: Sequence[Target]) -> CameraFleet:
         second_source=args.second_source,
         network_allow=cfg.network_allow if cfg else (),
         source_address=args.source_address or (cfg.source_address if cfg else None),
+        auth_memory=AuthMemory(auth_memory_path(args.state)),
     )
 
 
@@ -308,6 +313,11 @@ def _load_state(path: Path) -> dict[str, Any]:
         raise UsageError(f"cannot read state file {path}: {exc}") from None
     data.setdefault("snapshots", [])
     return data
+
+
+def auth_memory_path(state: Path) -> Path:
+    """Beside the --state file: the cameras whose credential is held back after a refusal (agent.auth_memory)."""
+    return state.with_name(state.name + ".auth.jsonl")
 
 
 def _save_state(path: Path, state: dict[str, Any]) -> None:
@@ -510,7 +520,8 @@ async def _run_daemon(args: argparse.Namespace) -> int:
         vault = Vault.open(cfg.vault, _key_source(cfg.vault_key_file))
         targets = [Target(t.host, t.port, vault.get(t.host, t.port) or t.credentials) for t in targets]
     fleet = CameraFleet(targets, concurrency=cfg.concurrency, timeout=cfg.timeout_s, agent_id=cfg.agent_id,
-                        site=cfg.site, network_allow=cfg.network_allow, source_address=cfg.source_address)  # fmt: skip
+                        site=cfg.site, network_allow=cfg.network_allow, source_address=cfg.source_address,
+                        auth_memory=AuthMemory(cfg.state_dir / "auth-memory.jsonl"))  # fmt: skip
     daemon = AgentDaemon(cfg, fleet)
     fleet.snapshots = daemon.state.snapshot
     fleet.snapshot_used = daemon.state.mark_snapshot_used

@@ -10,7 +10,7 @@ class Credentials:
     """Username/password for one camera; repr and str hide the password so it never reaches logs.
 
     Equality compares both fields, which is how a session notices "credentials changed" after an
-    auth failure (no password hash is ever computed or stored for that).
+    auth failure; across runs agent.auth_memory compares a salted scrypt fingerprint, never the password.
     """
 
     username: str

@@ -18,6 +18,7 @@ from agent.actions.lifecycle import decommission, reboot, rollback
 from agent.actions.network import RestrictSpec, prove_isolation, restrict_network
 from agent.attribution import VendorLookup, load_oui
 from agent.auth_guard import AuthGuard
+from agent.auth_memory import AuthMemory
 from agent.credentials import Credentials
 from agent.daemon import CameraOutcome, SnapshotSink
 from agent.errors import AuthFailed, CameraError, Refused
@@ -185,9 +186,12 @@ class CameraFleet:
         read_path: ReadPathName | None = None,
         network_allow: Sequence[str] = (),
         source_address: str | None = None,
+        auth_memory: AuthMemory | None = None,
     ) -> None:
         """`network_allow`: the site's allow list for restrict_network commands that name none (the recorders).
-        `source_address`: the local address the agent reaches its cameras from (a multi-homed host)."""
+        `source_address`: the local address the agent reaches its cameras from (a multi-homed host).
+        `auth_memory`: refusals kept from earlier runs, and where this run's are kept."""
+        self.auth_memory = auth_memory
         self.network_allow = tuple(network_allow)
         self.source_address = source_address
         self.read_path = read_path
@@ -252,6 +256,8 @@ class CameraFleet:
         g = self._guards.get(camera_id)
         if g is None:
             g = self._guards[camera_id] = AuthGuard(self.targets[camera_id].credentials)
+            if self.auth_memory is not None:
+                self.auth_memory.attach(camera_id, g)
         return g
 
     async def release(self, camera_id: str) -> None:
@@ -301,6 +307,8 @@ class CameraFleet:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+        if self.auth_memory is not None:
+            self.auth_memory.flush()
 
     async def __aenter__(self) -> CameraFleet:
         return self

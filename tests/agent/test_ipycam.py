@@ -160,6 +160,25 @@ def test_a_wrong_password_is_exactly_one_rejected_login(ipycam: Ipycam) -> None:
     assert "WS-UsernameToken rejected" in rec["errors"][0]["message"]
     assert ipycam.counters()["rejected_logins"] == 1  # counted in ipycam itself
 
+    # The engineer runs it again with the same password: the refusal was kept beside --state
+    # (agent.auth_memory), so nothing is presented and the camera counts no second failure.
+    rc, lines, err = agent("inventory", "--targets", str(ipycam.targets("not-the-password")), "--json",
+                           cwd=ipycam.dir)  # fmt: skip
+    assert rc == 2, (err, lines)
+    [rec] = lines
+    assert [e["error_class"] for e in rec["errors"]] == ["auth"]
+    assert rec["errors"][0]["message"].startswith("not sent: refused on "), rec["errors"]
+    assert ipycam.counters()["rejected_logins"] == 1
+    memory = ipycam.dir / "camfleet-agent-state.json.auth.jsonl"
+    assert memory.stat().st_mode & 0o777 == 0o600
+    assert "not-the-password" not in memory.read_text()
+
+    # The right password is a new question: it goes out, works, and the camera leaves the memory.
+    rc, lines, err = agent("inventory", "--targets", str(ipycam.targets()), "--json", cwd=ipycam.dir)
+    assert rc == 0, (err, lines)
+    assert ipycam.counters()["rejected_logins"] == 1
+    assert len(memory.read_text().splitlines()) == 1  # the header alone: nothing held back
+
 
 @pytest.mark.parametrize("offset_h", [2, -3])
 def test_inventory_works_with_the_camera_clock_hours_off(ipycam: Ipycam, offset_h: int) -> None:
