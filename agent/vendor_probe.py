@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
@@ -117,12 +118,32 @@ class ApiProbe:
                         "camfleet", f"probe.{self.status}")  # fmt: skip
 
 
+#: How long a camera's probe results stand in the daemon before the APIs are asked again: a service switched on
+#: or off in the camera's web page changes no identity field, so only time can notice it.
+PROBES_FOR_S = 6 * 3600.0
+
+
+def probe_basis(obs: Observation) -> tuple[str, ...]:
+    """What the probes were chosen from and cannot outlive: a firmware update (or another device at the address)
+    can bring or remove a vendor API."""
+    return tuple(
+        x or "" for x in (obs.onvif_manufacturer, obs.onvif_model, obs.onvif_firmware, obs.onvif_serial)
+    )
+
+
 @dataclass
 class VendorProbes:
     """Every vendor API the evidence led us to try on one camera, in the order tried."""
 
     apis: dict[str, ApiProbe] = field(default_factory=dict)
     support: dict[str, float] = field(default_factory=dict)
+    basis: tuple[str, ...] = ()  # probe_basis() of the evidence they were chosen from
+    at: float = field(default_factory=time.monotonic)
+
+    def current(self, obs: Observation, now: float | None = None) -> bool:
+        """Still true of this camera: the same identity, and asked within PROBES_FOR_S."""
+        age = (time.monotonic() if now is None else now) - self.at
+        return age < PROBES_FOR_S and probe_basis(obs) == self.basis
 
     @property
     def present(self) -> list[str]:
@@ -244,7 +265,7 @@ async def probe_vendors(
     """
     everything = attribute(obs, oui).support
     support = {name: float(everything.get(name, 0.0)) for name in DRIVERS}
-    out = VendorProbes(support=dict(support))
+    out = VendorProbes(support=dict(support), basis=probe_basis(obs))
     for name in probe_order(everything):
         driver = DRIVERS[name]
         earlier = (refused or {}).get(name)

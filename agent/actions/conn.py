@@ -70,6 +70,11 @@ class CameraConn:
 
     async def vendor_probes(self) -> VendorProbes:
         """Probe the vendor APIs the evidence points at (ONVIF identity read first when not known yet)."""
+        if self.probes is not None and self.evidence is not None and not self.probes.current(self.evidence):
+            # Kept from an earlier round, but the camera's identity changed (a firmware update, another device
+            # at the address) or they are older than PROBES_FOR_S: ask again. A refusal stays refused
+            # (vendor_refused and agent.auth_guard), so no credential is sent anew.
+            self.probes = None
         if self.probes is None:
             obs = self.evidence or await self.read_evidence()
             self.probes = await probe_vendors(self.http, obs, self.oui, refused=self.vendor_refused)
