@@ -429,10 +429,11 @@ class Inventory:
         for name in probes.present:
             driver = DRIVERS[name]
             try:
-                identities[name] = await driver.read_identity(vendor_http)
                 # Only the settings the record holds (cloud and shell features): an action reads the others itself
                 # (Hikvision ipFilter and adminAccesses were two requests per camera nobody used here).
-                settings = await driver.read_settings(vendor_http, names=CLOUD_SETTINGS | SHELL_SETTINGS)
+                identities[name], settings = await driver.read_inventory(
+                    vendor_http, CLOUD_SETTINGS | SHELL_SETTINGS
+                )
                 for sname, setting in settings.items():
                     self.result.vendor_settings[f"{name}.{sname}"] = setting
             except LockedOut as exc:

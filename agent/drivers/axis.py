@@ -117,6 +117,24 @@ class AxisDriver:
                 out[name] = Setting.unsupported(name, exc.message)
         return out
 
+    async def read_inventory(
+        self, http: CameraHttpLike, names: Collection[str]
+    ) -> tuple[dict[str, str], dict[str, Setting]]:
+        """Identity and the settings asked for in one listing (4 groups, 1 request instead of 2); a camera that
+        answers the joint list with an error (a group it lacks) is read as read_identity + read_settings do."""
+        wanted = [n for n in SETTINGS if n in names]
+        together = await self._list_together(http, _IDENTITY_GROUPS + tuple(SETTINGS[n] for n in wanted))
+        if together is None or together.get("Brand.Brand") is None:
+            return await self.read_identity(http), await self.read_settings(http, names)
+        identity = {k: v for group in _IDENTITY_GROUPS for k, v in together.group(group).items()}
+        out: dict[str, Setting] = {}
+        for name in wanted:
+            try:
+                out[name] = self._setting(http, name, together)
+            except Unsupported as exc:
+                out[name] = Setting.unsupported(name, exc.message)
+        return identity, out
+
     async def read_setting(self, http: CameraHttpLike, name: str) -> Setting:
         group = SETTINGS.get(name)
         if group is None:

@@ -195,6 +195,12 @@ class VendorDriver(Protocol):
         """Every setting in `setting_names` (or only those in `names`), each with its value or marked unsupported."""
         ...
 
+    async def read_inventory(
+        self, http: CameraHttpLike, names: Collection[str]
+    ) -> tuple[dict[str, str], dict[str, Setting]]:
+        """read_identity, then read_settings(names), in as few requests as the API allows (the inventory's read)."""
+        ...
+
     async def read_setting(self, http: CameraHttpLike, name: str) -> Setting:
         """One setting; raises Unsupported when the camera (or this driver) has no such setting."""
         ...

@@ -85,6 +85,11 @@ class DahuaDriver:
                 out[name] = Setting.unsupported(name, exc.message)
         return out
 
+    async def read_inventory(
+        self, http: CameraHttpLike, names: Collection[str]
+    ) -> tuple[dict[str, str], dict[str, Setting]]:
+        return await self.read_identity(http), await self.read_settings(http, names)
+
     async def read_setting(self, http: CameraHttpLike, name: str) -> Setting:
         return (await self._read(http, name))[0]
 

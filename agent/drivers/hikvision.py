@@ -139,6 +139,11 @@ class HikvisionDriver:
             out[name] = await self._read_gated(http, name, caps)
         return out
 
+    async def read_inventory(
+        self, http: CameraHttpLike, names: Collection[str]
+    ) -> tuple[dict[str, str], dict[str, Setting]]:
+        return await self.read_identity(http), await self.read_settings(http, names)
+
     async def read_setting(self, http: CameraHttpLike, name: str) -> Setting:
         setting, _ = await self._read_live(http, name)
         return setting

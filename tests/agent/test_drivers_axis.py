@@ -193,3 +193,49 @@ async def test_a_group_missing_from_a_joint_list_falls_back_to_one_list_per_grou
     assert http.sent == ["action=list&group=root.RemoteService%2Croot.Network.UPnP",
                          "action=list&group=root.RemoteService", "action=list&group=root.Network.UPnP"]  # fmt: skip
     assert not settings["remote_service"].supported and settings["upnp"].value is True
+
+
+async def test_inventory_read_is_one_listing_with_what_identity_and_settings_give() -> None:
+    """The inventory's read (identity + the record's settings) is one `action=list` of four groups: the same values
+    as read_identity + read_settings, in one request instead of two."""
+    cams = of(fleet({"axis": 4}, 4, seed=23), "axis")
+    cams[0].features["remote_service"] = True
+    names = {"remote_service", "upnp", "telnet"}  # telnet: not an Axis setting, as the inventory asks for it
+    async with sim_with_http(cams) as (server, https):
+        for c in cams:
+            await DRV.read_identity(https[c.id])  # the digest challenge answered before counting
+        before = server.requests
+        joint = [await DRV.read_inventory(https[c.id], names) for c in cams]
+        used = server.requests - before
+        apart = [
+            (await DRV.read_identity(https[c.id]), await DRV.read_settings(https[c.id], names)) for c in cams
+        ]
+    assert joint == apart
+    assert joint[0][1]["remote_service"].value == "oneclick" and set(joint[0][1]) == {
+        "remote_service",
+        "upnp",
+    }
+    assert used == len(cams)
+
+
+async def test_inventory_read_falls_back_when_the_joint_listing_is_refused() -> None:
+    """A camera without RemoteService answers the four-group list with `# Error`: identity and settings are then read
+    as read_identity and read_settings read them (identity together, the missing group unsupported)."""
+    error = b"# Error: Error -1 getting param in group 'root.RemoteService'\n"
+    http = _CannedHttp(
+        error,
+        b"root.Brand.Brand=AXIS\nroot.Brand.ProdNbr=M1065-LW\nroot.Properties.System.SerialNumber=ACCC8E000001\n",
+        error,
+        error,
+        b"root.Network.UPnP.Enabled=no\n",
+    )
+    identity, settings = await DRV.read_inventory(http, {"remote_service", "upnp"})  # type: ignore[arg-type]
+    assert http.sent[0] == (
+        "action=list&group=root.Brand%2Croot.Properties%2Croot.RemoteService%2Croot.Network.UPnP"
+    )
+    assert (
+        identity["Brand.ProdNbr"] == "M1065-LW"
+        and identity["Properties.System.SerialNumber"] == "ACCC8E000001"
+    )
+    assert not settings["remote_service"].supported and settings["upnp"].value is False
+    assert len(http.sent) == 5
