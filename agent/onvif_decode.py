@@ -90,6 +90,7 @@ class Complex:
     empty: bool = False
     delegate: bool = False  # parsed by zeep itself (simple content, choice/all/group, arrays)
     defaults: tuple[tuple[str, Any], ...] = ()
+    list_defaults: tuple[str, ...] = ()  # the defaults that are lists (copied per value)
     items: tuple[Elem | AnyItem, ...] = ()
     attributes: tuple[tuple[str, str, Any], ...] = ()  # (qname text, field name, zeep attribute)
     any_attribute: tuple[str, Any] | None = None
@@ -163,6 +164,7 @@ class Decoder:
                 attrs.append((attr.qname.text, name, attr))
         shape.attributes = tuple(attrs)
         shape.defaults = tuple(xsd_type._value_class().__values__.items())
+        shape.list_defaults = tuple(k for k, v in shape.defaults if type(v) is list)
         shape.n_elements = len(xsd_type.elements)
         shape.n_attributes = len(xsd_type.attributes)
         shape.first_element = xsd_type.elements[0][0] if xsd_type.elements else ""
@@ -194,15 +196,18 @@ class Decoder:
     def complex(self, shape: Complex, xml: Any, *, allow_none: bool) -> Any:
         if shape.empty:
             return None
-        if shape.delegate or any(not isinstance(c.tag, str) for c in xml):
+        # Element children only; len() also counts processing instructions and entity nodes, which go to zeep.
+        children = deque(xml.iterchildren(etree.Element))
+        if shape.delegate or len(children) != len(xml):
             return shape.zeep.parse_xmlelement(
                 xml, self.schema, allow_none=allow_none, context=self._context()
             )
-        children = deque(xml.iterchildren())
         attrib = xml.attrib
         if allow_none and not children and not attrib:
             return None
-        values = {k: (list(v) if type(v) is list else v) for k, v in shape.defaults}
+        values = dict(shape.defaults)
+        for k in shape.list_defaults:  # a fresh list per value, as zeep's value class makes
+            values[k] = list(values[k])
         if shape.items and children:
             self._sequence(shape.items, children, values)
         if children:
@@ -236,7 +241,8 @@ class Decoder:
             if not xs:
                 break
             head = xs[0]
-            if _localname(head.tag) == elem.local:
+            tag = head.tag  # an element's (complex() keeps only elements): "{ns}local" or "local"
+            if tag[tag.rfind("}") + 1 :] == elem.local:
                 xs.popleft()
                 result.append(self.element(elem, head, allow_none=True))
             else:
@@ -301,12 +307,6 @@ def _convert(shape: Simple, text: str) -> Any:
         return shape.convert(text)
     except (TypeError, ValueError):
         return None
-
-
-def _localname(tag: Any) -> str:
-    if isinstance(tag, str):
-        return tag.rpartition("}")[2]
-    return str(etree.QName(tag).localname)  # raises like zeep for a non-element node
 
 
 def _max(max_occurs: Any) -> int:
