@@ -331,6 +331,7 @@ def compare_trees(
         [t.host, t.port, t.credentials.username, t.credentials.password] for t in targets]}))  # fmt: skip
     reference: dict[str, Any] | None = None
     cpu_by: dict[str, list[float]] = {}
+    wall_by: dict[str, list[float]] = {}
     line = ""
     for rnd in range(args.rounds):
         for i, tree in enumerate(args.code):
@@ -354,6 +355,7 @@ def compare_trees(
             floor = max(reqs * lat / args.concurrency, per_cam * lat)
             ms = r["cpu"] / total * 1000
             cpu_by.setdefault(name, []).append(ms)
+            wall_by.setdefault(name, []).append(r["wall"])
             rounds = ", ".join(f"{x / total * 1000:.3f}" for x in r["rounds"])
             print(f"[{name} round {rnd + 1}, load {load:.1f}] {r['total']} cameras ({r['ok']} fully read) in "
                   f"{r['wall']:.1f}s; {per_cam:.1f} requests/camera; CPU {r['cpu']:.1f}s ({ms:.2f} ms/camera); "
@@ -372,6 +374,15 @@ def compare_trees(
                                                       if differ else ""))  # fmt: skip
     for name, values in cpu_by.items():
         print(f"{name}: CPU ms/camera " + ", ".join(f"{v:.2f}" for v in values))
+    if not args.no_naive:
+        # The naive loop over the same fleet in the same run, so each tree's speed-up is a ratio under one load.
+        sample = targets[: args.sample] if args.quick else targets
+        nwall, nok = asyncio.run(naive_loop(sample))
+        naive_total = nwall * len(targets) / len(sample)
+        kind = f"extrapolated from {len(sample)} cameras" if args.quick else "measured"
+        print(f"naive sequential onvif-zeep-async: {naive_total:.1f}s ({kind}; {nok}/{len(sample)} read)")
+        for name, walls in wall_by.items():
+            print(f"{name}: speed-up " + ", ".join(f"{naive_total / w:.1f}x" for w in walls))
     print(line)
 
 
