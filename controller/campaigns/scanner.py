@@ -22,12 +22,16 @@ class ReappearanceScanner:
         # The watermark is in the store's clock (cameras.updated_at is wall time), with a second of overlap
         # for writes racing the scan; alerted_at keeps a sighting from alerting twice.
         started = time.time() - 1.0
+        # Retired cameras first: usually there are none, and then the changed cameras (every camera, records
+        # and all, on the first scan after a start) need not be read at all. A camera retired after this read
+        # is seen by the next scan: its sighting is written after the retirement, after `started`.
+        retired = await self.store.retired_list()
+        if not retired:
+            self._scan_since = started
+            return
         changed = await self.store.cameras_changed_since(self._scan_since)
         self._scan_since = started
         if not changed:
-            return
-        retired = await self.store.retired_list()
-        if not retired:
             return
         by_id = {r.camera_id: r for r in retired}
         for cam, vanished in changed:

@@ -88,6 +88,33 @@ async def test_filters_search_pagination_and_counts(store: Store) -> None:
         await store.query_cameras(CameraFilter(), order="record; DROP TABLE cameras")
 
 
+async def test_pages_in_every_order_are_the_sorted_filtered_fleet_cut_in_pieces(store: Store) -> None:
+    # Ties on every key (three sites, three scores), one vanished camera: the pages concatenated are the whole
+    # match, sorted by the key then the id, whatever the order and the page size.
+    rows = [
+        cam(i, site="abc"[i % 3], risk_score=(i * 7) % 3 * 10, host=f"10.0.{i % 4}.1") for i in range(1, 24)
+    ]
+    await store.ingest_cameras("site-a", rows, full=True, removed=[], seq=1)
+    await store.ingest_cameras("site-a", [], full=False, removed=["cam-005"], seq=2)
+    present = [r for r in rows if r.camera_id != "cam-005"]
+    for flt, want in (
+        (CameraFilter(), present),
+        (CameraFilter(site="b"), [r for r in present if r.site == "b"]),
+    ):
+        for order in ("camera_id", "-camera_id", "site", "-site", "risk_score", "-risk_score", "host"):
+            col, desc = order.lstrip("-"), order.startswith("-")
+            # the key ascending or descending, ties by id ascending (a stable sort by the key after the id)
+            by_id = sorted(want, key=lambda r: r.camera_id)
+            ids = [r.camera_id for r in sorted(by_id, key=lambda r: getattr(r, col), reverse=desc)]
+            for per in (4, 50):
+                got: list[str] = []
+                for offset in range(0, len(want) + per, per):
+                    page, total = await store.query_cameras(flt, limit=per, offset=offset, order=order)
+                    assert total == len(want)
+                    got += [r.camera_id for r in page]
+                assert got == ids, (flt, order, per)
+
+
 async def test_ingest_duplicates_removals_and_reappearance(store: Store) -> None:
     # A camera listed twice in one report (two scan passes) is written as the last listing, with both changes
     # in its history, exactly as an agent sending two reports would.
