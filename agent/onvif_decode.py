@@ -178,7 +178,7 @@ class Decoder:
     # ---- decoding ----------------------------------------------------------------------------------
     def element(self, elem: Elem, xml: Any, *, allow_none: bool) -> Any:
         """zeep's Element.parse for one matched element."""
-        if XSI_TYPE in xml.attrib:
+        if xml.get(XSI_TYPE) is not None:  # no attrib proxy per element
             return elem.zeep.parse(xml, self.schema, allow_none=allow_none, context=self._context())
         shape = elem.shape
         if shape is None:
@@ -224,7 +224,17 @@ class Decoder:
     def _sequence(self, items: tuple[Elem | AnyItem, ...], xs: deque[Any], out: dict[str, Any]) -> None:
         """zeep's Sequence.parse_xmlelements (max_occurs 1, strict=False)."""
         for item in items:
-            if type(item) is Elem:
+            if type(item) is Elem and item.max == 1 and not item.multiple:
+                # _elements for one occurrence, inlined (most of a reply): a match is read, anything else leaves
+                # None, which is what a required element's _Unexpected also gives here. xs is never empty here.
+                head = xs[0]
+                tag = head.tag
+                if tag[tag.rfind("}") + 1 :] == item.local:
+                    xs.popleft()
+                    out[item.name] = self.element(item, head, allow_none=True)
+                else:
+                    out[item.name] = None
+            elif type(item) is Elem:
                 try:
                     out[item.name] = self._elements(item, xs)
                 except _Unexpected:
