@@ -19,6 +19,7 @@ import pytest
 
 from tests.agent.test_cli import agent
 from tests.camsim.conftest import find_free_port
+from tests.timing import scaled
 
 pytestmark = [pytest.mark.integration]
 
@@ -29,6 +30,9 @@ NET = f"127.8.{os.getpid() % 250 + 1}"
 # And a fleet of its own: two runs of this module at once would otherwise simulate the same MACs and serials,
 # which the census rightly takes for the same devices.
 SEED = str(100 + os.getpid() % 9000)
+# How long the census listens for multicast replies: camsim answers 84 devices' probes one by one, and on a loaded
+# 2-core machine the last replies came after a 1 s window closed (devices missing from the grade).
+WINDOW = str(scaled(3))
 
 
 @dataclass
@@ -83,7 +87,7 @@ def correct(device: dict[str, Any], truth: dict[str, Any]) -> bool:
 def census(sim: Sim, *extra: str) -> tuple[int, list[dict[str, Any]], str]:
     rc, lines, err = agent(
         "census", "--interface", "127.0.0.1", "--range", f"{NET}.0/24", "--allow-range", f"{NET}.0/24",
-        "--port", str(sim.port), "--rtsp-port", str(sim.rtsp), "--tls-port", str(sim.tls), "--window", "1", "--json",
+        "--port", str(sim.port), "--rtsp-port", str(sim.rtsp), "--tls-port", str(sim.tls), "--window", WINDOW, "--json",
         *extra,
         cwd=sim.dir,
     )  # fmt: skip
@@ -134,7 +138,7 @@ def test_census_attributes_every_device_and_finds_every_unactivated_camera_witho
 
 def test_multicast_only_census_sends_nothing_unicast(sim: Sim) -> None:
     before = sim.get("/stats")["requests"]
-    rc, lines, err = agent("census", "--interface", "127.0.0.1", "--window", "1", "--json", cwd=sim.dir)
+    rc, lines, err = agent("census", "--interface", "127.0.0.1", "--window", WINDOW, "--json", cwd=sim.dir)
     assert rc == 0, err
     mine = {d["host"] for d in lines if d["host"].startswith(f"{NET}.")}
     assert mine == set(sim.reachable), [sim.reachable[h] for h in set(sim.reachable) - mine]
