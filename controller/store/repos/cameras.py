@@ -213,6 +213,10 @@ class CameraRepo(Repo):
         ]
         for part in self.d.chunks(seek, SQLITE_CHUNK // 2):  # a serial and a MAC or two each
             q = select(*_STORED).where(C.c.camera_id.in_(self._with_identity(part)))
+            if self.d.pg:
+                # Lock only this agent's rows: two agents' reports about one device would otherwise each hold
+                # their own rows and wait for the other's (a deadlock). SQLite locks nothing here.
+                q = q.where(C.c.agent_id == agent_id)
             for d in await self.rows(self.d.for_update(q)):
                 if d["agent_id"] == agent_id:  # an agent speaks only for its own cameras
                     out[d["camera_id"]] = _Stored(d)
