@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -74,12 +73,7 @@ def _with(flt: CameraFilter, **changes: Any) -> CameraFilter:
 async def overview(request: web.Request) -> web.Response:
     require(request, Perm.READ)
     store = request.app[STORE]
-    # Independent reads, each on its own pooled connection (on SQLite, its own thread): the page waits for the
-    # slowest, not for the sum of five round trips.
-    s, agents, channels, alerts, fleet = await asyncio.gather(
-        fleet_summary(store), store.list_agents(), store.recorder_channels(),
-        store.alerts(open_only=True, limit=50), fleet_answer(store),
-    )  # fmt: skip
+    s = await fleet_summary(store)
     lifecycle = {k: s["lifecycle"].get(k, 0) for k in LIFECYCLE} | s["lifecycle"]
     charts = [
         bar_chart("Cameras by manufacturer of origin", s["origin"], param="origin"),
@@ -87,11 +81,14 @@ async def overview(request: web.Request) -> web.Response:
         bar_chart("Cameras by risk", s["risk"], param="risk", order=RISK_ORDER, css_prefix="risk-"),
         bar_chart("Cameras by lifecycle state", lifecycle, param="state", order=LIFECYCLE),
     ]
+    agents = await store.list_agents()
+    channels = await store.recorder_channels()
     return render(
         request,
         "overview.html",
-        {"s": s, "charts": charts, "agents": agents, "alerts": alerts, "title": "Fleet", "live": True,
-         "fleet": fleet, "recorders": recorders_json(channels)},
+        {"s": s, "charts": charts, "agents": agents, "alerts": await store.alerts(open_only=True, limit=50),
+         "title": "Fleet", "live": True, "fleet": await fleet_answer(store),
+         "recorders": recorders_json(channels)},
     )  # fmt: skip
 
 
@@ -114,11 +111,9 @@ async def cameras(request: web.Request) -> web.Response:
     if order not in SORTS:
         order = "camera_id"
     page, per = page_args(q)
-    (rows, total), seen = await asyncio.gather(
-        store.query_cameras(flt, limit=per, offset=(page - 1) * per, order=order),
-        store.breakdown(("origin", "manufacturer", "site", "risk_level")),
-    )
+    rows, total = await store.query_cameras(flt, limit=per, offset=(page - 1) * per, order=order)
     pages = max(1, math.ceil(total / per))
+    seen = await store.breakdown(("origin", "manufacturer", "site", "risk_level"))
     options = {
         "origin": sorted(marginal(seen, 0)),
         "vendor": sorted(marginal(seen, 1)),
