@@ -47,6 +47,15 @@ NAIVE_OPS = ("GetDeviceInformation", "GetScopes", "GetNetworkInterfaces", "GetNe
 
 
 def peak_rss_mb() -> float:
+    """This process's own peak RSS: VmHWM of its memory map. Not ru_maxrss, which Linux carries over an exec from
+    the process that spawned it: a --code child then reported the bench parent's RSS whenever that was larger (the
+    parent holds every earlier run's records for the field-by-field comparison, so later rounds read 147-444 MB)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
