@@ -379,7 +379,7 @@ class CameraFleet:
                 item = await done.get()
                 if isinstance(item, BaseException):
                     raise item
-                records.append(item.record)
+                records.append(_kept(item.record))
                 yield item
             # Recorder channels are matched once per sweep, over all its records (not per camera: quadratic).
             self.remember(records)
@@ -666,6 +666,19 @@ class CameraFleet:
         except CameraError as exc:
             report.error = exc
         return report.outcome(f"{entry.command_id}:{entry.camera_id}" if before else "")
+
+
+def _kept(rec: pb.CameraRecord) -> pb.CameraRecord:
+    """What the fleet keeps of a streamed record to match recorder channels (remember): a recorder whole (its
+    channels get their camera ids), a camera only its address and identity. Keeping every camera's whole record
+    until the sweep ended held all of them at once (evidence, risk, settings: most of a 10,000-camera sweep's RSS)."""
+    if rec.device_class == "recorder":
+        return rec
+    kept = pb.CameraRecord(camera_id=rec.camera_id, site=rec.site, host=rec.host, port=rec.port,
+                           reachable=rec.reachable, device_class=rec.device_class)  # fmt: skip
+    kept.identity.macs.extend(rec.identity.macs)
+    kept.identity.serial = rec.identity.serial
+    return kept
 
 
 @dataclass(frozen=True)
