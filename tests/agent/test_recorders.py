@@ -105,9 +105,25 @@ async def test_restrict_network_keeps_recorders_and_refuses_to_cut_them_off() ->
         recs = {fed[c.id][0].id: fed[c.id][0] for c in lan}
         targets = [target(c) for c in lan] + [target(r) for r in recs.values()]
         async with CameraFleet(targets, concurrency=8, timeout=10) as fleet:
-            await fleet.inventory_results()
+            results = await fleet.inventory_results()
             cam = lan[0]
             cid = camera_id_of(cam.network.address, cam.port)
+            # What the fleet keeps to match channels: a camera's address and identity, not its whole record (which
+            # held every record of a 10,000-camera sweep at once); a recorder whole, its channels matched.
+            full = next(r.record for r in results if r.record.camera_id == cid)
+            kept = fleet.records[cid]
+            assert full.origin.evidence and full.network.protocols
+            assert (
+                (kept.host, kept.identity.serial, list(kept.identity.macs))
+                == (full.host, full.identity.serial, list(full.identity.macs))
+                and not kept.origin.evidence
+                and not kept.network.protocols
+            )
+            assert all(
+                fleet.records[r.record.camera_id].channels
+                for r in results
+                if r.record.device_class == "recorder"
+            )
             recorder, channel, _ = fed[cam.id]
             # Without the recorder in the allow list: refused, nothing written, the channel named. (The other
             # allowed address is on the cameras' subnet: one outside it would keep their gateway, issue 12.)
