@@ -65,14 +65,19 @@ _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 async def refuse_nul_input(request: web.Request, handler: Handler) -> web.StreamResponse:
     """A NUL in the path, the query string or a form field is a 400, for the API and the dashboard alike: no id,
     filter or username holds one, and PostgreSQL refuses it in text, so every lookup with one was a 500
-    (`/api/v1/cameras/%00`, `?site=%00`, a login as "\\x00"). JSON bodies are checked by their models."""
+    (`/api/v1/cameras/%00`, `?site=%00`, a login as "\\x00"). JSON bodies are checked by their models. Innermost:
+    a request without a valid token is a 401 first, whatever it carries."""
     where = ""
     if "\x00" in request.path:
         where = "the path"
     elif any("\x00" in k or "\x00" in v for k, v in request.query.items()):
         where = "the query string"
-    elif request.method == "POST" and request.content_type in _FORMS:
-        form = await request.post()  # aiohttp keeps it: the handler's request.post() reads no further
+    elif request.method == "POST" and request.content_type in _FORMS and not request.path.startswith("/api/"):
+        # Dashboard forms only: API bodies are JSON, refused by their models in any other type.
+        try:
+            form = await request.post()  # aiohttp keeps it: the handler's request.post() reads no further
+        except ValueError as exc:  # multipart without a boundary, a malformed part: the client's error
+            raise web.HTTPBadRequest(text=f"bad request: malformed form body ({exc})") from None
         if any("\x00" in k or (isinstance(v, str) and "\x00" in v) for k, v in form.items()):
             where = "a form field"
     if not where:

@@ -68,7 +68,7 @@ def build_app(
     cfg: ControllerConfig, key: SigningKey, *, store: Store | None = None, mqtt: bool = True
 ) -> web.Application:
     app = web.Application(
-        middlewares=[refuse_nul_input, api_errors, token_auth], client_max_size=4 * 1024 * 1024
+        middlewares=[api_errors, token_auth, refuse_nul_input], client_max_size=4 * 1024 * 1024
     )
     st = store or open_store(cfg)
     app[STORE] = st
