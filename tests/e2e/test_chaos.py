@@ -110,7 +110,17 @@ def test_controller_sigkilled_mid_campaign(stack: ChaosStack) -> None:
         cmds = await campaign_commands(s, cid, executions=False)
         keys = Counter((c["batch_id"], c["action"], c["agent_id"], c["dry_run"]) for c in cmds)
         assert set(keys.values()) == {1}, keys
-        assert len(keys) == 3 * 2 * 2 + 2 * 2  # (batches + the canary's dry run) x stages x agents
+        # Each batch x stage x agent with cameras in that batch, and the canary's dry run too (camera ids are
+        # stable identities, random since 96eafc2: a batch may hold one agent's cameras only).
+        plan = await s.api("GET", f"/api/v1/campaigns/{cid}/plan")
+        owner = {c["camera_id"]: c["agent_id"]
+                 for c in (await s.api("GET", "/api/v1/cameras", params={"limit": "500"}))["cameras"]}  # fmt: skip
+        agents = {b["batch_id"]: {owner[c] for c in b["camera_ids"]} for b in plan["batches"]}
+        canary = plan["batches"][0]["batch_id"]
+        stages = ("disable_cloud", "restrict_network")
+        want = {(b, st, a, False) for b, owners in agents.items() for a in owners for st in stages}
+        want |= {(canary, st, a, True) for a in agents[canary] for st in stages}
+        assert set(keys) == want, sorted(set(keys) ^ want)
 
     asyncio.run(go())
 
