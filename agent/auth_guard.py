@@ -61,11 +61,20 @@ class AuthGuard:
     very credential before (no failed login can come of those), until the credential changes.
 
     One guard per camera, kept by whoever keeps the camera (CameraFleet: across sessions and daemon rounds;
-    agent.auth_memory: across runs)."""
+    agent.auth_memory: across runs). It is the one memory of what the camera said about its credential: a
+    session's remembered ONVIF failure and the vendor APIs not to ask again are kept in `denied`."""
 
     credentials: Credentials | None = None
     block: Block | None = None
     accepted: set[str] = field(default_factory=set)
+    # The APIs that turned this credential away, each with its first error: they are not asked with it again. Not
+    # the same as `block`, which is about the credential (it goes nowhere unaccepted after one refusal): this is
+    # about APIs, and holds what `block` cannot. A turn-away that is no failed login blocks only its own API (an
+    # account without the privilege, a 403; a Basic-only challenge, to which nothing was sent), and an API that
+    # asked for the credential while it was held back is known to be there (a later vendor probe skips it
+    # without a request; an API that never asked is probed, and may be absent). Lives as long as the
+    # credential, not persisted (agent.auth_memory keeps `block`, which is what spares the camera a failed login).
+    denied: dict[str, AuthFailed] = field(default_factory=dict)
     presented: int = 0  # requests that carried the credential (a session tells its own from the count)
     on_change: Callable[[AuthGuard], None] | None = field(default=None, repr=False, compare=False)
 
@@ -75,6 +84,7 @@ class AuthGuard:
             self.credentials = credentials
             self.block = None
             self.accepted = set()
+            self.denied = {}
 
     def restore(self, block: Block | None, accepted: Iterable[str] = ()) -> None:
         """What an earlier run learnt about this same credential (agent.auth_memory)."""
@@ -87,6 +97,24 @@ class AuthGuard:
             return
         cls = WithheldLocked if self.block.locked else Withheld
         raise cls(self.block.message(), host=host, operation=operation or space)
+
+    def deny(self, space: str, exc: AuthFailed) -> None:
+        """`space` turned the credential away (or it was withheld from there): requests to it that need the
+        credential are not made again until the credential changes. The first error stays."""
+        self.denied.setdefault(space, exc)
+
+    def denial(self, space: str, *, host: str = "", operation: str = "") -> AuthFailed | None:
+        """Why requests to `space` that need the credential are not made, None when they may be: the guard's
+        own words where it holds the credential back ("not sent: refused on <date> by ..."), else what that
+        API said when it turned the credential away."""
+        first = self.denied.get(space)
+        if first is None:
+            return None
+        try:
+            self.admit(space, host=host or first.host, operation=operation or first.operation)
+        except Withheld as exc:
+            return exc
+        return first
 
     def sent(self) -> None:
         """A request carrying the credential left (or may have left) the agent."""

@@ -152,3 +152,30 @@ def test_a_credential_an_api_accepted_keeps_going_there() -> None:
     guard.refuse("onvif", LockedOut("camera reports this client/account locked"))
     with pytest.raises(LockedOut):
         guard.admit("onvif")
+
+
+def test_an_api_that_turned_the_credential_away_without_a_failed_login_stops_only_itself() -> None:
+    """What the guard remembers per API besides its block: a 403 (the account lacks the privilege) is no failed
+    login, so that API alone is not asked again; once the credential is refused somewhere, the guard's own words
+    say why it is not sent; only a different credential lifts both."""
+    right, wrong = Credentials("admin", PASSWORD), Credentials("admin", "not-it")
+    guard = AuthGuard(wrong)
+    assert guard.denial("isapi") is None
+    guard.deny("isapi", AuthFailed("HTTP 403: the account lacks the privilege", operation="hikvision API"))
+    guard.deny("isapi", AuthFailed("a later one"))  # the first stays
+    denied = guard.denial("isapi")
+    assert denied is not None and not isinstance(denied, Withheld) and "privilege" in denied.message
+    guard.admit("onvif")  # not a failed login: the other APIs still get the credential
+    assert guard.denial("onvif") is None
+    guard.refuse("onvif", AuthFailed("credentials rejected (HTTP 401, digest sent)"))
+    guard.deny("onvif", AuthFailed("credentials rejected (HTTP 401, digest sent)"))
+    for space in ("onvif", "isapi"):
+        held = guard.denial(space, operation="GetDeviceInformation")
+        assert isinstance(held, Withheld) and held.message.startswith("not sent: refused on ")
+        assert held.operation == "GetDeviceInformation"
+    # axis-cgi never asked for it: a probe may still find the API (and be withheld then).
+    assert guard.denial("axis-cgi") is None
+    guard.bind(wrong)
+    assert guard.denial("isapi") is not None and guard.denial("onvif") is not None
+    guard.bind(right)
+    assert guard.denial("isapi") is None and guard.denial("onvif") is None and guard.block is None
