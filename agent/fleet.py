@@ -210,10 +210,9 @@ class CameraFleet:
         self._gate: asyncio.Semaphore | None = None
         self._oui: VendorLookup | None = None
         self._oui_loaded = False
-        # What must outlive a released session: a remembered auth failure (never a second failed login with
-        # the same credentials, on ONVIF or on a vendor API) and what the vendor probes found.
-        self._auth_failed: dict[str, AuthFailed] = {}
-        # Where each camera's credential may still go (agent.auth_guard): shared by its sessions, kept across rounds.
+        # What must outlive a released session. Where each camera's credential may still go, and which of its APIs
+        # turned it away (agent.auth_guard: never a second failed login with the same credentials, on ONVIF or on
+        # a vendor API): shared by the camera's sessions, kept across rounds, the one memory of refusals.
         self._guards: dict[str, AuthGuard] = {}
         self._vendor_refused: dict[str, dict[str, AuthFailed]] = {}
         self._probes: dict[str, VendorProbes] = {}
@@ -244,7 +243,6 @@ class CameraFleet:
             t = self.targets[camera_id]
             session = OnvifSession(t.host, t.port, t.credentials, timeout=self.timeout, attempts=self.attempts,
                                    pool=pool, read_path=self.read_path, guard=self.guard(camera_id))  # fmt: skip
-            session.auth_failed = self._auth_failed.get(camera_id)
             c = CameraConn(camera_id, t.host, t.port, session, probes=self._probes.get(camera_id),
                            second_source=self.second_source, oui=self._oui,
                            vendor_refused=self._vendor_refused.setdefault(camera_id, {}))  # fmt: skip
@@ -269,8 +267,6 @@ class CameraFleet:
         c = self._conns.pop(camera_id, None)
         if c is None:
             return
-        if c.session.auth_failed is not None:
-            self._auth_failed[camera_id] = c.session.auth_failed
         if c.probes is not None:
             self._probes[camera_id] = c.probes
         self._vendor_refused[camera_id] = c.vendor_refused
@@ -281,7 +277,6 @@ class CameraFleet:
         t = self.targets[camera_id]
         self.targets[camera_id] = Target(t.host, t.port, credentials)
         if credentials != t.credentials:
-            self._auth_failed.pop(camera_id, None)
             self._vendor_refused.pop(camera_id, None)
             self._probes.pop(camera_id, None)  # a refused API may answer the new credentials
         self.guard(camera_id).bind(credentials)

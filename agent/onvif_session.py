@@ -166,7 +166,6 @@ class OnvifSession:
         self.clock_offset_s: float | None = None
         self.clock_source: ClockSource = "none"
         self.auth_scheme: AuthScheme | None = scheme
-        self.auth_failed: AuthFailed | None = None
         self._caps: OnvifCapabilities | None = None
         self._security: dict[str, Any] = {}
         self._lock = asyncio.Lock()
@@ -184,12 +183,22 @@ class OnvifSession:
     async def close(self) -> None:
         await self.http.close()
 
+    @property
+    def auth_failed(self) -> AuthFailed | None:
+        """The camera's ONVIF service turned the credential away (kept by the camera's AuthGuard, so it outlives
+        this session and lifts when the credential changes): authenticated calls are not made."""
+        return self.http.guard.denied.get(space_of(self.device_xaddr))
+
+    def remember_auth(self, exc: AuthFailed) -> None:
+        """No authenticated ONVIF call goes out again with this credential (the first failure stays)."""
+        self.http.guard.deny(space_of(self.device_xaddr), exc)
+
     async def set_credentials(self, credentials: Credentials) -> None:
-        """Operator supplied credentials: only *different* credentials lift a remembered auth failure."""
+        """Operator supplied credentials: only *different* credentials lift a remembered auth failure (the guard
+        forgets it when its credential changes)."""
         if credentials == self.credentials:
             return
         self.credentials = credentials
-        self.auth_failed = None
         self._authed = None
         await self.http.set_credentials(credentials)
 
@@ -319,8 +328,9 @@ class OnvifSession:
         `optional=True` marks a call the camera may legitimately not implement: bare faults and
         InvalidArgs/OperationProhibited then mean Unsupported. Raises CameraError only.
         """
-        if self.auth_failed is not None:
-            raise self._remembered(self.auth_failed, op_name)
+        remembered = self._remembered(op_name)
+        if remembered is not None:
+            raise remembered
         await self.connect()
         safe = op_name not in NON_IDEMPOTENT_OPS if idempotent is None else idempotent
         authenticated = self.credentials is not None
@@ -334,8 +344,8 @@ class OnvifSession:
         fast = self.read_path == "fast" and onvif_read.handles(op_name, params)
 
         async def attempt() -> Any:
-            if self.auth_failed is not None and authenticated:
-                raise self._remembered(self.auth_failed, op_name)
+            if authenticated and (remembered := self._remembered(op_name)) is not None:
+                raise remembered
             if fast:
                 return await self._read(op_name, params, authenticated=authenticated, optional=optional)
             async with self._lock:
@@ -382,7 +392,7 @@ class OnvifSession:
                     # guard keeps it from every API of the camera that has not accepted it.
                     guard.refuse(space_of(self.device_xaddr), exc)
                 # Never retry bad credentials: cameras lock accounts after 5-7 failures (DESIGN §4).
-                self.auth_failed = exc
+                self.remember_auth(exc)
             raise
         if authenticated and self.auth_scheme == "wsse" and guard.presented > presented:
             guard.accept(
@@ -390,14 +400,13 @@ class OnvifSession:
             )  # a token is accepted by an answer that is not a refusal
         return result
 
-    def _remembered(self, first: AuthFailed, op_name: str) -> AuthFailed:
-        """The earlier failure, as the guard says it when it holds the credential back ("not sent: refused on
-        <date>"); else (nothing was sent: a Basic-only camera) the session's own words."""
-        try:
-            self.http.guard.admit(space_of(self.device_xaddr), host=self.host, operation=op_name)
-        except Withheld as exc:
-            return exc
-        return _remembered(first, op_name)
+    def _remembered(self, op_name: str) -> AuthFailed | None:
+        """Why an authenticated call is not made (None: it may be): the guard's words when it holds the credential
+        back ("not sent: refused on <date>"); else (nothing was sent: a Basic-only camera) the session's own."""
+        earlier = self.http.guard.denial(space_of(self.device_xaddr), host=self.host, operation=op_name)
+        if earlier is None or isinstance(earlier, Withheld):
+            return earlier
+        return _remembered(earlier, op_name)
 
     async def _read(
         self, op_name: str, params: dict[str, Any], *, authenticated: bool, optional: bool

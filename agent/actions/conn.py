@@ -131,8 +131,7 @@ class CameraConn:
 
     def remember_auth(self, exc: AuthFailed) -> None:
         """An ONVIF auth failure counts for the whole camera (one login, one credential)."""
-        if self.session.auth_failed is None:
-            self.session.auth_failed = exc
+        self.session.remember_auth(exc)
 
     def own_address(self) -> str:
         """The local source address the agent reaches this camera from (what the camera's filter sees): the
