@@ -214,7 +214,7 @@ class CameraFleet:
         # turned it away (agent.auth_guard: never a second failed login with the same credentials, on ONVIF or on
         # a vendor API): shared by the camera's sessions, kept across rounds, the one memory of refusals.
         self._guards: dict[str, AuthGuard] = {}
-        self._vendor_refused: dict[str, dict[str, AuthFailed]] = {}
+        # What the vendor probes found.
         self._probes: dict[str, VendorProbes] = {}
         # Last inventory record per camera (recorders with their channel lists): which recorder each camera feeds.
         self.records: dict[str, pb.CameraRecord] = {}
@@ -244,8 +244,7 @@ class CameraFleet:
             session = OnvifSession(t.host, t.port, t.credentials, timeout=self.timeout, attempts=self.attempts,
                                    pool=pool, read_path=self.read_path, guard=self.guard(camera_id))  # fmt: skip
             c = CameraConn(camera_id, t.host, t.port, session, probes=self._probes.get(camera_id),
-                           second_source=self.second_source, oui=self._oui,
-                           vendor_refused=self._vendor_refused.setdefault(camera_id, {}))  # fmt: skip
+                           second_source=self.second_source, oui=self._oui)  # fmt: skip
             self._conns[camera_id] = c
         return c
 
@@ -269,21 +268,19 @@ class CameraFleet:
             return
         if c.probes is not None:
             self._probes[camera_id] = c.probes
-        self._vendor_refused[camera_id] = c.vendor_refused
         await c.session.close()
 
     async def set_credentials(self, camera_id: str, credentials: Credentials) -> None:
-        """New credentials lift a remembered auth failure (only different ones do, see OnvifSession)."""
+        """New credentials lift a remembered auth failure, on ONVIF and on every vendor API: the guard forgets all
+        it knew when its credential changes (only different ones do, see AuthGuard.bind)."""
         t = self.targets[camera_id]
         self.targets[camera_id] = Target(t.host, t.port, credentials)
         if credentials != t.credentials:
-            self._vendor_refused.pop(camera_id, None)
             self._probes.pop(camera_id, None)  # a refused API may answer the new credentials
         self.guard(camera_id).bind(credentials)
         if camera_id in self._conns:
             live = self._conns[camera_id]
             if credentials != t.credentials:
-                live.vendor_refused.clear()
                 live.probes = None
             await live.session.set_credentials(credentials)
 

@@ -440,7 +440,7 @@ class Inventory:
                 self._error(exc, f"{name} API")
                 raise Aborted from exc
             except AuthFailed as exc:
-                self.conn.vendor_refused.setdefault(name, exc)
+                self.conn.deny_vendor(name, exc)
                 self._error(exc, f"{name} API")
             except CameraError as exc:
                 self._error(exc, f"{name} API")

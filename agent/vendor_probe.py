@@ -251,34 +251,36 @@ def _unreached(api: str, exc: CameraError, support: float, *, credentials_sent: 
     return ApiProbe(api, "absent", f"no usable answer ({exc.message})", credentials_sent, support)
 
 
-async def probe_vendors(
-    http: CameraHttp,
-    obs: Observation,
-    oui: VendorLookup | None,
-    *,
-    refused: Mapping[str, AuthFailed] | None = None,
-) -> VendorProbes:
+def api_space(api: str) -> str:
+    """The protection space (agent.auth_guard.space_of) of a vendor API: where its driver's requests go."""
+    return space_of(DRIVERS[api].probe_request.path)
+
+
+async def probe_vendors(http: CameraHttp, obs: Observation, oui: VendorLookup | None) -> VendorProbes:
     """Probe the vendor APIs the evidence suggests, one request at a time, stopping at the first present one.
 
-    `refused` holds APIs whose credential was refused before: they are not sent it again (cameras lock
-    accounts) until the operator changes the credentials. LockedOut propagates.
+    An API that turned the credential away before (the camera's AuthGuard remembers it, `denied`) is not asked
+    again, not even without credentials, until the operator changes them; one that does now is remembered there.
+    LockedOut propagates.
     """
     everything = attribute(obs, oui).support
     support = {name: float(everything.get(name, 0.0)) for name in DRIVERS}
     out = VendorProbes(support=dict(support), basis=probe_basis(obs))
     for name in probe_order(everything):
         driver = DRIVERS[name]
-        earlier = (refused or {}).get(name)
+        earlier = http.guard.denial(api_space(name), host=http.host, operation=f"{name} API")
         if earlier is not None:
-            reason = f"refused earlier ({earlier.message}); not retried until the credentials change"
-            try:
-                http.guard.admit(space_of(driver.probe_request.path))
-            except Withheld as exc:
-                reason = exc.message  # "not sent: refused on <date> ..."
+            reason = earlier.message  # "not sent: refused on <date> ..." while the guard holds it back
+            if not isinstance(earlier, Withheld):
+                reason = f"refused earlier ({earlier.message}); not retried until the credentials change"
             out.apis[name] = ApiProbe(name, "refused", reason, False, support[name])
             continue
         result = await probe_api(http, driver, obs, oui, support[name])  # obs weighed once, above
         out.apis[name] = result
+        if result.status == "refused":
+            http.guard.deny(
+                api_space(name), AuthFailed(result.reason, host=http.host, operation=f"{name} API")
+            )
         log.debug("%s: %s API %s (%s)", http.host, name, result.status, result.reason)
         if result.status == "present":
             break
@@ -292,6 +294,7 @@ __all__ = [
     "Busy",
     "Classified",
     "VendorProbes",
+    "api_space",
     "classify",
     "driver_support",
     "probe_api",

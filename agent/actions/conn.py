@@ -18,7 +18,7 @@ from agent.errors import AuthFailed, CameraError, Unreachable, Unsupported
 from agent.http import CameraHttp, HttpReply
 from agent.onvif_session import OnvifSession
 from agent.onvif_xaddr import DEVICE_PATH
-from agent.vendor_probe import VendorProbes, probe_vendors
+from agent.vendor_probe import VendorProbes, api_space, probe_vendors
 
 _DATE_ENVELOPE = (
     b'<?xml version="1.0" encoding="UTF-8"?>'
@@ -34,9 +34,9 @@ PROBE_TIMEOUT_S = 3.0
 class CameraConn:
     """Per-camera handle (one session per camera, DESIGN §4). `probes` is None until the vendor APIs were probed.
 
-    `vendor_refused` holds vendor APIs that refused the credential: never sent it again (cameras count failed
-    logins) until the operator changes the credentials. It is per API: an ISAPI that refuses the ONVIF account
-    (Hikvision keeps ONVIF users in a separate list) does not stop the ONVIF work that account is for.
+    A vendor API that turned the credential away is not sent it again (cameras count failed logins) until the
+    operator changes the credentials: the camera's AuthGuard remembers it (`vendor_denial`, `deny_vendor`), with
+    the ONVIF failure and every other refusal, so the session, the probes and the settings read one memory.
     """
 
     camera_id: str
@@ -48,7 +48,6 @@ class CameraConn:
     notes: list[str] = field(default_factory=list)
     oui: VendorLookup | None = None
     evidence: Observation | None = None  # what ONVIF said about the maker, once read
-    vendor_refused: dict[str, AuthFailed] = field(default_factory=dict)
 
     @property
     def drivers(self) -> list[str] | None:
@@ -73,15 +72,23 @@ class CameraConn:
         if self.probes is not None and self.evidence is not None and not self.probes.current(self.evidence):
             # Kept from an earlier round, but the camera's identity changed (a firmware update, another device
             # at the address) or they are older than PROBES_FOR_S: ask again. A refusal stays refused
-            # (vendor_refused and agent.auth_guard), so no credential is sent anew.
+            # (agent.auth_guard), so no credential is sent anew.
             self.probes = None
         if self.probes is None:
             obs = self.evidence or await self.read_evidence()
-            self.probes = await probe_vendors(self.http, obs, self.oui, refused=self.vendor_refused)
-            for name, p in self.probes.apis.items():
-                if p.status == "refused" and name not in self.vendor_refused:
-                    self.vendor_refused[name] = AuthFailed(p.reason, host=self.host, operation=f"{name} API")
+            self.probes = await probe_vendors(self.http, obs, self.oui)
         return self.probes
+
+    def vendor_denial(self, api: str, *, operation: str = "") -> AuthFailed | None:
+        """Why the vendor API `api` is not asked with the credential (None: it may be), agent.auth_guard.denial."""
+        return self.http.guard.denial(api_space(api), host=self.host, operation=operation or f"{api} API")
+
+    def deny_vendor(self, api: str, exc: AuthFailed) -> None:
+        """The vendor API `api` turned the credential away: it is not asked with it again until it changes. Per
+        API: an ISAPI that refuses the ONVIF account (Hikvision keeps ONVIF users in a separate list) does not
+        stop the ONVIF work that account is for, unless the camera counted it as a failed login (the guard then
+        holds the credential back from every API that has not accepted it)."""
+        self.http.guard.deny(api_space(api), exc)
 
     async def read_evidence(self) -> Observation:
         """The ONVIF facts that bear on the maker (identity, scopes, MACs, banner, namespaces), read for an
@@ -242,7 +249,7 @@ def vendor_setting(
     op = f"{driver_name}.{name}"
 
     def refused() -> None:
-        earlier = conn.vendor_refused.get(driver_name)
+        earlier = conn.vendor_denial(driver_name, operation=op)
         if earlier is not None:
             # One refused login per API and credential: the next setting of this API is not even asked.
             raise AuthFailed(f"{driver_name} API refused the credential earlier ({earlier.message}); not retried",
@@ -253,7 +260,7 @@ def vendor_setting(
         try:
             s = await driver.read_setting(conn.vendor_http, name)
         except AuthFailed as exc:
-            conn.vendor_refused.setdefault(driver_name, exc)
+            conn.deny_vendor(driver_name, exc)
             raise
         if not s.supported or s.value is None:
             raise Unsupported(s.reason or "not supported", host=conn.host, operation=op)
@@ -264,7 +271,7 @@ def vendor_setting(
         try:
             await driver.write_setting(VendorHttp(conn.http, write_once=True), name, value_from_json(value))
         except AuthFailed as exc:
-            conn.vendor_refused.setdefault(driver_name, exc)
+            conn.deny_vendor(driver_name, exc)
             raise
 
     # A vendor API refusing the credential fails its own settings, not the camera (fatal_auth=False).
