@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from agent.attribution import Observation
 from agent.auth_guard import AuthGuard, Withheld
 from agent.credentials import Credentials
 from agent.errors import AuthFailed, LockedOut, Unreachable
@@ -152,6 +153,42 @@ def test_a_credential_an_api_accepted_keeps_going_there() -> None:
     guard.refuse("onvif", LockedOut("camera reports this client/account locked"))
     with pytest.raises(LockedOut):
         guard.admit("onvif")
+
+
+async def test_a_vendor_api_refusal_keeps_the_credential_from_onvif_until_it_changes() -> None:
+    """One memory for every API of the camera (agent.auth_guard): VAPIX refuses the credential before ONVIF ever
+    accepted it, so ONVIF is not sent it either, in the next round too, and the same credential given again changes
+    nothing. A different one lifts the memory for ONVIF and for VAPIX alike."""
+    cam = _camera("axis", "127.0.13.4")
+    cam.web_users = [User("admin", "web-only", "Administrator")]  # VAPIX keeps its own accounts
+    async with run_sim([cam]):
+        cid = camera_id_of(cam.network.address, cam.port)
+        creds = Credentials("admin", PASSWORD)
+        async with CameraFleet([Target(cam.network.address, cam.port, creds)], timeout=2.0) as fleet:
+            # An action's first request goes to VAPIX (the maker known from an earlier read, no ONVIF call yet).
+            c = fleet.conn(cid)
+            c.evidence = Observation(
+                onvif_manufacturer=cam.identity.manufacturer, onvif_model=cam.identity.model
+            )
+            probes = await c.vendor_probes()
+            assert probes.apis["axis"].status == "refused" and probes.apis["axis"].credentials_sent
+            assert cam.failed_logins == 1
+            await fleet.release(cid)
+            for again in (False, True):
+                if again:
+                    await fleet.set_credentials(cid, Credentials("admin", PASSWORD))  # the same: no change
+                [r] = await fleet.inventory_results([cid])
+                assert r.status == "failed" and cam.failed_logins == 1
+                [err] = r.record.errors
+                assert err.error_class == pb.ERROR_CLASS_AUTH
+                assert err.message.startswith("not sent: refused on ") and "by axis-cgi" in err.message
+            # New credentials, right for both APIs: ONVIF and VAPIX are asked again, and answer.
+            cam.users = cam.web_users = [User("admin", "new-" + PASSWORD, "Administrator")]
+            await fleet.set_credentials(cid, Credentials("admin", "new-" + PASSWORD))
+            [good] = await fleet.inventory_results([cid])
+            assert good.status == "ok", good.to_json()["errors"]
+            assert good.to_json()["vendor_apis"]["axis"]["status"] == "present"
+            assert cam.failed_logins == 1
 
 
 def test_an_api_that_turned_the_credential_away_without_a_failed_login_stops_only_itself() -> None:
