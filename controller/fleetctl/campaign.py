@@ -13,13 +13,13 @@ import re
 import stat
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from controller.fleetctl.base import API, Context, Parser, SubParsers, usage
 from controller.fleetctl.http import EXIT_HELP, Exit, FleetctlError
 from controller.fleetctl.output import ProgressBar, table, when
+from controller.fleetctl.params import add_network_flags, network_params, split_list
 from controller.fleetctl.where import WhereError, add_filter_flags, filters_from_args, where_body
 
 if TYPE_CHECKING:
@@ -32,11 +32,6 @@ STAGES = ("disable_cloud", "restrict_network", "decommission")  # controller.cam
 FINAL_BATCH = frozenset({"SUCCEEDED", "ABORTED", "ROLLED_BACK"})
 FINAL_CAMPAIGN = frozenset({"COMPLETED", "ABORTED"})
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-def _split(values: Sequence[str] | None) -> list[str]:
-    """Repeatable flags that also take comma-separated lists: --allow a --allow b,c -> [a, b, c]."""
-    return [x.strip() for v in values or [] for x in v.split(",") if x.strip()]
 
 
 def _cid(value: str) -> str:
@@ -92,22 +87,9 @@ def parse_window(text: str) -> dict[str, Any]:
 # ---- create -------------------------------------------------------------------------------------------
 def _stage_params(args: argparse.Namespace, stage: str) -> dict[str, Any]:
     if stage == "disable_cloud":
-        return {"features": _split(args.feature)} if args.feature else {}
+        return {"features": split_list(args.feature)} if args.feature else {}
     if stage == "restrict_network":
-        p: dict[str, Any] = {"allow": _split(args.allow)}
-        if args.ntp:
-            p["ntp_server"] = args.ntp
-        if args.keep:
-            p["keep_protocols"] = [k.upper() for k in _split(args.keep)]
-        if args.keep_gateway:
-            p["clear_gateway"] = False
-        if args.keep_dns:
-            p["clear_dns"] = False
-        if args.accept_recording_gap:
-            p["accept_recording_gap"] = True
-        if args.agent_only:
-            p["agent_only"] = True
-        return p
+        return network_params(args, clear_switches=False)
     return {"mode": args.mode or "soft", "wipe_users": bool(args.wipe_users)}
 
 
@@ -133,14 +115,14 @@ def build_spec(args: argparse.Namespace) -> dict[str, Any]:
     except WhereError as exc:
         raise usage(str(exc)) from exc
     if args.tags:
-        where["tags"] = ",".join(_split(args.tags))
+        where["tags"] = ",".join(split_list(args.tags))
     if where or args.all_cameras or "where" not in body:
         try:
             body["where"] = where_body(where, all_cameras=args.all_cameras)
         except WhereError as exc:
             raise usage(str(exc)) from exc
     if args.stages:
-        names = _split(args.stages)
+        names = split_list(args.stages)
         unknown = [n for n in names if n not in STAGES]
         if unknown:
             raise usage(f"--stages: unknown {', '.join(unknown)}; use {','.join(STAGES)}")
@@ -677,22 +659,9 @@ def _create_flags(p: argparse.ArgumentParser) -> None:
                    help=f"in order, any of {','.join(STAGES)}")  # fmt: skip
     g = p.add_argument_group("stage parameters")
     g.add_argument("--feature", action="append", metavar="NAME", help="disable_cloud: only these features")
-    g.add_argument("--allow", action="append", metavar="CIDR",
-                   help="restrict_network: address or network that may still reach the cameras (the recorder, "
-                        "the VMS; repeatable). Required unless --agent-only")  # fmt: skip
-    g.add_argument("--agent-only", action="store_true",
-                   help="restrict_network: send no allow list: each agent keeps only its site's "
-                        "cameras.network_allow, or with none lets itself alone in (cuts the recorders off)")  # fmt: skip
-    g.add_argument("--ntp", metavar="ADDR", help="restrict_network: NTP server to set")
-    g.add_argument(
-        "--keep", action="append", metavar="PROTO", help="restrict_network: protocols kept on (RTSP)"
-    )
-    g.add_argument("--keep-gateway", action="store_true", help="restrict_network: do not clear the gateway")
-    g.add_argument("--keep-dns", action="store_true", help="restrict_network: do not clear the DNS servers")
-    g.add_argument("--accept-recording-gap", action="store_true",
-                   help="restrict_network: run even where the allow list cuts cameras off their recorders")  # fmt: skip
     g.add_argument("--mode", choices=["soft", "hard"], help="decommission: factory reset mode (default soft)")
     g.add_argument("--wipe-users", action="store_true", help="decommission: also delete the user accounts")
+    add_network_flags(p.add_argument_group("restrict_network stage parameters"))
     g = p.add_argument_group("batches and gates")
     g.add_argument("--canary", type=int, metavar="N", help="size of the first batch (default 1)")
     g.add_argument("--growth", type=float, metavar="F", help="each batch F times the previous (default 2)")

@@ -14,6 +14,7 @@ from typing import Any
 from controller.fleetctl.base import API, Context, Parser, SubParsers, usage
 from controller.fleetctl.http import EXIT_HELP, Exit, FleetctlError
 from controller.fleetctl.output import ProgressBar, table, value, when
+from controller.fleetctl.params import add_network_flags, network_params, split_list
 from controller.fleetctl.where import WhereError, add_filter_flags, filters_from_args, where_body
 from controller.states import EXEC_FINAL
 
@@ -21,11 +22,6 @@ from controller.states import EXEC_FINAL
 FINAL = EXEC_FINAL
 # Per-setting outcomes as the API reports them (protos Outcome, lower-cased).
 OUTCOMES = ("changed", "would_change", "already", "unsupported", "failed")
-
-
-def _split(values: Sequence[str] | None) -> list[str]:
-    """Repeatable flags that also take comma-separated lists: --allow a --allow b,c -> [a, b, c]."""
-    return [x.strip() for v in values or [] for x in v.split(",") if x.strip()]
 
 
 @dataclass(frozen=True)
@@ -47,37 +43,8 @@ def _cloud_flags(p: argparse.ArgumentParser) -> None:
                    help="only these cloud features (EZVIZ, Ehome, T2U, UPnP, DDNS ...); default all")  # fmt: skip
 
 
-def _network_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--allow", action="append", metavar="CIDR",
-                   help="address or network that may still reach the camera (the recorder, the VMS); repeatable. "
-                        "Required unless --agent-only. The agent is always allowed.")  # fmt: skip
-    p.add_argument("--agent-only", action="store_true",
-                   help="send no allow list: each agent keeps only its site's cameras.network_allow, or with none "
-                        "lets itself alone in (cuts the recorders off)")  # fmt: skip
-    p.add_argument("--ntp", metavar="ADDR", default="", help="NTP server to set")
-    p.add_argument("--keep", action="append", metavar="PROTO", help="protocols kept on (default RTSP)")
-    p.add_argument("--keep-gateway", action="store_true", help="do not clear the default gateway")
-    p.add_argument("--keep-dns", action="store_true", help="do not clear the DNS servers")
-    p.add_argument("--accept-recording-gap", action="store_true",
-                   help="run even where the allow list cuts cameras off their recorders (they stop recording)")  # fmt: skip
-
-
 def _inventory_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-vendor-apis", action="store_true", help="ONVIF only, skip ISAPI/Dahua HTTP APIs")
-
-
-def _network_params(a: argparse.Namespace) -> dict[str, Any]:
-    params: dict[str, Any] = {"allow": _split(a.allow), "clear_gateway": not a.keep_gateway,
-                              "clear_dns": not a.keep_dns}  # fmt: skip
-    if a.ntp:
-        params["ntp_server"] = a.ntp
-    if a.keep:
-        params["keep_protocols"] = [p.upper() for p in _split(a.keep)]
-    if a.accept_recording_gap:
-        params["accept_recording_gap"] = True
-    if a.agent_only:
-        params["agent_only"] = True
-    return params
 
 
 # Destructive actions (decommission, factory reset) are not here on purpose: they need approvals and run
@@ -85,10 +52,11 @@ def _network_params(a: argparse.Namespace) -> dict[str, Any]:
 RUN_ACTIONS: dict[str, RunAction] = {
     "disable-cloud": RunAction(
         "disable_cloud", "switch off vendor cloud / P2P features", _cloud_flags,
-        lambda a: {"features": _split(a.feature)} if a.feature else {},
+        lambda a: {"features": split_list(a.feature)} if a.feature else {},
     ),
     "restrict-network": RunAction(
-        "restrict_network", "IP allow-list, NTP, only the kept protocols on", _network_flags, _network_params
+        "restrict_network", "IP allow-list, NTP, only the kept protocols on", add_network_flags,
+        lambda a: network_params(a, clear_switches=True),
     ),
     "inventory": RunAction(
         "inventory", "re-read the cameras now", _inventory_flags,
