@@ -190,6 +190,10 @@ class Store:
         async with self.read(snapshot=self.replicated) as r:
             return await r.cameras.query(flt, limit=limit, offset=offset, order=order)
 
+    async def export_cameras(self, flt: CameraFilter, columns: Sequence[str]) -> list[Sequence[Any]]:
+        async with self.read(snapshot=self.replicated) as r:
+            return await r.cameras.export(flt, columns)
+
     async def camera_history(self, camera_id: str, limit: int = 100) -> list[dict[str, Any]]:
         async with self.read() as r:
             return await r.cameras.history(camera_id, limit)

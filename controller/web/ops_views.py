@@ -8,10 +8,9 @@ from typing import Any
 
 from aiohttp import web
 
-from controller.api import COMMANDS, EXPORT_FIELDS, STORE, camera_json
+from controller.api import COMMANDS, STORE, camera_json, cameras_csv
 from controller.auth import Perm
 from controller.commands import ACTIONS, CommandError, CommandRequest
-from controller.csvsafe import csv_text
 from controller.store.base import FINAL_STATES, CameraFilter
 from controller.web.common import filters_of, page_args, render, require, selection_of
 from controller.web.fleet_views import FILTER_KEYS, fleet_summary
@@ -138,12 +137,7 @@ async def export_json(request: web.Request) -> web.Response:
 
 async def export_csv(request: web.Request) -> web.Response:
     require(request, Perm.READ)
-    rows, _ = await request.app[STORE].query_cameras(_filter(request), limit=10**7)
-    return web.Response(
-        text=csv_text(EXPORT_FIELDS, ([getattr(r, f) for f in EXPORT_FIELDS] for r in rows)),
-        content_type="text/csv",
-        headers={"Content-Disposition": 'attachment; filename="camfleet-cameras.csv"'},
-    )
+    return await cameras_csv(request.app[STORE], _filter(request))
 
 
 async def report(request: web.Request) -> web.Response:

@@ -356,6 +356,14 @@ class CameraRepo(Repo):
         page = select(C).where(C.c.camera_id.in_(ids.scalar_subquery())).order_by(*key)
         return [camera(d) for d in await self.rows(page)], int(total)
 
+    async def export(self, flt: CameraFilter, columns: Sequence[str]) -> list[Sequence[Any]]:
+        """`columns` of every camera `flt` selects, in query()'s order, booleans as bool: what a CSV export
+        writes. Unlike query() no record, no JSON and no CameraRow per camera (at 10,000 cameras those were
+        most of the export's time)."""
+        cols = [(C.c[n] != 0).label(n) if n in BOOLS else C.c[n] for n in columns]
+        q = select(*cols).where(*self.where(flt)).order_by(C.c.camera_id)
+        return list((await self.conn.execute(q)).all())
+
     async def history(self, camera_id: str, limit: int = 100) -> list[dict[str, Any]]:
         q = (
             select(H.c.at, H.c.change)
