@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 from typing import Any
 
@@ -131,11 +133,16 @@ def test_campaign_stages_by_name_or_object_in_order() -> None:
 @pytest.mark.parametrize(
     ("cell", "safe"),
     [("=1+1", "'=1+1"), (" =1+1", "' =1+1"), ("\t=1", "'\t=1"), ("@SUM(1)", "'@SUM(1)"), ("+1", "'+1"),
-     ("-2+3", "'-2+3"), ("\r=1", "'\r=1"), ("＝1", "'＝1"), ("DS-2CD2043", "DS-2CD2043"), (-5, -5), (True, True)],
+     ("-2+3", "'-2+3"), ("\r=1", "'\r=1"), ("＝1", "'＝1"), ("DS-2CD2043", "DS-2CD2043"), (-5, -5), (True, True),
+     ("\u00a0=1", "'\u00a0=1"), ("\u2003@x", "'\u2003@x"), (" x", " x"), ("", ""), (0.5, 0.5)],
 )  # fmt: skip
 def test_csv_cells_that_would_be_formulas_are_neutralised(cell: object, safe: object) -> None:
     assert safe_cell(cell) == safe
     assert csv_text(["=h"], [[cell]]).splitlines()[0] == "'=h"
+    # csv_text asks safe_cell only about cells that may start a formula: the same cells as asking about all.
+    buf = io.StringIO()
+    csv.writer(buf).writerow([safe])
+    assert csv_text(["h"], [[cell]]) == "h\r\n" + buf.getvalue()
 
 
 def test_the_document_describes_exactly_the_routes_served(tmp_path: Path) -> None:
