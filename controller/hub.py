@@ -169,6 +169,12 @@ class Hub:
         foreign = await self.store.same_devices(agent_id, idents)
         if not foreign:
             return
+        await self._refused(agent_id, what, foreign)
+        names = ", ".join(f"{c} (agent {o})" for c, o in sorted(foreign.items())[:5])
+        raise Rejected(f"names {len(foreign)} camera(s) of other agents: {names}")
+
+    async def _refused(self, agent_id: str, what: str, foreign: dict[str, str]) -> None:
+        """Audit each refused camera (camera id -> its agent) and raise one open alert per camera and agent."""
         open_alerts = {(a.camera_id, str(a.details.get("agent_id"))) for a in
                        await self.store.alerts(open_only=True, limit=1000) if a.kind == "foreign_report"}  # fmt: skip
         for cam, owner in sorted(foreign.items()):
@@ -183,8 +189,6 @@ class Hub:
                     raised = True
             if raised:
                 self.notify("alert", {"kind": "foreign_report", "camera_id": cam, "agent_id": agent_id})
-        names = ", ".join(f"{c} (agent {o})" for c, o in sorted(foreign.items())[:5])
-        raise Rejected(f"names {len(foreign)} camera(s) of other agents: {names}")
 
     async def _status(self, agent_id: str, payload: bytes) -> None:
         st = pb.AgentStatus.FromString(payload)
@@ -208,6 +212,13 @@ class Hub:
         got = await self.store.ingest_inventory(
             agent_id, rows, channels, full=rep.full, removed=list(rep.removed_camera_ids), seq=rep.seq
         )
+        if got.foreign:
+            # Another agent reported the device first at the same moment (after the check above): only these
+            # records are refused; the rest of the report is stored.
+            log.warning(
+                "inventory report from %s: %d camera(s) of other agents refused", agent_id, len(got.foreign)
+            )
+            await self._refused(agent_id, "inventory report", dict(got.foreign.values()))
         if rep.HasField("at"):
             _lag(rep.at)
         self.notify("inventory", {"agent_id": agent_id, "cameras": got.written})

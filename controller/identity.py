@@ -65,6 +65,11 @@ class Identity:
         parts = [p for p, have in (("serial", self.serial), ("mac", self.macs)) if have]
         return "+".join(parts) or "address"
 
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """What two identities of one device share at least one of (same_device): its serial, each MAC."""
+        return tuple([f"serial:{self.serial}"] if self.serial else []) + tuple(f"mac:{m}" for m in self.macs)
+
     def same_device(self, other: Identity) -> bool:
         """The same hardware. MACs decide when both sides have some: two devices on one network cannot share a
         MAC, while cheap firmware gives many devices one serial (and a serial read through another API may be

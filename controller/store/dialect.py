@@ -3,6 +3,7 @@ audit chain's lock and the append-only guards. Everything else in the store is p
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from sqlalchemy import (
     ARRAY,
     ColumnElement,
+    Integer,
     Select,
     Table,
     Text,
@@ -30,6 +32,12 @@ SQLITE_CHUNK = 400
 # pg_advisory_xact_lock keys: replicas migrate one at a time and append to one audit chain.
 MIGRATE_LOCK = 0x63616D66  # "camf"
 AUDIT_LOCK = 0x61756469  # "audi"
+# The (namespace, key) form of pg_advisory_xact_lock (a key space apart from the single-key locks above): a camera
+# identity's serial and MACs, hashed into this many locks. Bounded: every lock a transaction holds takes a slot of
+# the server's shared lock table (max_locks_per_transaction x max_connections, 6,400 by default), and the first
+# report of a site of 10,000 cameras has 20,000 keys.
+IDENTITY_LOCKS = 0x6964656E  # "iden"
+IDENTITY_BUCKETS = 256
 
 # Append-only audit: the database itself refuses to edit or delete entries (tampering needs raw access,
 # and then the hash chain shows it). Re-armed on every open, so a guard someone dropped comes back.
@@ -118,6 +126,23 @@ class Dialect:
         """One chain for all replicas: appends are serialised by a transaction-scoped advisory lock."""
         if self.pg:
             await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK})
+
+    async def lock_identities(self, conn: AsyncConnection, keys: Sequence[str]) -> None:
+        """Hold, until commit, a lock for each identity key (a serial, a MAC) a report is about to give a camera:
+        two replicas storing one new device for two agents then take turns, and the second sees the first's
+        camera. Keys are hashed into IDENTITY_BUCKETS locks (two keys in one only make two reports take turns)
+        taken in one statement in sorted order, so two reports never wait for each other both ways. Only new
+        identities are locked, so steady reports never wait here. SQLite's write transactions are already one at
+        a time (BEGIN IMMEDIATE), so there it does nothing."""
+        if not self.pg or not keys:
+            return
+        hashed = sorted({int.from_bytes(hashlib.blake2b(k.encode(), digest_size=4).digest()) % IDENTITY_BUCKETS
+                         for k in keys})  # fmt: skip
+        # unnest yields the array in order, and each row's lock is taken as the row is produced.
+        stmt = text("SELECT pg_advisory_xact_lock(:ns, k) FROM unnest(:keys) AS k").bindparams(
+            bindparam("keys", type_=ARRAY(Integer))
+        )
+        (await conn.execute(stmt, {"ns": IDENTITY_LOCKS, "keys": hashed})).all()
 
     async def lock_migrations(self, conn: AsyncConnection) -> None:
         """Two replicas starting together: the second waits here, then finds the schema up to date."""

@@ -115,11 +115,14 @@ class Store:
     ) -> Ingested:
         """An inventory report in one transaction: its cameras (rows and `channels` keys name them by the agent's
         reference), the channel lists of its recorders, and an audit entry for every camera that changed
-        address or lost it to another device."""
+        address or lost it to another device. Records of devices another agent owns are not stored
+        (Ingested.foreign: the caller refuses them)."""
         async with self.tx() as tx:
             got = await tx.cameras.ingest(agent_id, rows, full=full, removed=removed, seq=seq)
             if got.stale:
                 return got
+            # The channels of a record refused as another agent's camera (Ingested.foreign) are not stored.
+            channels = {rec: chs for rec, chs in channels.items() if rec not in got.foreign}
             ids = got.ids | await tx.cameras.ids_for(
                 agent_id, [c.camera_id for chs in channels.values() for c in chs if c.camera_id not in got.ids]
                 + [r for r in removed if r not in got.ids],

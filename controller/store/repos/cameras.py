@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,6 +90,9 @@ class Ingested:
     moved: dict[str, tuple[str, str]] = field(default_factory=dict)  # camera id -> (old, new reference)
     # cameras whose reference another device took: camera id -> (that reference, the camera now there)
     displaced: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # records refused (not stored) because the device is another agent's camera, which became so after the
+    # hub's check (two agents reported it first at once): agent reference -> (that camera, its agent)
+    foreign: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 class CameraRepo(Repo):
@@ -123,7 +126,7 @@ class CameraRepo(Repo):
 
         The hot path of ingest: a handful of statements per report whatever its size (the agent's sequence
         and lock in one, the candidate cameras in one SELECT per chunk, history, updates and inserts each as
-        one executemany); cameras that moved cost two statements more."""
+        one executemany); cameras that moved cost two statements more, new cameras two (first_sight)."""
         now = time.time()
         if await self._stale(agent_id, seq):
             return Ingested(stale=True)
@@ -131,9 +134,21 @@ class CameraRepo(Repo):
         idents = [Identity.of(r.serial, r.macs) for r in rows]
         known = await self._candidates(agent_id, refs, idents)
         res = resolve(list(zip(refs, idents, strict=True)), [k.known for k in known.values()])
+        foreign = await self._first_sight(agent_id, refs, idents, res.matches, known)
+        keep: set[str] = set()  # cameras of this agent a refused record was about: left as they are
+        if foreign:
+            keep = {m for r, m in zip(refs, res.matches, strict=True) if r in foreign and m is not None}
+            keep |= {cid for cid, s in known.items() if s.known.agent_ref in foreign}
+            kept = [i for i, r in enumerate(refs) if r not in foreign]
+            rows, refs, idents = [rows[i] for i in kept], [refs[i] for i in kept], [idents[i] for i in kept]
+            res.matches = [res.matches[i] for i in kept]
+            res.moved = {cid: m for cid, m in res.moved.items() if m[1] not in foreign}
+            res.displaced = [k for k in res.displaced if k.agent_ref not in foreign]
         fresh = await self._new_ids(agent_id, refs, idents, res.matches)
         ids = [m if m is not None else fresh[refs[i]] for i, m in enumerate(res.matches)]
-        out = Ingested(written=len(rows), ids=dict(zip(refs, ids, strict=True)), moved=res.moved)
+        out = Ingested(
+            written=len(rows), ids=dict(zip(refs, ids, strict=True)), moved=res.moved, foreign=foreign
+        )
         out.displaced = {k.camera_id: (k.agent_ref, out.ids[k.agent_ref]) for k in res.displaced}
         # A reference changes hands only once nobody holds it (cameras_agent_ref is unique per agent).
         for part in self.d.chunks([*res.moved, *out.displaced]):
@@ -176,7 +191,7 @@ class CameraRepo(Repo):
         if history:
             await self.conn.execute(insert(H), history)
         await self._write(latest, known)
-        await self._vanish(agent_id, latest, full=full, removed=removed, now=now)
+        await self._vanish(agent_id, latest.keys() | keep, full=full, removed=removed, now=now)
         count = select(func.count()).where(C.c.agent_id == agent_id, C.c.vanished == 0).scalar_subquery()
         await self.conn.execute(
             update(A)
@@ -220,6 +235,48 @@ class CameraRepo(Repo):
             for d in await self.rows(self.d.for_update(q)):
                 if d["agent_id"] == agent_id:  # an agent speaks only for its own cameras
                     out[d["camera_id"]] = _Stored(d)
+        return out
+
+    async def _first_sight(
+        self,
+        agent_id: str,
+        refs: Sequence[str],
+        idents: Sequence[Identity],
+        matches: Sequence[str | None],
+        known: dict[str, _Stored],
+    ) -> dict[str, tuple[str, str]]:
+        """The report's records that would make this agent the owner of a device another agent owns: agent
+        reference -> (that camera, its agent). The hub refuses a report naming another agent's camera before
+        this transaction; this closes the window after its check, when two agents report one device first at
+        once (overlapping address ranges, a camera moved between sites): each report holds its new identities'
+        locks (Dialect.lock_identities; SQLite: the one writer) while it looks, so the second sees the first's
+        camera. Only new cameras, and cameras that say more about themselves than before, are looked up: a
+        steady report costs nothing here."""
+        wanted: dict[str, Identity] = {}
+        for ref, ident, m in zip(refs, idents, matches, strict=True):
+            if not ident.known:
+                continue
+            before = known[m].known.identity if m is not None else Identity()
+            after = before.merged(ident)
+            if set(after.keys) - set(before.keys):
+                wanted[ref] = after
+        if not wanted:
+            return {}
+        await self.d.lock_identities(self.conn, sorted({k for i in wanted.values() for k in i.keys}))
+        theirs: dict[str, tuple[str, Identity]] = {}
+        for part in self.d.chunks(sorted(set(wanted.values()), key=lambda i: i.keys), SQLITE_CHUNK // 2):
+            q = select(C.c.camera_id, C.c.agent_id, C.c.serial, C.c.macs).where(
+                C.c.camera_id.in_(self._with_identity(part)), C.c.agent_id != agent_id
+            )
+            for r in await self.rows(q):
+                theirs[r["camera_id"]] = (r["agent_id"], Identity(r["serial"], tuple(json.loads(r["macs"]))))
+        out: dict[str, tuple[str, str]] = {}
+        for ref, ident in wanted.items():
+            # Several (cameras of two agents that are one device, stored before this check existed): the first
+            # by id, so the answer does not change from one report to the next.
+            found = sorted(cid for cid, (_, i) in theirs.items() if ident.same_device(i))
+            if found:
+                out[ref] = (found[0], theirs[found[0]][0])
         return out
 
     def _with_identity(self, idents: Sequence[Identity]) -> CompoundSelect[str]:
@@ -303,20 +360,21 @@ class CameraRepo(Repo):
     async def _vanish(
         self,
         agent_id: str,
-        latest: dict[str, dict[str, Any]],
+        present: Set[str],
         *,
         full: bool,
         removed: Sequence[str],
         now: float,
     ) -> None:
-        """A full report's absentees, and the cameras at references the agent removed, are marked vanished."""
+        """A full report's absentees, and the cameras at references the agent removed, are marked vanished
+        (never one of `present`: the report's cameras, and those a refused record was about)."""
         gone: list[str] = []
         if full:
             active = select(C.c.camera_id).where(C.c.agent_id == agent_id, C.c.vanished == 0)
-            gone += [r["camera_id"] for r in await self.rows(active) if r["camera_id"] not in latest]
+            gone += [r["camera_id"] for r in await self.rows(active) if r["camera_id"] not in present]
         for part in self.d.chunks(sorted(set(removed))):
             q = select(C.c.camera_id).where(C.c.agent_id == agent_id, self.d.member_of(C.c.agent_ref, part))
-            gone += [r["camera_id"] for r in await self.rows(q) if r["camera_id"] not in latest]
+            gone += [r["camera_id"] for r in await self.rows(q) if r["camera_id"] not in present]
         for part in self.d.chunks(sorted(set(gone))):
             await self.conn.execute(
                 update(C).where(C.c.agent_id == agent_id, self.d.member_of(C.c.camera_id, part))
