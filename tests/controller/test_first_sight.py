@@ -132,3 +132,63 @@ async def test_the_first_report_of_a_large_site_is_stored_whole(store: Store) ->
     await hub.handle(*inventory("site-l", cams))
     assert await store.quarantine_list() == []
     assert (await store.query_cameras(CameraFilter(agent_id="site-l")))[1] == n
+
+
+async def test_cameras_stored_twice_before_are_repaired_keeping_the_oldest(backend: Backend) -> None:
+    """Revision 0012: of two agents' cameras that are one device (what the race left behind), the one seen first
+    keeps the device; the other is retired (vanished, no identity, a history entry) and its agent's reports of
+    the device are refused from then on, with an alert raised by the migration. Duplicates within one agent and
+    cloned serials with other MACs are left alone."""
+    s = await backend.new_store()
+    await s.downgrade("0011_stable_identity")
+    hub = Hub(s, HubSettings(), [])
+    cloned = "SN-CLONED-01"
+    # site-b reports first (its camera is the oldest), then site-a; site-a reaches one device at two addresses.
+    await hub.handle(*inventory("site-b", [("10.2.0.7:80", "SN-B-0007", ["3c:ef:8c:0b:00:07"]),
+                                           ("10.2.0.9:80", cloned, ["3c:ef:8c:0b:00:09"])]))  # fmt: skip
+    await hub.handle(*inventory("site-a", [("10.1.0.7:80", "SN-D-0001", [MAC_D]),
+                                           ("10.1.0.8:80", "SN-F-0001", ["3c:ef:8c:0a:00:08"]),
+                                           ("10.1.0.18:80", "SN-F-0001", ["3c:ef:8c:0a:00:08"]),
+                                           ("10.1.0.9:80", cloned, ["3c:ef:8c:0a:00:09"])]))  # fmt: skip
+    cams, _ = await s.query_cameras(CameraFilter(), limit=100)
+    ids = {(c.agent_id, c.agent_ref): c.camera_id for c in cams}
+    b_cam, a_cam = ids[("site-b", "10.2.0.7:80")], ids[("site-a", "10.1.0.7:80")]
+    # What the race left: site-b's camera is device D too.
+    await backend.raw(s, f"UPDATE cameras SET serial = 'SN-D-0001', macs = '[\"{MAC_D.upper()}\"]' "
+                         f"WHERE camera_id = '{b_cam}'")  # fmt: skip
+    await backend.raw(s, f"DELETE FROM camera_macs WHERE camera_id = '{b_cam}'")
+    await backend.raw(s, f"INSERT INTO camera_macs (camera_id, mac) VALUES ('{b_cam}', '{MAC_D.upper()}')")
+    await s.upgrade()
+
+    kept, gone = await s.get_camera(b_cam), await s.get_camera(a_cam)
+    assert kept is not None and (kept.agent_id, kept.serial, kept.macs) == (
+        "site-b",
+        "SN-D-0001",
+        [MAC_D.upper()],
+    )
+    assert gone is not None and (
+        gone.agent_id,
+        gone.serial,
+        gone.macs,
+        gone.identified_by,
+        gone.agent_ref,
+    ) == ("site-a", "", [], "address", "")
+    assert (await s.camera_history(a_cam))[0]["change"] == {"duplicate_of": [None, b_cam]}
+    assert (await s.query_cameras(CameraFilter(camera_ids=[a_cam])))[1] == 0  # vanished
+    assert await s.same_devices("site-b", [Identity.of("SN-D-0001", [MAC_D])]) == {}
+    # The rest is as it was: one agent's two addresses of one device, and the cloned serials.
+    assert (await s.query_cameras(CameraFilter(agent_id="site-a")))[1] == 3
+    assert (await s.query_cameras(CameraFilter(agent_id="site-b")))[1] == 2
+    alerts = [
+        (x.kind, x.camera_id, x.matched_camera_id, x.details["agent_id"])
+        for x in await s.alerts(open_only=True)
+    ]
+    assert alerts == [("foreign_report", b_cam, a_cam, "site-a")]
+    # The owner's reports apply; the other agent's are refused as foreign, the alert already open.
+    await hub.handle(*inventory("site-b", [("10.2.0.7:80", "SN-D-0001", [MAC_D])], seq=2))
+    assert await s.quarantine_list() == []
+    await hub.handle(*inventory("site-a", [("10.1.0.7:80", "SN-D-0001", [MAC_D])], seq=2))
+    assert [q.agent_id for q in await s.quarantine_list()] == ["site-a"]
+    assert len(await s.alerts(open_only=True)) == 1
+    report = await s.verify_audit()
+    assert report.ok, report.problems
