@@ -15,12 +15,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import URL, Connection, event, make_url
+from sqlalchemy import URL, Connection, event, make_url, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from controller.files import private_file
-from controller.store import migrate, sqlite_driver
+from controller.store import migrate, schema, sqlite_driver
 from controller.store.dialect import Dialect
 from controller.store.repos import (
     AgentRepo,
@@ -33,8 +33,10 @@ from controller.store.repos import (
     QuarantineRepo,
     RecorderRepo,
 )
+from controller.store.repos._base import Marks
 
 TIMEOUT = 30.0
+F = schema.fleet_revision
 
 
 def engine_url(url: str | Path) -> URL:
@@ -54,6 +56,7 @@ class Tx:
     def __init__(self, conn: AsyncConnection, dialect: Dialect) -> None:
         self.conn = conn
         self.dialect = dialect
+        self.marks = Marks()
 
     @cached_property
     def agents(self) -> AgentRepo:
@@ -61,7 +64,7 @@ class Tx:
 
     @cached_property
     def cameras(self) -> CameraRepo:
-        return CameraRepo(self.conn, self.dialect)
+        return CameraRepo(self.conn, self.dialect, self.marks)
 
     @cached_property
     def commands(self) -> CommandRepo:
@@ -85,11 +88,11 @@ class Tx:
 
     @cached_property
     def recorders(self) -> RecorderRepo:
-        return RecorderRepo(self.conn, self.dialect)
+        return RecorderRepo(self.conn, self.dialect, self.marks)
 
     @cached_property
     def census(self) -> CensusRepo:
-        return CensusRepo(self.conn, self.dialect)
+        return CensusRepo(self.conn, self.dialect, self.marks)
 
 
 def _sqlite_setup(engine: AsyncEngine) -> None:
@@ -189,7 +192,12 @@ class Database:
                 if not self.dialect.pg:
                     await conn.execution_options(sqlite_begin="IMMEDIATE")
                 await conn.begin()
-                yield Tx(conn, self.dialect)
+                tx = Tx(conn, self.dialect)
+                yield tx
+                if tx.marks.fleet:
+                    # Last, just before the commit: on PostgreSQL the row stays locked until then, and taking it
+                    # after every other lock of the transaction keeps two replicas' writers from a deadlock.
+                    await conn.execute(update(F).values(rev=F.c.rev + 1))
                 await conn.commit()
             except BaseException:
                 # Shielded: a second cancellation must not leave the transaction open on a pooled connection.

@@ -179,3 +179,7 @@ quarantine = Table(
 controller_secrets = Table(
     "controller_secrets", metadata, _text("name", primary_key=True), _blob("value"), _float("created"),
 )  # fmt: skip
+
+# One row (revision 0013): bumped in the same transaction as every write that changes what the fleet answer
+# counts, so every replica knows from one read whether its cached answer is still the fleet's.
+fleet_revision = Table("fleet_revision", metadata, _int("id", primary_key=True), _big("rev"))

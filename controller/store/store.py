@@ -165,7 +165,7 @@ class Store:
         async with self.read() as r:
             return await r.census.all()
 
-    async def fleet_version(self) -> tuple[Any, ...]:
+    async def fleet_version(self) -> int:
         async with self.read() as r:
             return await r.census.fleet_version()
 

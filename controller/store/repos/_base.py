@@ -10,10 +10,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from controller.store.dialect import Dialect
 
 
+class Marks:
+    """What a transaction changed that others cache: set by the repositories, acted on at commit (db.Database.tx)."""
+
+    __slots__ = ("fleet",)
+
+    def __init__(self) -> None:
+        self.fleet = False  # something the fleet answer counts (controller.census_api.fleet_answer)
+
+
 class Repo:
-    def __init__(self, conn: AsyncConnection, dialect: Dialect) -> None:
+    def __init__(self, conn: AsyncConnection, dialect: Dialect, marks: Marks | None = None) -> None:
         self.conn = conn
         self.d = dialect
+        self.marks = marks if marks is not None else Marks()
 
     async def rows(self, stmt: Executable) -> list[dict[str, Any]]:
         return [dict(r._mapping) for r in (await self.conn.execute(stmt)).all()]

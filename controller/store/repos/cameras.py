@@ -26,6 +26,7 @@ from controller.store import schema
 from controller.store.base import BREAKDOWN_COLUMNS, CameraFilter, CameraRow, like_pattern
 from controller.store.dialect import SQLITE_CHUNK
 from controller.store.repos._base import Repo
+from controller.store.repos.census import CAMERA_ANSWER
 
 C = schema.cameras
 A = schema.agents
@@ -155,6 +156,8 @@ class CameraRepo(Repo):
             await self.conn.execute(
                 update(C).where(self.d.member_of(C.c.camera_id, part)).values(agent_ref="", updated_at=now)
             )
+        if out.displaced:
+            self.marks.fleet = True
         for part in self.d.chunks(list(out.displaced)):
             await self.conn.execute(
                 update(C).where(self.d.member_of(C.c.camera_id, part)).values(vanished=1, updated_at=now)
@@ -340,6 +343,10 @@ class CameraRepo(Repo):
                 old = known[k].row
                 cols = tuple(c for c in _UPDATED if c == "record" or old[c] != v[c])
                 groups.setdefault(cols, []).append(v)
+            else:
+                self.marks.fleet = True
+        if any(CAMERA_ANSWER.intersection(cols) for cols in groups):
+            self.marks.fleet = True
         for cols, vs in groups.items():
             await self.conn.execute(
                 update(C)
@@ -372,9 +379,15 @@ class CameraRepo(Repo):
         if full:
             active = select(C.c.camera_id).where(C.c.agent_id == agent_id, C.c.vanished == 0)
             gone += [r["camera_id"] for r in await self.rows(active) if r["camera_id"] not in present]
+        counted = bool(gone)  # the fleet answer counts present cameras only
         for part in self.d.chunks(sorted(set(removed))):
-            q = select(C.c.camera_id).where(C.c.agent_id == agent_id, self.d.member_of(C.c.agent_ref, part))
-            gone += [r["camera_id"] for r in await self.rows(q) if r["camera_id"] not in present]
+            q = select(C.c.camera_id, C.c.vanished)
+            q = q.where(C.c.agent_id == agent_id, self.d.member_of(C.c.agent_ref, part))
+            got = [r for r in await self.rows(q) if r["camera_id"] not in present]
+            gone += [r["camera_id"] for r in got]
+            counted = counted or any(not r["vanished"] for r in got)
+        if counted:
+            self.marks.fleet = True
         for part in self.d.chunks(sorted(set(gone))):
             await self.conn.execute(
                 update(C).where(C.c.agent_id == agent_id, self.d.member_of(C.c.camera_id, part))

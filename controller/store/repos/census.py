@@ -37,6 +37,15 @@ class CameraKey:
 _KEY_COLUMNS = [
     C.c[k] for k in ("camera_id", "site", "host", "origin", "confidence", "serial", "macs", "device_class")
 ]
+# What the fleet answer reads of each table (controller.fleet_answer.answer and census_api.fleet_answer): a write
+# that changes none of these, for a row that stays, leaves the answer as it was and does not bump the fleet
+# revision. Cameras: the key columns and whether the camera is present (an update never changes its id).
+CAMERA_ANSWER = frozenset(c.name for c in _KEY_COLUMNS) | {"vanished"}
+_CENSUS_ANSWER = ("agent_id", "device_key", "site", "host", "macs", "serial", "device_class", "activation",
+                  "status", "origin", "confidence", "camera_id")  # fmt: skip
+_CHANNEL_ANSWER = ("recorder_id", "channel", "site", "recorder_host", "address", "online", "model", "serial",
+                   "macs", "origin", "confidence", "camera_id")  # fmt: skip
+F = schema.fleet_revision
 
 
 @dataclass(frozen=True)
@@ -137,14 +146,24 @@ class RecorderRepo(Repo):
         """Each listed recorder's channels become exactly `recorders[id]`; removed recorders (and, for a full
         report, this agent's recorders not listed) lose theirs."""
         gone = [*removed, *recorders]
+        # What the answer counted of the channels about to go (a full report: all of this agent's), to compare
+        # with what replaces them. The agent's row lock (cameras.ingest) keeps its reports from interleaving.
+        before: set[tuple[Any, ...]] = set()
+        cols = [R.c[k] for k in _CHANNEL_ANSWER]
+        if full:
+            before = {
+                tuple(r)
+                for r in (await self.conn.execute(select(*cols).where(R.c.agent_id == agent_id))).all()
+            }
+        else:
+            for part in self.d.chunks(gone):
+                q = select(*cols).where(R.c.agent_id == agent_id, self.d.member_of(R.c.recorder_id, part))
+                before |= {tuple(r) for r in (await self.conn.execute(q)).all()}
         for part in self.d.chunks(gone):
             await self.run(delete(R).where(R.c.agent_id == agent_id, self.d.member_of(R.c.recorder_id, part)))
         if full:
             listed = set(recorders)
-            old = {
-                r["recorder_id"]
-                for r in await self.rows(select(R.c.recorder_id).where(R.c.agent_id == agent_id))
-            }
+            old = {r[0] for r in before}
             for part in self.d.chunks(sorted(old - listed)):
                 await self.run(
                     delete(R).where(R.c.agent_id == agent_id, self.d.member_of(R.c.recorder_id, part))
@@ -153,6 +172,8 @@ class RecorderRepo(Repo):
         values = [{**_db(ch), "updated_at": now} for rows in recorders.values() for ch in rows]
         if values:
             await self.conn.execute(self.d.insert(R), values)
+        if before != {tuple(v[k] for k in _CHANNEL_ANSWER) for v in values}:
+            self.marks.fleet = True
         return len(values)
 
     async def all(self, *, agent_id: str | None = None) -> list[ChannelRow]:
@@ -186,6 +207,9 @@ class CensusRepo(Repo):
         """Upsert one part of a census run; the run's last part retires what that agent's earlier runs found and
         this one did not. A redelivered part of an older run never overwrites a newer sighting."""
         if rows:
+            values = [_db(r) for r in rows]
+            if await self._changes_answer(values):
+                self.marks.fleet = True
             ins = self.d.insert(D)
             keep = [f.name for f in fields(CensusRow) if f.name not in ("agent_id", "device_key")]
             stmt = ins.on_conflict_do_update(
@@ -194,10 +218,36 @@ class CensusRepo(Repo):
                 where=ins.excluded.seen_at >= D.c.seen_at,
             )
             now = time.time()
-            await self.conn.execute(stmt, [{**_db(r), "written_at": now} for r in rows])
+            await self.conn.execute(stmt, [{**v, "written_at": now} for v in values])
         if last_part:
-            await self.run(delete(D).where(and_(D.c.agent_id == agent_id, D.c.census_id != census_id)))
+            n = await self.run(delete(D).where(and_(D.c.agent_id == agent_id, D.c.census_id != census_id)))
+            if n:
+                self.marks.fleet = True
         return len(rows)
+
+    async def _changes_answer(self, values: Sequence[dict[str, Any]]) -> bool:
+        """Whether upserting these census rows changes what the fleet answer reads: a new device, or one whose
+        counted columns differ (and that is not older than the stored sighting, which the upsert keeps). The
+        stored rows are locked on PostgreSQL, so a replica writing the same devices waits and compares with
+        what it wrote."""
+        new = {(v["agent_id"], v["device_key"]): v for v in values}
+        stored: dict[tuple[str, str], Any] = {}
+        cols = [D.c[k] for k in _CENSUS_ANSWER]
+        for agent in sorted({a for a, _ in new}):
+            keys = sorted(k for a, k in new if a == agent)
+            for part in self.d.chunks(keys):
+                q = select(*cols, D.c.seen_at).where(
+                    D.c.agent_id == agent, self.d.member_of(D.c.device_key, part)
+                )
+                for r in (await self.conn.execute(self.d.for_update(q))).all():
+                    stored[(r[0], r[1])] = r
+        for key, v in new.items():
+            old = stored.get(key)
+            if old is None:
+                return True
+            if v["seen_at"] >= old[-1] and tuple(old[:-1]) != tuple(v[k] for k in _CENSUS_ANSWER):
+                return True
+        return False
 
     async def all(self, *, agent_id: str | None = None) -> list[CensusRow]:
         q = select(D).order_by(D.c.agent_id, D.c.host)
@@ -259,15 +309,8 @@ class CensusRepo(Repo):
             alone[(k.origin, k.device_class == "recorder")] -= 1
         return sorted(found.values(), key=lambda k: k.camera_id), alone
 
-    async def fleet_version(self) -> tuple[Any, ...]:
-        """Changes whenever a camera, census device or channel is written or removed (counts and latest write
-        times): the fleet answer is computed again only then."""
-
-        def n(table: Any) -> Any:
-            return select(func.count()).select_from(table).scalar_subquery()
-
-        def latest(col: Any) -> Any:
-            return select(func.max(col)).scalar_subquery()
-
-        q = select(n(C), latest(C.c.updated_at), n(D), latest(D.c.written_at), n(R), latest(R.c.updated_at))
-        return tuple((await self.conn.execute(q)).one())
+    async def fleet_version(self) -> int:
+        """The fleet revision: bumped in the same transaction as every write that changes what the fleet answer
+        reads (db.Database.tx), so an answer computed from reads made after it saw this value is current
+        until it changes."""
+        return int((await self.conn.execute(select(F.c.rev).where(F.c.id == 1))).scalar_one())

@@ -1,0 +1,24 @@
+"""The fleet revision: a counter bumped with every write that changes the fleet answer (issue 15's recomputes)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0013_fleet_revision"
+down_revision = "0012_one_owner_per_device"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    t = op.create_table(
+        "fleet_revision",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("rev", sa.BigInteger, nullable=False),
+    )
+    op.bulk_insert(t, [{"id": 1, "rev": 0}])
+
+
+def downgrade() -> None:
+    op.drop_table("fleet_revision")
