@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import asyncio
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -15,28 +15,56 @@ from controller.models import CensusQuery, NoQuery
 from controller.store import Store
 from controller.store.repos.census import CensusRow, ChannelRow
 
-# The answer per store, with the version it was computed at: the live overview asks every few seconds, and at
-# 10,000 cameras computing it costs a few hundred ms of the event loop (BENCHMARKS, issue 14's overview finding).
-_ANSWERS: WeakKeyDictionary[Store, tuple[tuple[Any, ...], float, dict[str, Any]]] = WeakKeyDictionary()
-# The version compares counts and latest write times: a write stamped no later than an earlier one (the
-# controller's clock stepped back) with the same counts would leave it unchanged, so an answer is never older than this.
-MAX_AGE_S = 60.0
+
+class _Cached:
+    """A store's answer and the fleet revision it was computed at; `computed` counts the computations."""
+
+    __slots__ = ("answer", "computed", "lock", "version")
+
+    def __init__(self) -> None:
+        self.version: int | None = None
+        self.answer: dict[str, Any] = {}
+        self.computed = 0
+        # One computation at a time per store: dashboards that ask together after a change share it.
+        self.lock = asyncio.Lock()
+
+
+# The answer per store: the live overview asks after every event, and at 10,000 cameras computing it costs a few
+# hundred ms of the event loop (BENCHMARKS, issue 15). The fleet revision is bumped in the transaction of every
+# write that changes what the answer reads (store.db.Database.tx), on whichever replica made it, so comparing it
+# is exact: no time limit, and a report that changes nothing the answer counts costs one one-row read.
+_ANSWERS: WeakKeyDictionary[Store, _Cached] = WeakKeyDictionary()
+
+
+def computations(store: Store) -> int:
+    """How many times the answer was computed for this store (tests, benchmarks)."""
+    hit = _ANSWERS.get(store)
+    return hit.computed if hit is not None else 0
 
 
 async def fleet_answer(store: Store) -> dict[str, Any]:
-    """Every camera once (inventoried, found by census, or only behind a recorder), recorders apart. Computed again
-    only when the cameras, census devices or channels changed (store.fleet_version); callers must not mutate it."""
-    version, now = await store.fleet_version(), time.monotonic()
-    hit = _ANSWERS.get(store)
-    if hit is not None and hit[0] == version and now - hit[1] < MAX_AGE_S:
-        return hit[2]
-    census, channels = await store.census_devices(), await store.recorder_channels()
-    # Only the cameras that share a key with a census device, a channel or each other are read; the rest are
-    # counted in SQL (store.overlapping_cameras).
-    cameras, alone = await store.overlapping_cameras(keys_of(census, channels))
-    got = answer(cameras, census, channels, alone=alone)
-    _ANSWERS[store] = (version, now, got)
-    return got
+    """Every camera once (inventoried, found by census, or only behind a recorder), recorders apart. Current as
+    of the request: it reflects every change any replica committed before the revision read here. Computed
+    again only when the fleet revision moved; callers must not mutate it."""
+    c = _ANSWERS.get(store)
+    if c is None:
+        c = _ANSWERS[store] = _Cached()
+    version = await store.fleet_version()
+    if version == c.version:
+        return c.answer
+    async with c.lock:
+        # Read again under the lock: another request may have computed it meanwhile, or the fleet moved on.
+        version = await store.fleet_version()
+        if version == c.version:
+            return c.answer
+        census, channels = await store.census_devices(), await store.recorder_channels()
+        # Only the cameras that share a key with a census device, a channel or each other are read; the rest
+        # are counted in SQL (store.overlapping_cameras). Every read starts after the revision was read, so the
+        # answer is at least as new as `version` (a change committed meanwhile moves the revision again).
+        cameras, alone = await store.overlapping_cameras(keys_of(census, channels))
+        c.answer, c.version = answer(cameras, census, channels, alone=alone), version
+        c.computed += 1
+        return c.answer
 
 
 def census_json(d: CensusRow) -> dict[str, Any]:
