@@ -15,7 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import URL, Connection, event, make_url, update
+from sqlalchemy import URL, Connection, event, inspect, make_url, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -175,8 +175,15 @@ class Database:
         """Run a schema step (migrate.upgrade/downgrade) in one transaction, one replica at a time."""
         async with self.tx() as tx:
             await self.dialect.lock_migrations(tx.conn)
+            before = await tx.conn.run_sync(migrate.current)
             await tx.conn.run_sync(step, target)
             await self.dialect.arm_audit_guards(tx.conn)
+            # A migration may change what the fleet answer counts (0012 retires duplicates): every replica's
+            # cached answer is computed again.
+            if await tx.conn.run_sync(migrate.current) != before and await tx.conn.run_sync(
+                lambda c: inspect(c).has_table(F.name)
+            ):
+                tx.marks.fleet = True
 
     async def close(self) -> None:
         if self._engine is not None:

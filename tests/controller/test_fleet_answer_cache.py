@@ -142,6 +142,20 @@ async def test_the_answer_is_the_fresh_one_after_every_write_and_computed_only_a
     assert (last["cameras"], last["inventoried"], last["recorders"], last["channels"]) == (3, 2, 1, 0)
 
 
+async def test_a_migration_on_another_replica_makes_the_answer_computed_again(backend: Backend) -> None:
+    """A migration can change what the answer counts (0012 retires duplicates); one run through another
+    replica, even a downgrade past the revision table and back, is a new revision for every replica."""
+    a, b = await backend.new_store(), await backend.new_store()
+    await Fleet({"cam-1": record("cam-1", "127.0.1.1", "S1")}).report(a)
+    await fleet_answer(a)
+    version = await a.fleet_version()
+    await b.downgrade("0012_one_owner_per_device")
+    await b.upgrade()
+    assert await a.fleet_version() != version
+    await fleet_answer(a)
+    assert computations(a) == 2
+
+
 async def test_concurrent_requests_after_a_change_compute_once(store: Store) -> None:
     fleet = Fleet({"cam-1": record("cam-1", "127.0.1.1", "S1")})
     await fleet.report(store)
