@@ -8,15 +8,26 @@ server) and binds them to one loopback address. It adds, in this process only:
 - a clock offset (the camera's clock, not the machine's: ipycam reads time.gmtime() and datetime.now() in its
   onvif module and the Date header from http.server), settable while running;
 - counters the tests read: refused logins (a UsernameToken or Basic credential that did not verify; asking
-  without credentials is not one), requests, and credentials sent to non-ONVIF paths.
+  without credentials is not one), requests, credentials sent to non-ONVIF paths, and per SOAP operation
+  (local name of the action) how often ipycam executed it after authentication (`actions`) and how often it
+  answered that with a fault (`faults`: "Action not supported" for everything it does not implement);
+- CameraConfig.save() kept in memory (`config_saves`): ipycam 1.3.0 writes "camera_config.json" relative to
+  the working directory when its web API (POST /api/config, /api/credentials) changes the config.
+
+What ipycam 1.3.0 can change through ONVIF (ipycam/onvif.py, ONVIFService.handle_action): nothing on the
+device side. It routes by substring to Get* handlers and PTZ moves/presets (which act on its PTZ controller,
+None here); every device-management Set (SetNTP, SetDNS, SetIPAddressFilter, SetHostname ...) is answered
+"Action not supported". None of its ONVIF handlers runs a subprocess or touches the host's network setup.
 
 Prints one line `ready onvif=http://H:P/onvif/device_service control=http://127.0.0.1:Q` and serves until
-killed. The control server answers GET /counters (JSON) and POST /clock?offset=SECONDS.
+killed. The control server answers GET /counters (JSON), GET /state (ipycam's config, password left out) and
+POST /counters?offset=SECONDS|reset=1.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import threading
 import time
@@ -32,7 +43,7 @@ from ipycam.config import CameraConfig
 from ipycam.onvif import ONVIFService
 
 STATE: dict[str, Any] = {"offset": 0.0, "rejected_logins": 0, "requests": 0, "credentials_to_foreign_path": 0,
-                         "paths": {}}  # fmt: skip
+                         "paths": {}, "actions": {}, "faults": {}, "config_saves": 0}  # fmt: skip
 LOCK = threading.Lock()
 
 
@@ -90,6 +101,16 @@ class Handler(ipy_http.IPCameraHTTPHandler):
 
 
 class CountingService(ONVIFService):  # type: ignore[misc]
+    def handle_action(self, action: str, body: str) -> str | None:
+        """Called by ipycam only once the UsernameToken verified: what the camera really executed."""
+        name = (action or "?").rstrip("/").rsplit("/", 1)[-1]
+        reply: str | None = super().handle_action(action, body)
+        with LOCK:
+            STATE["actions"][name] = STATE["actions"].get(name, 0) + 1
+            if reply is None or ":Fault>" in reply or "<Fault" in reply:
+                STATE["faults"][name] = STATE["faults"].get(name, 0) + 1
+        return reply
+
     def verify_usernametoken(self, soap_body: str) -> bool:
         ok: bool = super().verify_usernametoken(soap_body)
         if not ok and "UsernameToken" in soap_body:
@@ -106,6 +127,22 @@ class Camera:
         self.onvif = CountingService(config, None)
 
 
+def _save_in_memory(config: CameraConfig) -> None:
+    """ipycam's CameraConfig.save() writes camera_config.json into the working directory (config.py): here the
+    config stays in this process, and the test sees how often ipycam would have saved it."""
+
+    def save(filepath: str | None = None) -> bool:
+        with LOCK:
+            STATE["config_saves"] += 1
+        return True
+
+    config.save = save  # type: ignore[method-assign]
+
+
+def _config_state(config: CameraConfig) -> dict[str, Any]:
+    return {k: v for k, v in dataclasses.asdict(config).items() if k != "password"}
+
+
 class Control(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:
         pass
@@ -120,7 +157,10 @@ class Control(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         with LOCK:
-            self._json(dict(STATE))
+            if urlparse(self.path).path == "/state":
+                self._json(_config_state(Handler.camera.config))
+            else:
+                self._json(dict(STATE))
 
     def do_POST(self) -> None:
         q = parse_qs(urlparse(self.path).query)
@@ -128,7 +168,8 @@ class Control(BaseHTTPRequestHandler):
             if "offset" in q:
                 STATE["offset"] = float(q["offset"][0])
             if "reset" in q:
-                STATE.update(rejected_logins=0, requests=0, credentials_to_foreign_path=0, paths={})
+                STATE.update(rejected_logins=0, requests=0, credentials_to_foreign_path=0, paths={}, actions={},
+                             faults={}, config_saves=0)  # fmt: skip
         self._json(dict(STATE))
 
 
@@ -146,6 +187,7 @@ def main() -> None:
     _install_clock()
     config = CameraConfig(name="IPyCam interop", local_ip=args.host, onvif_port=args.port,
                           username=args.username, password=args.password)  # fmt: skip
+    _save_in_memory(config)
     Handler.camera = Camera(config)  # type: ignore[assignment]
     onvif = ThreadingHTTPServer((args.host, args.port), Handler)
     onvif.daemon_threads = True
