@@ -2,7 +2,9 @@
 
 ipycam demands WS-UsernameToken authentication on every ONVIF call (GetSystemDateAndTime included), accepts a
 token only within 300 s of its own clock, answers every other path with HTTP Basic only, and implements a
-handful of device operations (the rest fault "Action not supported" with HTTP 200).
+handful of device operations (the rest fault "Action not supported" with HTTP 200). It routes by substring,
+so the device GetServiceCapabilities gets its PTZ capabilities: the agent's capability gates say "unknown" and
+each read is tried (and answered unsupported). It has no device-management Set operation to apply.
 """
 
 from __future__ import annotations
@@ -47,6 +49,12 @@ class Ipycam:
             data: dict[str, Any] = json.loads(r.read())
         return data
 
+    def state(self) -> dict[str, Any]:
+        """ipycam's own configuration (CameraConfig, password left out), read in its process."""
+        with urlopen(f"{self.control}/state", timeout=5) as r:
+            data: dict[str, Any] = json.loads(r.read())
+        return data
+
     def targets(self, password: str = PASSWORD) -> Path:
         path = self.dir / f"targets-{abs(hash(password))}.csv"
         path.write_text(f"host,port,username,password\n{self.host},{self.port},admin,{password}\n")
@@ -71,16 +79,17 @@ def _venv() -> Path:
 def ipycam(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ipycam]:
     python = _venv()
     port = find_free_port()
+    where = tmp_path_factory.mktemp("ipycam")
     proc = subprocess.Popen(
         [str(python), str(SERVER), "--host", HOST, "--port", str(port), "--password", PASSWORD],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=where,
     )  # fmt: skip
     assert proc.stdout is not None
     try:
         line = proc.stdout.readline()  # blocks until ready (or the process died: empty line)
         assert line.startswith("ready "), f"ipycam did not start: {line}{proc.stdout.read()[-2000:]}"
         control = line.split("control=", 1)[1].strip()
-        yield Ipycam(HOST, port, control, tmp_path_factory.mktemp("ipycam"))
+        yield Ipycam(HOST, port, control, where)
     finally:
         proc.terminate()
         proc.wait(timeout=20)
@@ -194,3 +203,106 @@ def test_inventory_works_with_the_camera_clock_hours_off(ipycam: Ipycam, offset_
     assert rec["status"] == "ok" and rec["model"] == "VirtualCam-1"
     assert abs(rec["clock_offset_s"] - offset_h * 3600) < 30
     assert after["rejected_logins"] == 0
+
+
+#: ONVIF operations that change a device (agent/onvif_session._WRITE_PREFIXES, and the reboot/reset pair).
+WRITES = ("Set", "Add", "Remove", "Create", "Delete", "SystemReboot")
+#: Per setting the agent plans, the read ipycam 1.3.0 answers "Action not supported" (ipycam/onvif.py routes
+#: only Get* identity/media/PTZ operations); it implements none of the matching Set operations either.
+READS = {
+    "restrict_network": {"onvif.ip_filter": "GetIPAddressFilter", "onvif.gateway": "GetNetworkDefaultGateway",
+                         "onvif.dns": "GetDNS", "onvif.ntp": "GetNTP", "onvif.protocols": "GetNetworkProtocols"},
+    "disable_cloud": {"onvif.dyndns": "GetDynamicDNS", "onvif.zero_configuration": "GetZeroConfiguration",
+                      "onvif.discovery_mode": "GetDiscoveryMode"},
+}  # fmt: skip
+APPLY = {
+    # Loopback only (the allow list, the NTP server and the second source address for the isolation proof).
+    "restrict_network": [
+        "--allow",
+        "127.0.8.10",
+        "--ntp",
+        "127.0.0.1",
+        "--keep",
+        "RTSP",
+        "--second-source",
+        "127.0.9.1",
+    ],
+    "disable_cloud": [],
+}
+# (goal state, what the residual exposure must name): without an IP filter restrict_network cannot get there;
+# disable_cloud has nothing to switch off, but the WS-Discovery mode it cannot read is unknown exposure.
+GOAL = {
+    "restrict_network": ("not_reachable", "IP filter"),
+    "disable_cloud": ("partly_reached", "WS-Discovery"),
+}
+
+
+def _writes(counters: dict[str, Any]) -> dict[str, int]:
+    return {op: n for op, n in counters["actions"].items() if op.startswith(WRITES)}
+
+
+def _fresh_read(ipycam: Ipycam) -> dict[str, Any]:
+    """What the agent's inventory reads from ipycam over ONVIF now (the fields an action could touch)."""
+    rc, lines, err = agent("inventory", "--targets", str(ipycam.targets()), "--json", cwd=ipycam.dir)
+    assert rc == 0, (err, lines)
+    [rec] = lines
+    keys = ("manufacturer", "model", "serial", "firmware", "network", "users", "capabilities", "cloud")
+    return {k: rec[k] for k in keys}
+
+
+@pytest.mark.parametrize("action", ["restrict_network", "disable_cloud"])
+def test_apply_and_rollback_against_ipycam_write_nothing_it_cannot_change_and_say_so(
+    ipycam: Ipycam, tmp_path: Path, action: str
+) -> None:
+    """ipycam 1.3.0 has no device-management Set operation at all (see ipycam_server's docstring): an honest
+    apply reports every setting unsupported, sends no write, takes no snapshot, and does not claim the goal;
+    rollback then has nothing to restore and says so. Checked on ipycam's side: the operations it executed and
+    faulted, its configuration, and a fresh ONVIF read."""
+    ipycam.counters(reset=1, offset=0)
+    config0, read0 = ipycam.state(), _fresh_read(ipycam)
+    state = tmp_path / "state.json"
+    common = ["--targets", str(ipycam.targets()), "--json", "--state", str(state)]
+    goal_state, exposure = GOAL[action]
+    reports = []
+    for _ in range(2):  # a second identical apply: the same answers, and still nothing reaches the camera
+        ipycam.counters(reset=1)
+        rc, lines, err = agent("apply", action, *APPLY[action], *common, cwd=ipycam.dir)
+        assert rc == 1, (err, lines)  # partial: the goal is not reached, and that is no success
+        [rep] = lines
+        assert (rep["status"], rep["ok"], rep["dry_run"], rep["errors"]) == ("partial", False, False, [])
+        assert rep["goal"]["state"] == goal_state
+        assert any(r.startswith(exposure) for r in rep["goal"]["residual_exposure"]), rep["goal"]
+        rows = {s["setting"]: s for s in rep["settings"]}
+        assert set(rows) == set(READS[action])
+        unsupported = {n for n, s in rows.items() if s["outcome"] == "unsupported"}
+        assert unsupported == set(rows), f"ipycam {rows} now implements something: check it changed there"
+        assert all(s["before"] is None and s["after"] is None for s in rows.values())
+        assert rep["snapshot"] == {}
+        if action == "restrict_network":
+            # No filter on the camera: no isolation to prove, and none claimed.
+            assert rep["isolation"] == {"source": "127.0.9.1", "result": "not_applicable"}
+        seen = ipycam.counters()
+        # Each "unsupported" is a read ipycam itself answered with a fault; not one write was sent to it.
+        for setting, op in READS[action].items():
+            assert seen["faults"].get(op, 0) >= 1, (setting, seen["actions"])
+        assert _writes(seen) == {}, seen["actions"]
+        assert seen["rejected_logins"] == 0 and seen["credentials_to_foreign_path"] == 0
+        assert seen["config_saves"] == 0
+        # No write, so no snapshot was stored: the state file was not even created.
+        assert not state.exists()
+        reports.append(rep)
+    assert reports[0]["settings"] == reports[1]["settings"] and reports[0]["goal"] == reports[1]["goal"]
+    assert ipycam.state() == config0
+    assert _fresh_read(ipycam) == read0
+
+    ipycam.counters(reset=1)
+    for _ in range(2):
+        rc, lines, err = agent("rollback", *common, cwd=ipycam.dir)
+        # Nothing was changed, so there is nothing to restore: said (exit 2, as for any state file without a
+        # snapshot), and not one request reaches the camera.
+        assert (rc, lines) == (2, []) and "no snapshot to roll back" in err, err
+        assert state.stat().st_mode & 0o777 == 0o600  # rollback saved the state file: 0600
+        assert json.loads(state.read_text()) == {"snapshots": []}
+    seen = ipycam.counters()
+    assert seen["requests"] == 0 and seen["rejected_logins"] == 0
+    assert ipycam.state() == config0
