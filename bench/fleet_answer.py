@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -40,25 +42,32 @@ def census(cameras: int, devices: int) -> pb.CensusReport:
     return rep
 
 
-async def main_async(cameras: int, devices: int, reps: int) -> dict[str, Any]:
+@contextlib.asynccontextmanager
+async def seeded_store(cameras: int, devices: int, agents: int = 20) -> AsyncIterator[Store]:
+    """A throwaway SQLite store with `cameras` inventoried (by `agents` agents) and one census of `devices`."""
     with tempfile.TemporaryDirectory(prefix="camfleet-bench-fleet-") as d:
         db = Path(d) / "fleet.db"
-        print(f"seeded {cameras} cameras in {await seed(db, cameras):.1f} s", file=sys.stderr)
+        print(f"seeded {cameras} cameras in {await seed(db, cameras, agents=agents):.1f} s", file=sys.stderr)
         store = Store(db)
         await store.open()
         try:
             rows = census_rows("agent-000", "site-000", census(cameras, devices))
             await store.ingest_census(rows, agent_id="agent-000", census_id="bench", last_part=True)
-            times: list[float] = []
-            answer: dict[str, Any] = {}
-            for _ in range(reps):
-                # What every new report does to the cached answer (code without the cache computes it each time).
-                getattr(census_api, "_ANSWERS", {}).clear()
-                t0 = time.perf_counter()
-                answer = await census_api.fleet_answer(store)
-                times.append((time.perf_counter() - t0) * 1000)
+            yield store
         finally:
             await store.close()
+
+
+async def main_async(cameras: int, devices: int, reps: int) -> dict[str, Any]:
+    async with seeded_store(cameras, devices) as store:
+        times: list[float] = []
+        answer: dict[str, Any] = {}
+        for _ in range(reps):
+            # What every new report does to the cached answer (code without the cache computes it each time).
+            getattr(census_api, "_ANSWERS", {}).clear()
+            t0 = time.perf_counter()
+            answer = await census_api.fleet_answer(store)
+            times.append((time.perf_counter() - t0) * 1000)
     print(f"fleet answer afresh: p50 {pct(times, 50):.1f} ms, p95 {pct(times, 95):.1f} ms ({reps} times): "
           f"{answer['cameras']} cameras, {answer['inventoried']} inventoried, {answer['census_only']} census only",
           file=sys.stderr)  # fmt: skip
@@ -70,53 +79,45 @@ async def stream_async(cameras: int, devices: int, reports: int, relevant: int) 
     """`reports` inventory reports (agents in turn, all their cameras) each followed by the answer; the time and
     CPU spent in the answer (this process: the event loop and SQLite's threads), and how often it was computed."""
     agents = 20
-    with tempfile.TemporaryDirectory(prefix="camfleet-bench-fleet-") as d:
-        db = Path(d) / "fleet.db"
-        print(f"seeded {cameras} cameras in {await seed(db, cameras, agents=agents):.1f} s", file=sys.stderr)
-        store = Store(db)
-        await store.open()
-        try:
-            rows = census_rows("agent-000", "site-000", census(cameras, devices))
-            await store.ingest_census(rows, agent_id="agent-000", census_id="bench", last_part=True)
-            t0 = (
-                time.perf_counter()
-            )  # the same census again (a later run): what checking it for changes costs
-            again = census(cameras, devices)
-            again.census_id = "bench2"
-            rows = census_rows("agent-000", "site-000", again)
-            await store.ingest_census(rows, agent_id="agent-000", census_id="bench2", last_part=True)
-            census_ms = (time.perf_counter() - t0) * 1000
-            await census_api.fleet_answer(store)
-            computed0 = getattr(census_api, "computations", lambda _s: -1)(store)
-            wall: list[float] = []
-            ingest: list[float] = []
-            got: dict[str, Any] = {}
-            cpu = 0.0
-            seq = int(time.time() * 1000) + 1
-            for n in range(reports):
-                a = n % agents
-                aid, site = f"agent-{a:03d}", f"site-{a:03d}"
-                rng = random.Random(n)
-                recs = [record(i, aid, site, rng=rng) for i in range(a, cameras, agents)]
-                if relevant and n % relevant == relevant - 1:
-                    recs[0].origin.manufacturer = f"maker-{n}"  # new each time: always a change
-                t0 = time.perf_counter()
-                await store.ingest_cameras(aid, [camera_row(aid, site, r) for r in recs], full=True, removed=[],
-                                           seq=seq + n)  # fmt: skip
-                ingest.append((time.perf_counter() - t0) * 1000)
-                t0, c0 = time.perf_counter(), time.process_time()
-                got = await census_api.fleet_answer(store)
-                cpu += time.process_time() - c0
-                wall.append((time.perf_counter() - t0) * 1000)
-            computed = getattr(census_api, "computations", lambda _s: -1)(store)
-        finally:
-            await store.close()
+    async with seeded_store(cameras, devices, agents) as store:
+        # The same census again (a later run): what checking it for changes costs.
+        t0 = time.perf_counter()
+        again = census(cameras, devices)
+        again.census_id = "bench2"
+        rows = census_rows("agent-000", "site-000", again)
+        await store.ingest_census(rows, agent_id="agent-000", census_id="bench2", last_part=True)
+        census_ms = (time.perf_counter() - t0) * 1000
+        await census_api.fleet_answer(store)
+        computed0 = getattr(census_api, "computations", lambda _s: -1)(store)
+        wall: list[float] = []
+        ingest: list[float] = []
+        got: dict[str, Any] = {}
+        cpu = 0.0
+        seq = int(time.time() * 1000) + 1
+        for n in range(reports):
+            a = n % agents
+            aid, site = f"agent-{a:03d}", f"site-{a:03d}"
+            rng = random.Random(n)
+            recs = [record(i, aid, site, rng=rng) for i in range(a, cameras, agents)]
+            if relevant and n % relevant == relevant - 1:
+                recs[0].origin.manufacturer = f"maker-{n}"  # new each time: always a change
+            t0 = time.perf_counter()
+            await store.ingest_cameras(aid, [camera_row(aid, site, r) for r in recs], full=True, removed=[],
+                                       seq=seq + n)  # fmt: skip
+            ingest.append((time.perf_counter() - t0) * 1000)
+            t0, c0 = time.perf_counter(), time.process_time()
+            got = await census_api.fleet_answer(store)
+            cpu += time.process_time() - c0
+            wall.append((time.perf_counter() - t0) * 1000)
+        computed = getattr(census_api, "computations", lambda _s: -1)(store)
     print(f"{reports} reports, answer after each: p50 {pct(wall, 50):.1f} ms, p95 {pct(wall, 95):.1f} ms, "
           f"CPU {cpu * 1000:.0f} ms in all, computed {computed - computed0 if computed >= 0 else '?'} times",
           file=sys.stderr)  # fmt: skip
     return {"cameras": cameras, "reports": reports, "relevant_every": relevant,
             "stream_answer_p50_ms": pct(wall, 50), "stream_answer_p95_ms": pct(wall, 95),
-            "stream_answer_cpu_ms": cpu * 1000, "stream_ingest_p50_ms": pct(ingest, 50), "census_again_ms": census_ms, "answer_census_devices": got["census_devices"], "stream_computed": computed - computed0 if computed >= 0 else -1}  # fmt: skip
+            "stream_answer_cpu_ms": cpu * 1000, "stream_ingest_p50_ms": pct(ingest, 50),
+            "census_again_ms": census_ms, "answer_census_devices": got["census_devices"],
+            "stream_computed": computed - computed0 if computed >= 0 else -1}  # fmt: skip
 
 
 def main() -> None:

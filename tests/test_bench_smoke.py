@@ -53,3 +53,18 @@ def test_bench_script_quick(script: str) -> None:
         assert int(figures["batches_done"]) == int(figures["batches"])
     if script == "memory.py":
         assert 10 < float(figures["agent_rss_mb"]) < 2000
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_fleet_answer_stream_computes_once_per_relevant_report() -> None:
+    """`fleet_answer.py --stream`: of 4 reports, the 2nd and 4th change a camera's origin; the answer asked after each
+    is computed again exactly after those two (the fleet revision), not after every report."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "fleet_answer.py"), "--quick", "--stream", "4", "--relevant", "2"],
+        capture_output=True, text=True, timeout=240, cwd=ROOT, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    figures = last_line_figures(done.stdout)
+    assert figures["stream_computed"] == "2", figures
+    assert int(figures["answer_census_devices"]) == 100
