@@ -27,6 +27,10 @@ VENDOR_SHELLS: dict[str, tuple[str, ...]] = {"hikvision": ("telnet", "ssh"), "da
 GUARDED = frozenset({"onvif.ip_filter", "hikvision.ip_filter", "axis.ip_filter", "onvif.gateway", "onvif.dns",
                      "onvif.protocols", "hikvision.admin_accesses"})  # fmt: skip
 FILTER = Part("IP filter (only the allow list may reach the camera)", essential=True)
+# A camera that cannot say its DNS servers or list its protocols still has them (an ONVIF-minimal server faults
+# GetDNS "Action not supported"; ipycam faults the protocol read): unknown exposure, not an absent feature.
+DNS = Part("DNS servers", absent_ok=False)
+PROTOCOLS = Part("network protocols the recorder does not need", absent_ok=False)
 
 
 class AllowListMissing(Refused):
@@ -158,7 +162,7 @@ async def restrict_network(conn: CameraConn, spec: RestrictSpec) -> tuple[list[e
         goal.remaining.append("default gateway kept on request: the camera still has a way out")
     if spec.clear_dns:
         out.append(onvif_setting(conn, "onvif.dns", lambda _cur: {"from_dhcp": False, "servers": []}))
-        goal.parts["onvif.dns"] = Part("DNS servers")
+        goal.parts["onvif.dns"] = DNS
     else:
         goal.remaining.append("DNS servers kept on request")
     if spec.ntp_server:
@@ -170,7 +174,7 @@ async def restrict_network(conn: CameraConn, spec: RestrictSpec) -> tuple[list[e
             return {n: {**v, "enabled": bool(v["enabled"]) and n.upper() in keep} for n, v in cur.items()}
 
         out.append(onvif_setting(conn, "onvif.protocols", want_protocols))
-        goal.parts["onvif.protocols"] = Part("network protocols the recorder does not need")
+        goal.parts["onvif.protocols"] = PROTOCOLS
         if "hikvision" in drivers:
 
             def want_access(cur: engine.Json) -> engine.Json:

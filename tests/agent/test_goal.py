@@ -59,3 +59,20 @@ def test_without_an_essential_part_the_goal_is_not_reachable_on_this_device() ->
         "answered from 127.0.9.1",
     )
     assert goal.describe().startswith("goal not reachable on this device; still exposed: IP filter")
+
+
+def test_restrict_network_counts_dns_and_protocols_it_cannot_read_as_unknown_exposure() -> None:
+    """A camera whose IP filter took but that cannot say its DNS servers or protocols has not reached the goal:
+    it still resolves names and serves whatever it serves (ipycam and ONVIF-minimal servers fault those reads)."""
+    from agent.actions.network import DNS, FILTER, PROTOCOLS
+
+    spec = GoalSpec(parts={"onvif.ip_filter": FILTER, "onvif.dns": DNS, "onvif.protocols": PROTOCOLS})
+    rows = [row("onvif.ip_filter", Outcome.CHANGED, {"type": "Deny", "addresses": []}),
+            row("onvif.dns", Outcome.UNSUPPORTED, reason="Action not supported"),
+            row("onvif.protocols", Outcome.UNSUPPORTED, reason="Action not supported")]  # fmt: skip
+    goal = evaluate(spec, rows)
+    assert goal.state is GoalState.PARTLY
+    assert goal.residual == (
+        "DNS servers: unknown, the camera does not say (Action not supported)",
+        "network protocols the recorder does not need: unknown, the camera does not say (Action not supported)",
+    )
