@@ -478,9 +478,15 @@ async def _rollback(args: argparse.Namespace) -> int:
             return rep
 
         reports = [r for r in await asyncio.gather(*(one(c) for c in fleet.camera_ids())) if r is not None]
-    if not args.dry_run:
+    if not args.dry_run and reports:
+        # Only when something was rolled back: a rollback that found nothing to do writes no state file (a mistyped
+        # --state must not leave an empty one behind).
         _save_state(args.state, state)
     if not reports:
+        if not args.state.exists():
+            print(f"no snapshot to roll back: there is no state file at {args.state} (apply writes it; check --state)",
+                  file=sys.stderr)  # fmt: skip
+            return EXIT_FAILED
         if state["snapshots"] and args.snapshot is None:
             # Every recorded apply was undone already: nothing to do is not a failure.
             print("nothing left to roll back: every apply in the state file was rolled back "
