@@ -50,6 +50,8 @@ DEFAULT_READ_PATH: ReadPathName = "fast"
 ClockSource = Literal["GetSystemDateAndTime", "http-date", "none"]
 
 #: Device-service operations ONVIF Core classes PRE_AUTH (VENDORS.md §1 table).
+#: The protection space (agent.auth_guard) of the device service: every session's, so worked out once, not per call.
+DEVICE_SPACE = space_of(DEVICE_PATH)
 PRE_AUTH_OPS = frozenset({"GetSystemDateAndTime", "GetCapabilities", "GetServices", "GetServiceCapabilities"})
 #: Operations that must not be sent twice after a timeout (the first may have been applied).
 NON_IDEMPOTENT_OPS = frozenset(
@@ -187,11 +189,11 @@ class OnvifSession:
     def auth_failed(self) -> AuthFailed | None:
         """The camera's ONVIF service turned the credential away (kept by the camera's AuthGuard, so it outlives
         this session and lifts when the credential changes): authenticated calls are not made."""
-        return self.http.guard.denied.get(space_of(self.device_xaddr))
+        return self.http.guard.denied.get(DEVICE_SPACE)
 
     def remember_auth(self, exc: AuthFailed) -> None:
         """No authenticated ONVIF call goes out again with this credential (the first failure stays)."""
-        self.http.guard.deny(space_of(self.device_xaddr), exc)
+        self.http.guard.deny(DEVICE_SPACE, exc)
 
     async def set_credentials(self, credentials: Credentials) -> None:
         """Operator supplied credentials: only *different* credentials lift a remembered auth failure (the guard
@@ -390,20 +392,18 @@ class OnvifSession:
                 if guard.presented > presented:
                     # A credential went out and was refused (a token's NotAuthorized fault, a digest's 401): the
                     # guard keeps it from every API of the camera that has not accepted it.
-                    guard.refuse(space_of(self.device_xaddr), exc)
+                    guard.refuse(DEVICE_SPACE, exc)
                 # Never retry bad credentials: cameras lock accounts after 5-7 failures (DESIGN §4).
                 self.remember_auth(exc)
             raise
         if authenticated and self.auth_scheme == "wsse" and guard.presented > presented:
-            guard.accept(
-                space_of(self.device_xaddr)
-            )  # a token is accepted by an answer that is not a refusal
+            guard.accept(DEVICE_SPACE)  # a token is accepted by an answer that is not a refusal
         return result
 
     def _remembered(self, op_name: str) -> AuthFailed | None:
         """Why an authenticated call is not made (None: it may be): the guard's words when it holds the credential
         back ("not sent: refused on <date>"); else (nothing was sent: a Basic-only camera) the session's own."""
-        earlier = self.http.guard.denial(space_of(self.device_xaddr), host=self.host, operation=op_name)
+        earlier = self.http.guard.denial(DEVICE_SPACE, host=self.host, operation=op_name)
         if earlier is None or isinstance(earlier, Withheld):
             return earlier
         return _remembered(earlier, op_name)

@@ -12,11 +12,10 @@ from agent.actions import engine
 from agent.actions.onvif_settings import field as zfield
 from agent.actions.onvif_settings import items, text
 from agent.attribution import Observation, VendorLookup
-from agent.auth_guard import space_of
 from agent.drivers import DRIVERS, value_from_json, value_to_json
 from agent.errors import AuthFailed, CameraError, Unreachable, Unsupported
 from agent.http import CameraHttp, HttpReply
-from agent.onvif_session import OnvifSession
+from agent.onvif_session import DEVICE_SPACE, OnvifSession
 from agent.onvif_xaddr import DEVICE_PATH
 from agent.vendor_probe import VendorProbes, api_space, probe_vendors
 
@@ -127,7 +126,7 @@ class CameraConn:
     def check_auth(self) -> None:
         """Refuse to contact a camera whose credentials already failed (cameras lock after 5-7 failures;
         a digest client even spends two failed attempts per request once it holds a stale nonce)."""
-        self.http.guard.admit(space_of(DEVICE_PATH), host=self.host, operation="login")  # "not sent: ..."
+        self.http.guard.admit(DEVICE_SPACE, host=self.host, operation="login")  # "not sent: ..."
         failed = self.session.auth_failed
         if failed is not None:
             raise type(failed)(
