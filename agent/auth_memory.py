@@ -9,6 +9,7 @@ import logging
 import os
 import secrets
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,10 @@ from agent.credentials import Credentials
 from agent.durable import private
 
 log = logging.getLogger(__name__)
+
+Entry = dict[str, Any]
+#: Where a worker's memory sends each change (camera id, entry or None when the block is lifted).
+Relay = Callable[[str, Entry | None], None]
 
 VERSION = 1
 #: A lost answer (it may have been a failed login, or a network fault) holds the credential back this long in
@@ -34,15 +39,53 @@ class AuthMemory:
     that accepted it), keyed by the agent's camera reference and a salted scrypt fingerprint of the credential:
     a new password for that camera lifts the block, and the file holds no secret."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | None, *, relay: Relay | None = None) -> None:
+        """`path` None with `relay`: a worker's memory (see relayed), which writes no file."""
         self.path = path
+        self._relay = relay
         self._salt = secrets.token_bytes(16)
-        self._cameras: dict[str, dict[str, Any]] = {}
+        self._cameras: dict[str, Entry] = {}
         self._fingerprints: dict[Credentials, str] = {}
         self._dirty = False
         self._load()
 
+    # ---- worker processes (agent.inventory_shards) ---------------------------------------------------
+    # The file has one writer, the process that opened it: a worker's compaction would otherwise replace the file
+    # with its own view and drop the refusals other workers appended meanwhile. Workers get the salt and their
+    # cameras' entries, and hand every change back to that process, which appends it at once (as for its own).
+    def share(self, camera_ids: Iterable[str]) -> dict[str, Any]:
+        """What a worker needs: the salt (its fingerprints must match the file's) and these cameras' entries."""
+        return {
+            "salt": self._salt.hex(),
+            "cameras": {c: self._cameras[c] for c in camera_ids if c in self._cameras},
+        }
+
+    @classmethod
+    def relayed(cls, shared: Mapping[str, Any], relay: Relay) -> AuthMemory:
+        """A worker's memory: what `share` gave it, every change handed to `relay` instead of a file."""
+        memory = cls(None, relay=relay)
+        memory._salt = bytes.fromhex(str(shared["salt"]))
+        cameras = shared.get("cameras")
+        if isinstance(cameras, dict):
+            memory._cameras = {str(c): e for c, e in cameras.items() if isinstance(e, dict)}
+        return memory
+
+    def apply(self, camera_id: str, entry: object) -> None:
+        """A change a worker relayed: kept (appended to the file at once) like one of this process's own."""
+        if entry is not None and not (isinstance(entry, dict) and _block(entry.get("block")) is not None
+                                      and isinstance(entry.get("credential"), str)):  # fmt: skip
+            log.warning("auth memory: a worker relayed an entry not understood for %s; ignored", camera_id)
+            return
+        if entry is None:
+            if self._cameras.pop(camera_id, None) is not None:
+                self._append(camera_id, None)
+        elif self._cameras.get(camera_id) != entry:
+            self._cameras[camera_id] = entry
+            self._append(camera_id, entry)
+
     def _load(self) -> None:
+        if self.path is None:
+            return
         try:
             lines = self.path.read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:
@@ -112,9 +155,14 @@ class AuthMemory:
             self._cameras[camera_id] = entry
             self._append(camera_id, entry)
 
-    def _append(self, camera_id: str, entry: dict[str, Any] | None) -> None:
+    def _append(self, camera_id: str, entry: Entry | None) -> None:
         """One line per change, written at once: a refusal must outlive a process killed a moment later, and
         rewriting the whole file per camera would be quadratic on a site whose password is wrong everywhere."""
+        if self._relay is not None:
+            self._relay(camera_id, entry)
+            return
+        if self.path is None:
+            return
         if not self.path.exists():
             self._dirty = True
             self.flush()
@@ -128,7 +176,7 @@ class AuthMemory:
 
     def flush(self) -> None:
         """Rewrite the file compacted (one line per camera held back), atomically."""
-        if not self._dirty:
+        if not self._dirty or self.path is None:
             return
         lines = [json.dumps({"version": VERSION, "salt": self._salt.hex()})]
         lines += [

@@ -332,11 +332,13 @@ class CameraFleet:
         *,
         vendor_apis: bool = True,
         release: bool = True,
+        match_recorders: bool = True,
     ) -> AsyncIterator[InventoryResult]:
         """Inventory the cameras and yield each result as soon as its camera is read (not in input order).
 
         At most `concurrency` cameras are in flight, each a worker pulling the next camera id, so a 10,000-camera
         site holds `concurrency` tasks and the results not yet consumed, never a task per camera.
+        `match_recorders` False: a worker process reading one shard; its parent matches over all shards.
         """
         oui = await self._oui_lookup()
         pending = deque(camera_ids if camera_ids is not None else self.camera_ids())
@@ -371,10 +373,12 @@ class CameraFleet:
                 item = await done.get()
                 if isinstance(item, BaseException):
                     raise item
-                records.append(_kept(item.record))
+                if match_recorders:
+                    records.append(kept_record(item.record))
                 yield item
             # Recorder channels are matched once per sweep, over all its records (not per camera: quadratic).
-            self.remember(records)
+            if match_recorders:
+                self.remember(records)
         finally:
             for w in workers:
                 w.cancel()
@@ -660,7 +664,7 @@ class CameraFleet:
         return report.outcome(f"{entry.command_id}:{entry.camera_id}" if before else "")
 
 
-def _kept(rec: pb.CameraRecord) -> pb.CameraRecord:
+def kept_record(rec: pb.CameraRecord) -> pb.CameraRecord:
     """What the fleet keeps of a streamed record to match recorder channels (remember): a recorder whole (its
     channels get their camera ids), a camera only its address and identity. Keeping every camera's whole record
     until the sweep ended held all of them at once (evidence, risk, settings: most of a 10,000-camera sweep's RSS)."""

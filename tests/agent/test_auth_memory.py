@@ -66,6 +66,33 @@ def test_success_with_new_credentials_forgets_the_camera_and_flush_compacts(tmp_
     assert AuthMemory(path).blocked() == ["b:80"]
 
 
+def test_workers_relay_their_refusals_to_the_one_writer_of_the_file(tmp_path: Path) -> None:
+    """Two workers (agent.inventory_shards) on a site with no memory file yet: each refusal reaches the file at once,
+    neither overwrites the other's, and their fingerprints use the file's salt (the next run recognises both)."""
+    path = tmp_path / "auth.jsonl"
+    parent = AuthMemory(path)
+    workers = [
+        AuthMemory.relayed(json.loads(json.dumps(parent.share([cid]))), parent.apply)
+        for cid in ("a:80", "b:80")
+    ]
+    _refused_guard(workers[0], "a:80")
+    assert [json.loads(line)["camera"] for line in path.read_text().splitlines()[1:]] == ["a:80"]
+    _refused_guard(workers[1], "b:80")
+    parent.flush()
+    assert path.stat().st_mode & 0o777 == 0o600
+    nxt = AuthMemory(path)
+    for cid in ("a:80", "b:80"):
+        guard = AuthGuard(WRONG)
+        nxt.attach(cid, guard)
+        with pytest.raises(Withheld):
+            guard.admit("cgi-bin")
+    # What the next run's workers are given holds the block too.
+    again = AuthGuard(WRONG)
+    AuthMemory.relayed(nxt.share(["b:80"]), nxt.apply).attach("b:80", again)
+    with pytest.raises(Withheld):
+        again.admit("cgi-bin")
+
+
 def test_a_lost_answer_holds_back_for_an_hour_not_forever(tmp_path: Path) -> None:
     path = tmp_path / "auth.jsonl"
     memory = AuthMemory(path)
