@@ -97,7 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version="camfleet-agent 0.1.0")
     sub = p.add_subparsers(dest="command", required=True)
     _common(sub.add_parser("scan", help="find cameras: pre-auth GetSystemDateAndTime on targets or ranges"))
-    _common(sub.add_parser("inventory", help="read identity, network, cloud features, origin and risk"))
+    inv = sub.add_parser("inventory", help="read identity, network, cloud features, origin and risk")
+    _common(inv)
+    inv.add_argument("--workers", type=int, default=1,
+                     help="worker processes sharing the sweep (one core each; --concurrency is split between them)")  # fmt: skip
     from agent import cli_census
 
     cli_census.add_parser(sub, _common)
@@ -372,11 +375,24 @@ async def _scan(args: argparse.Namespace) -> int:
 
 
 async def _inventory(args: argparse.Namespace) -> int:
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
     targets = await _targets(args)
     printer = InventoryPrinter(len(targets), args.json)
     async with _fleet(args, targets) as fleet:
-        async for r in fleet.inventory_stream():
-            printer.add(r)
+        if args.workers == 1:
+            async for r in fleet.inventory_stream():
+                printer.add(r)
+        else:
+            from agent.inventory_shards import ShardedSweep
+
+            sweep = ShardedSweep(fleet, args.workers, verbose=args.verbose)
+            async for r in sweep.stream():
+                printer.add(r)
+            for w in sweep.stats:
+                if w.lost:
+                    print(f"camfleet-agent: inventory worker {w.shard}/{len(sweep.stats)} {w.fate()}: {w.lost} of "
+                          f"its {w.cameras} cameras not read (error class internal)", file=sys.stderr)  # fmt: skip
     return exit_code(printer.statuses)
 
 
