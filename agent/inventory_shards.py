@@ -179,8 +179,14 @@ class ShardedSweep:
                 why = (
                     f"not read: inventory worker {stats.shard}/{n} {stats.fate()} before this camera was read"
                 )
-                log.error("inventory worker %d/%d %s: %d cameras not read", stats.shard, n,
-                          stats.fate(), len(unread))  # fmt: skip
+                log.error(
+                    "inventory worker %d/%d %s: %d of its %d cameras not read (error class internal)",
+                    stats.shard,
+                    n,
+                    stats.fate(),
+                    len(unread),
+                    stats.cameras,
+                )
                 for cid, t in unread.items():
                     done.put_nowait(self._lost(cid, t, why))
             done.put_nowait(None)
