@@ -8,7 +8,10 @@ CVEs, risk). The naive side is one ONVIFCamera per camera, awaited in turn, read
 `--quick` times the naive loop on a sample and extrapolates.
 
 Run:  python bench/inventory_sweep.py [--cameras 1000] [--latency-ms 50] [--concurrency 64] [--camsim-procs 2]
-                                     [--quick]
+                                     [--quick] [--workers 1 --workers 2]
+`--workers N` shards the agent's sweep over N worker processes (agent.inventory_shards, as `camfleet-agent
+inventory --workers N`); CPU is then the bench process's plus its waited-for children's, RSS the sum of the
+processes' peaks.
 Last line: speedup=<x> cpu_ms_per_camera=<y> rss_mb=<z>
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import csv
 import json
@@ -36,6 +40,7 @@ from onvif import ONVIFCamera
 
 from agent.credentials import Credentials
 from agent.fleet import CameraFleet
+from agent.inventory_shards import ShardedSweep
 from agent.onvif_session import WSDL_DIR
 from agent.targets import Target
 
@@ -57,6 +62,17 @@ def peak_rss_mb() -> float:
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_peak_rss() -> None:
+    """Start VmHWM afresh (Linux >= 4.0): one run's figure must not be an earlier run's peak in this process."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def requests_served(controls: list[str]) -> int:
@@ -141,24 +157,36 @@ async def agent_inventory(
     check_rounds: int,
     controls: list[str],
     keep: BinaryIO | None = None,
+    workers: int = 1,
+    worker_rss: list[float] | None = None,
 ) -> tuple[float, float, int, int, int, list[float]]:
     """(wall s, cpu s, cameras ok, cameras total, requests camsim served during the sweep, CPU s of each check
     round). Records are consumed as they stream out (like `camfleet-agent inventory --json`), not held; then
-    `check_rounds` cheap checks of every camera."""
+    `check_rounds` cheap checks of every camera (one process only: workers keep no sessions after the sweep).
+    With workers > 1 the CPU includes the workers' (waited for, so in RUSAGE_CHILDREN; camsim is not waited for
+    until the end) and `worker_rss` receives each worker's peak RSS."""
     r0 = requests_served(controls)
-    t0, c0 = time.perf_counter(), time.process_time()
+    t0, c0, k0 = time.perf_counter(), time.process_time(), children_cpu()
     ok = total = 0
     async with CameraFleet(targets, concurrency=concurrency, timeout=10.0, read_path=read_path) as fleet:  # type: ignore[arg-type]
-        async for r in fleet.inventory_stream():
+        sweep = ShardedSweep(fleet, workers) if workers > 1 else None
+        async for r in sweep.stream() if sweep is not None else fleet.inventory_stream():
             ok += r.ok
             total += 1
             if keep is not None:
                 # Serialised as each camera finishes (held records would count in the RSS measured here).
                 keep.write(struct.pack("!I", r.record.ByteSize()) + r.record.SerializeToString())
-        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        wall, own, workers_cpu = time.perf_counter() - t0, time.process_time() - c0, children_cpu() - k0
+        cpu = own + workers_cpu
         served = requests_served(controls) - r0  # a blocking local call, outside the timed part
+        if sweep is not None:
+            print(f"  CPU: parent {own:.1f}s (reading the workers' streams), workers {workers_cpu:.1f}s "
+                  f"(" + " + ".join(f"{w.cpu_s:.1f}" for w in sweep.stats) + "s by their own count); parent peak RSS "
+                  f"{peak_rss_mb():.0f} MB")  # fmt: skip
+            if worker_rss is not None:
+                worker_rss.extend(w.rss_mb for w in sweep.stats)
         rounds = []
-        for _ in range(check_rounds):
+        for _ in range(check_rounds if sweep is None else 0):
             c1 = time.process_time()
             stale = await fleet.check()
             rounds.append(time.process_time() - c1)
@@ -210,6 +238,8 @@ def main() -> None:
         help="ONVIF read path(s) of the agent; 'both' runs zeep then fast over the same fleet",
     )
     ap.add_argument("--no-naive", action="store_true", help="skip the naive loop (agent figures only)")
+    ap.add_argument("--workers", type=int, action="append", default=[],
+                    help="agent worker processes (camfleet-agent inventory --workers); repeat to compare in one run")  # fmt: skip
     ap.add_argument(
         "--check-rounds", type=int, default=3, help="cheap check rounds after the sweep (steady state)"
     )
@@ -249,25 +279,38 @@ def main() -> None:
             paths = ["zeep", "fast"] if args.read_path == "both" else [args.read_path]
             walls: dict[str, float] = {}
             line = ""
-            for read_path in paths:
+            runs = [(path, n) for path in paths for n in (args.workers or [1])]
+            for read_path, workers in runs:
                 s0 = cpu_seconds(pids)
+                reset_peak_rss()
+                worker_rss: list[float] = []
                 # CPU-time timer: on a shared, loaded machine wall-clock profiles mostly show descheduling.
                 profiler = cProfile.Profile(time.process_time) if args.profile else None
                 if profiler is not None:
                     profiler.enable()
                 wall, cpu, ok, total, reqs, rounds = asyncio.run(
-                    agent_inventory(targets, args.concurrency, read_path, args.check_rounds, controls)
+                    agent_inventory(
+                        targets,
+                        args.concurrency,
+                        read_path,
+                        args.check_rounds,
+                        controls,
+                        workers=workers,
+                        worker_rss=worker_rss,
+                    )
                 )
                 if profiler is not None:
                     profiler.disable()
                     profiler.dump_stats(f"{args.profile}.{read_path}")
-                rss = peak_rss_mb()
+                rss = peak_rss_mb() + sum(worker_rss)
                 sim_cpu = cpu_seconds(pids) - s0
                 per_cam = reqs / max(1, total)
                 lat = args.latency_ms / 1000
                 floor = max(reqs * lat / args.concurrency, per_cam * lat)
                 walls[read_path] = wall
-                print(f"agent ({read_path} reads): {total} cameras ({ok} fully read) in {wall:.1f}s; {reqs} requests "
+                procs_note = f", {workers} workers: RSS {' + '.join(f'{r:.0f}' for r in worker_rss)} MB + parent" if (
+                    workers > 1) else ""  # fmt: skip
+                print(f"agent ({read_path} reads{procs_note}): {total} cameras ({ok} fully read) in {wall:.1f}s; {reqs} requests "
                       f"({per_cam:.1f}/camera); CPU {cpu:.1f}s ({cpu / total * 1000:.1f} ms/camera); "
                       f"peak RSS {rss:.0f} MB")  # fmt: skip
                 print(f"  camsim ({k} processes): CPU {sim_cpu:.1f}s during the agent's run "
@@ -280,12 +323,12 @@ def main() -> None:
                     print(f"  steady state: {len(rounds)} check rounds, CPU per camera per round "
                           + ", ".join(f"{p:.3f}" for p in per) + " ms (the first only learns each camera's sign)")  # fmt: skip
                 line = (f"cpu_ms_per_camera={cpu / total * 1000:.1f} rss_mb={rss:.0f} requests_per_camera={per_cam:.1f}"
-                        f" floor_ratio={wall / floor:.2f}")  # fmt: skip
+                        f" floor_ratio={wall / floor:.2f} workers={workers} wall_s={wall:.1f}")  # fmt: skip
+                print(line)
             if "zeep" in walls and "fast" in walls:
                 print(f"fast vs zeep read path: {walls['zeep'] / walls['fast']:.2f}x wall")
             if args.no_naive:
-                print(line)
-                return
+                return  # each run's figures line is printed above
             sample = targets[: args.sample] if args.quick else targets
             nwall, nok = asyncio.run(naive_loop(sample))
             naive_total = nwall * len(targets) / len(sample)
