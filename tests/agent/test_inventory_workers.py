@@ -175,7 +175,7 @@ def test_a_killed_worker_costs_its_unread_cameras_only(sim: Sim, tmp_path: Path)
         assert proc.stdout is not None and proc.stderr is not None
         first = json.loads(proc.stdout.readline())  # the workers are running
         workers = _workers_of(proc.pid)
-        assert set(workers) == {"1/2", "2/2"}
+        assert "1/2" in workers  # it reads the slow camera; 2/2 may have finished its whole shard already
         os.kill(workers["1/2"], signal.SIGKILL)
         rest = [json.loads(line) for line in proc.stdout if line.strip()]
         rc = proc.wait(timeout=60)
