@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import json
 import time
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from alembic import op
-
-from controller.identity import Identity
 
 revision = "0012_one_owner_per_device"
 down_revision = "0011_stable_identity"
@@ -44,6 +43,25 @@ _alerts = sa.table(
     sa.column("acknowledged_by", sa.Text), sa.column("acknowledged_at", sa.Float),
 )  # fmt: skip
 _agents = sa.table("agents", sa.column("agent_id", sa.Text), sa.column("camera_count", sa.Integer))
+
+
+class Identity(NamedTuple):
+    """controller.identity's rule as it stood at this revision, copied so that the migration keeps doing what it
+    did when later code changes (stored serials and MACs are already normalised). A NamedTuple, not a dataclass:
+    alembic loads revisions outside sys.modules, where dataclass() cannot resolve the module's annotations."""
+
+    serial: str
+    macs: tuple[str, ...]
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple([f"serial:{self.serial}"] if self.serial else []) + tuple(f"mac:{m}" for m in self.macs)
+
+    def same_device(self, other: Identity) -> bool:
+        # MACs decide when both sides have some (cheap firmware gives many devices one serial), else equal serials.
+        if self.macs and other.macs:
+            return not set(self.macs).isdisjoint(other.macs)
+        return bool(self.serial) and self.serial == other.serial
 
 
 def upgrade() -> None:
