@@ -1,4 +1,4 @@
-"""Dashboard and API latency: p50/p95 of overview, cameras page and CSV export at 10,000 and 50,000 cameras."""
+"""Dashboard and API latency: p50/p95 of overview, cameras page, CSV and JSON export at 10,000 and 50,000 cameras."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ ENDPOINTS = [
     ("cameras_html", "/cameras?page={page}", True),
     ("cameras_api", "/api/v1/cameras?limit=50&offset={offset}", False),
     ("export_csv", "/api/v1/export?format=csv", False),
+    ("export_json", "/api/v1/export?format=json", False),
 ]
 
 
@@ -44,7 +45,7 @@ async def measure(ctl: ControllerProc, cameras: int, reps: int, export_reps: int
         await ctl.login(s)
         pages = max(1, cameras // 50)
         for label, path, html in ENDPOINTS:
-            n = export_reps if label == "export_csv" else reps
+            n = export_reps if label.startswith("export_") else reps
             times, size = [], 0
             await timed(s, ctl.url + path.format(page=1, offset=0), {} if html else api)  # warm-up
             for k in range(n):

@@ -13,7 +13,12 @@ ROOT = Path(__file__).resolve().parents[1]
 # script -> figures its last line must carry (the ones BENCHMARKS.md quotes)
 SCRIPTS = {
     "ingest.py": ("cameras", "ratio_inv_sqlite", "ratio_upd_sqlite", "hub_upd_msgs_s_sqlite"),
-    "api_latency.py": ("overview_html_p95_ms_500", "cameras_html_p95_ms_500", "export_csv_p95_ms_500"),
+    "api_latency.py": (
+        "overview_html_p95_ms_500",
+        "cameras_html_p95_ms_500",
+        "export_csv_p95_ms_500",
+        "export_json_p95_ms_500",
+    ),
     "memory.py": ("agent_rss_mb", "controller_rss_mb"),
     "campaign.py": ("campaign_s", "controller_cpu_s", "batches_done"),
     "fleet_answer.py": ("answer_p50_ms", "answer_p95_ms", "answer_cameras"),
