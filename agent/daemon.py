@@ -9,8 +9,7 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Protocol
 
 import aiomqtt
@@ -26,6 +25,7 @@ from agent.census.wire import reports as census_reports
 from agent.config import AgentConfig
 from agent.metrics import build_metrics
 from agent.outbox import Outbox
+from agent.outcome import CameraOutcome, SnapshotSink
 from agent.state import AgentState, JournalEntry
 from agent.targets import RangeAllowList
 from protos import topics
@@ -40,21 +40,6 @@ log = logging.getLogger(__name__)
 CHANGING_ACTIONS = frozenset({"disable_cloud", "restrict_network", "decommission", "rollback", "reboot"})
 FINAL = frozenset({pb.EXECUTION_STATE_SUCCEEDED, pb.EXECUTION_STATE_FAILED, pb.EXECUTION_STATE_REJECTED,
                    pb.EXECUTION_STATE_TIMED_OUT, pb.EXECUTION_STATE_CANCELED})  # fmt: skip
-
-
-@dataclass
-class CameraOutcome:
-    state: pb.ExecutionState
-    settings: list[pb.SettingOutcome] = field(default_factory=list)
-    snapshot: dict[str, str] = field(default_factory=dict)  # setting -> JSON of the prior value
-    snapshot_id: str = ""
-    error_class: pb.ErrorClass = pb.ERROR_CLASS_UNSPECIFIED
-    message: str = ""
-    goal: pb.GoalState = pb.GOAL_STATE_UNSPECIFIED
-    residual: list[str] = field(default_factory=list)  # what remains exposed when the goal was not reached
-
-
-SnapshotSink = Callable[[dict[str, str]], Awaitable[str]]
 
 
 class Executor(Protocol):

@@ -20,12 +20,12 @@ from agent.attribution import VendorLookup, load_oui
 from agent.auth_guard import AuthGuard
 from agent.auth_memory import AuthMemory
 from agent.credentials import Credentials
-from agent.daemon import CameraOutcome, SnapshotSink
 from agent.errors import AuthFailed, CameraError, Refused
 from agent.http import DEFAULT_CONCURRENCY, HttpPool
 from agent.inventory import ERROR_CLASSES, InventoryResult, inventory_camera, recorder_record
 from agent.liveness import Checker, Sign
 from agent.onvif_session import OnvifSession, ReadPathName
+from agent.outcome import CameraOutcome, SnapshotSink
 from agent.state import JournalEntry
 from agent.targets import Target
 from agent.vendor_probe import VendorProbes

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from agent.config import parse_config
-from agent.daemon import AgentDaemon, CameraOutcome, SnapshotSink
+from agent.daemon import AgentDaemon
+from agent.outcome import CameraOutcome, SnapshotSink
 from agent.state import JournalEntry
 from protos.camfleet.v1 import camfleet_pb2 as pb
 from protos.keys import Keyring, SigningKey
