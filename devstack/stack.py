@@ -332,7 +332,9 @@ class Stack:
         if self.approver_names:
             self.make_approvers()
         self.start_camsim()
-        _wait_file(self.root / "camsim" / "targets.csv", 30, self.procs["camsim"])
+        # camsim writes targets.csv, then truth.json (each atomically): waiting for the last one means both
+        # are there. Waiting for targets.csv let split_targets read a truth.json not yet written.
+        _wait_file(self.root / "camsim" / "truth.json", 30, self.procs["camsim"])
         self.split_targets()
         if self.broker == "mosquitto":
             self.setup_pki()
