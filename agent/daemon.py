@@ -23,6 +23,7 @@ from agent.census.runner import CensusConfig, CensusError, run_census
 from agent.census.wire import known_from_records
 from agent.census.wire import reports as census_reports
 from agent.config import AgentConfig
+from agent.durable import private_dir
 from agent.metrics import build_metrics
 from agent.outbox import Outbox
 from agent.outcome import CameraOutcome, SnapshotSink
@@ -80,7 +81,7 @@ class AgentDaemon:
     def __init__(self, cfg: AgentConfig, executor: Executor) -> None:
         self.cfg = cfg
         self.executor = executor
-        cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(cfg.state_dir)
         self.outbox = Outbox(cfg.state_dir / "outbox.db")
         self.state = AgentState(cfg.state_dir / "agent.db")
         self.boot_seq = self.outbox.next("boot")

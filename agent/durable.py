@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
+import stat
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 def open_durable(path: Path, schema: str) -> sqlite3.Connection:
@@ -20,12 +24,27 @@ def open_durable(path: Path, schema: str) -> sqlite3.Connection:
     return db
 
 
-def private(path: Path) -> Path:
-    """The file 0600 in a 0700 directory before anything is written to it (journals, snapshots and seen
-    commands are nobody else's business); SQLite's -wal and -shm files take the database's mode."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+def private_dir(path: Path) -> Path:
+    """The agent's own state directory (the daemon's `state_dir`): created 0700, and tightened to 0700 if it
+    exists, unless it is a shared directory (world-writable and sticky, like /tmp): that is left as it is."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    mode = path.stat().st_mode
+    if mode & stat.S_IWOTH and mode & stat.S_ISVTX:
+        log.warning(
+            "state directory %s is shared (mode %o): its mode is left alone", path, stat.S_IMODE(mode)
+        )
+        return path
     with contextlib.suppress(PermissionError):  # a directory someone else owns keeps its mode
-        path.parent.chmod(0o700)
+        path.chmod(0o700)
+    return path
+
+
+def private(path: Path) -> Path:
+    """The file 0600 before anything is written to it (journals, snapshots and seen commands are nobody else's
+    business); SQLite's -wal and -shm files take the database's mode. Missing directories are created 0700; one
+    that exists keeps its mode: the CLI's --state may name a file in a home or shared directory (run as root with
+    --state in /tmp, tightening the directory made /tmp 0700 for every other user on the machine)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
     path.chmod(0o600)
     for side in ("-wal", "-shm"):
