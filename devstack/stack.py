@@ -328,6 +328,15 @@ class Stack:
 
     # ---- whole ---------------------------------------------------------------------------------
     def start(self) -> None:
+        """Start everything; if any part fails to come up, what was already started is stopped before the error
+        goes on (callers start the stack before their own try/finally, and leaked camsims held ports)."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
         (self.root / "logs").mkdir(parents=True, exist_ok=True)
         if self.approver_names:
             self.make_approvers()
