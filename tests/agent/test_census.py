@@ -6,9 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +16,11 @@ import pytest
 
 from tests.agent.test_cli import agent
 from tests.camsim.conftest import find_free_port
+from tests.camsim_process import camsim_process
 from tests.timing import scaled
 
 pytestmark = [pytest.mark.integration]
 
-CAMSIM = str(Path(sys.executable).with_name("camsim"))
-READY = re.compile(r"camsim ready: (\d+) cameras .* control=(http://127\.0\.0\.1:\d+)")
 # Other helpers' simulators answer the same multicast groups: this process owns one /24 and grades only that.
 NET = f"127.8.{os.getpid() % 250 + 1}"
 # And a fleet of its own: two runs of this module at once would otherwise simulate the same MACs and serials,
@@ -57,25 +53,10 @@ class Sim:
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
     out = tmp_path_factory.mktemp("census")
     port, rtsp, tls = find_free_port(), find_free_port(), find_free_port()
-    proc = subprocess.Popen(
-        [CAMSIM, "--cameras", "80", "--seed", SEED, "--recorders", "4", "--unactivated-share", "0.15",
-         "--base-address", f"{NET}.1", "--port", str(port), "--rtsp-port", str(rtsp), "--tls-port", str(tls),
-         "--control-port", "0", "--export", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    control = ""
-    try:
-        for line in proc.stdout:
-            if m := READY.search(line):
-                control = m.group(2)
-                break
-        assert control, "camsim did not start"
-        truth = json.loads((out / "truth.json").read_text())
-        yield Sim(out, control, port, rtsp, tls, truth)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=20)
+    with camsim_process(out, "--cameras", "80", "--seed", SEED, "--recorders", "4", "--unactivated-share", "0.15",
+                        "--base-address", f"{NET}.1", "--port", str(port), "--rtsp-port", str(rtsp),
+                        "--tls-port", str(tls)) as control:  # fmt: skip
+        yield Sim(out, control, port, rtsp, tls, json.loads((out / "truth.json").read_text()))
 
 
 def correct(device: dict[str, Any], truth: dict[str, Any]) -> bool:

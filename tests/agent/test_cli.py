@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,12 +14,11 @@ from urllib.request import Request, urlopen
 import pytest
 
 from tests.camsim.conftest import find_free_port
+from tests.camsim_process import camsim_process
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 AGENT = str(Path(sys.executable).with_name("camfleet-agent"))
-CAMSIM = str(Path(sys.executable).with_name("camsim"))
-READY = re.compile(r"camsim ready: (\d+) cameras .* control=(http://127\.0\.0\.1:\d+)")
 
 
 @dataclass
@@ -46,27 +43,9 @@ def agent(*args: str, cwd: Path) -> tuple[int, list[dict[str, Any]], str]:
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
     out = tmp_path_factory.mktemp("camsim")
-    port = find_free_port()
-    proc = subprocess.Popen(
-        [CAMSIM, "--cameras", "8", "--seed", "5", "--mix", "hikvision=3,dahua=2,axis=1,generic=1,oem=2",
-         "--base-address", "127.0.10.1", "--port", str(port), "--control-port", "0", "--no-discovery",
-         "--export", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    control = ""
-    try:
-        for line in proc.stdout:
-            m = READY.search(line)
-            if m:
-                control = m.group(2)
-                break
-        assert control, "camsim did not start"
-        truth = json.loads((out / "truth.json").read_text())
-        yield Sim(out, control, out / "targets.csv", truth)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=20)
+    with camsim_process(out, "--cameras", "8", "--seed", "5", "--mix", "hikvision=3,dahua=2,axis=1,generic=1,oem=2",
+                        "--base-address", "127.0.10.1", "--port", str(find_free_port()), "--no-discovery") as control:  # fmt: skip
+        yield Sim(out, control, out / "targets.csv", json.loads((out / "truth.json").read_text()))
 
 
 def test_inventory_json_has_one_object_per_camera_with_origin(sim: Sim) -> None:

@@ -14,8 +14,9 @@ from urllib.request import Request, urlopen
 
 import pytest
 
-from tests.agent.test_cli import AGENT, CAMSIM, READY, Sim, agent
+from tests.agent.test_cli import AGENT, Sim, agent
 from tests.camsim.conftest import find_free_port
+from tests.camsim_process import camsim_process
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -26,27 +27,12 @@ WRONG = 3  # the targets row (0-based) whose password is wrong
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
     """40 cameras of camsim's default mix; the targets file has a wrong password for one of them."""
     out = tmp_path_factory.mktemp("camsim")
-    proc = subprocess.Popen(
-        [CAMSIM, "--cameras", "40", "--seed", "16", "--base-address", "127.0.61.1", "--port", str(find_free_port()),
-         "--control-port", "0", "--no-discovery", "--export", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    control = ""
-    try:
-        for line in proc.stdout:
-            m = READY.search(line)
-            if m:
-                control = m.group(2)
-                break
-        assert control, "camsim did not start"
+    with camsim_process(out, "--cameras", "40", "--seed", "16", "--base-address", "127.0.61.1",
+                        "--port", str(find_free_port()), "--no-discovery") as control:  # fmt: skip
         rows = (out / "targets.csv").read_text().splitlines()
         rows[1 + WRONG] += "-wrong"
         (out / "targets.csv").write_text("\n".join(rows) + "\n")
         yield Sim(out, control, out / "targets.csv", json.loads((out / "truth.json").read_text()))
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=20)
 
 
 def _row(sim: Sim, i: int) -> dict[str, Any]:
