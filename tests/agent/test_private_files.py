@@ -12,16 +12,17 @@ def _mode(p: Path) -> int:
     return stat.S_IMODE(p.stat().st_mode)
 
 
+def _dir(p: Path, mode: int) -> Path:
+    p.mkdir()
+    p.chmod(mode)
+    return p
+
+
 def test_a_state_file_in_a_shared_or_chosen_directory_leaves_that_directory_as_it_was(tmp_path: Path) -> None:
     # Run as root with --state in /tmp, tightening the file's directory once made /tmp 0700 for every other user.
-    shared, home = tmp_path / "shared", tmp_path / "home"
-    shared.mkdir()
-    shared.chmod(0o1777)
-    home.mkdir()
-    home.chmod(0o755)
+    shared, home = _dir(tmp_path / "shared", 0o1777), _dir(tmp_path / "home", 0o755)
     for d in (shared, home):
-        f = private(d / "site.json")
-        assert _mode(f) == 0o600
+        assert _mode(private(d / "site.json")) == 0o600
     assert _mode(shared) == 0o1777 and _mode(home) == 0o755
 
 
@@ -34,11 +35,6 @@ def test_a_missing_directory_is_created_private(tmp_path: Path) -> None:
 
 
 def test_the_daemons_state_directory_is_tightened_unless_it_is_a_shared_one(tmp_path: Path) -> None:
-    own, shared = tmp_path / "state", tmp_path / "tmp"
-    own.mkdir()
-    own.chmod(0o755)
-    shared.mkdir()
-    shared.chmod(0o1777)
-    assert _mode(private_dir(own)) == 0o700
-    assert _mode(private_dir(shared)) == 0o1777
+    assert _mode(private_dir(_dir(tmp_path / "state", 0o755))) == 0o700
+    assert _mode(private_dir(_dir(tmp_path / "tmp", 0o1777))) == 0o1777
     assert _mode(private_dir(tmp_path / "a" / "b")) == 0o700

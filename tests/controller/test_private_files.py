@@ -12,12 +12,14 @@ def _mode(p: Path) -> int:
     return stat.S_IMODE(p.stat().st_mode)
 
 
+def _dir(p: Path, mode: int) -> Path:
+    p.mkdir()
+    p.chmod(mode)
+    return p
+
+
 def test_a_database_in_a_shared_or_chosen_directory_leaves_that_directory_as_it_was(tmp_path: Path) -> None:
-    shared, chosen = tmp_path / "shared", tmp_path / "srv"
-    shared.mkdir()
-    shared.chmod(0o1777)
-    chosen.mkdir()
-    chosen.chmod(0o755)
+    shared, chosen = _dir(tmp_path / "shared", 0o1777), _dir(tmp_path / "srv", 0o755)
     for d in (shared, chosen):
         assert _mode(private_file(d / "fleet.db")) == 0o600
     assert _mode(shared) == 0o1777 and _mode(chosen) == 0o755
@@ -25,11 +27,6 @@ def test_a_database_in_a_shared_or_chosen_directory_leaves_that_directory_as_it_
 
 
 def test_the_state_directory_is_tightened_unless_it_is_a_shared_one(tmp_path: Path) -> None:
-    own, shared = tmp_path / "state", tmp_path / "tmp"
-    own.mkdir()
-    own.chmod(0o755)
-    shared.mkdir()
-    shared.chmod(0o1777)
-    assert _mode(private_dir(own)) == 0o700
-    assert _mode(private_dir(shared)) == 0o1777
+    assert _mode(private_dir(_dir(tmp_path / "state", 0o755))) == 0o700
+    assert _mode(private_dir(_dir(tmp_path / "tmp", 0o1777))) == 0o1777
     assert _mode(private_dir(tmp_path / "key-dir", tighten=False)) == 0o700
