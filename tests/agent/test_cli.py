@@ -40,6 +40,25 @@ def agent(*args: str, cwd: Path) -> tuple[int, list[dict[str, Any]], str]:
     return proc.returncode, lines, proc.stderr
 
 
+def agent_streaming(*args: str, cwd: Path) -> tuple[list[dict[str, Any]], bool, int]:
+    """Run the console script and read its JSON lines as they come; returns (lines, whether it was still running
+    when the first line arrived, exit code)."""
+    proc = subprocess.Popen(
+        [AGENT, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd
+    )
+    assert proc.stdout is not None
+    try:
+        first = json.loads(proc.stdout.readline())
+        running_after_first = proc.poll() is None
+        rest = [json.loads(line) for line in proc.stdout if line.strip()]
+        proc.communicate(timeout=120)  # stderr too: an unread pipe could block a chatty process
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return [first, *rest], running_after_first, proc.returncode
+
+
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
     out = tmp_path_factory.mktemp("camsim")
@@ -169,16 +188,11 @@ def test_inventory_streams_each_camera_as_it_finishes(sim: Sim) -> None:
                   method="PATCH", headers={"Content-Type": "application/json"})  # fmt: skip
     urlopen(req, timeout=5).close()
     try:
-        proc = subprocess.Popen([AGENT, "inventory", "--targets", str(sim.targets), "--json"], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, cwd=sim.dir)  # fmt: skip
-        assert proc.stdout is not None
-        first = json.loads(proc.stdout.readline())
-        running_after_first = proc.poll() is None
-        rest = [json.loads(line) for line in proc.stdout if line.strip()]
-        assert proc.wait(timeout=120) == 0
+        lines, running_after_first, rc = agent_streaming("inventory", "--targets", str(sim.targets), "--json",
+                                                         cwd=sim.dir)  # fmt: skip
     finally:
         urlopen(Request(f"{sim.control}/cameras/{slow}/faults", method="DELETE"), timeout=5).close()
+    assert rc == 0
     assert running_after_first, "the first record came only when the whole sweep had ended"
-    lines = [first, *rest]
     assert len(lines) == len(sim.truth)
     assert lines[-1]["host"] == next(c["host"] for c in sim.truth if c["id"] == slow)

@@ -14,7 +14,7 @@ from urllib.request import Request, urlopen
 
 import pytest
 
-from tests.agent.test_cli import AGENT, Sim, agent
+from tests.agent.test_cli import AGENT, Sim, agent, agent_streaming
 from tests.camsim.conftest import find_free_port
 from tests.camsim_process import camsim_process
 
@@ -87,17 +87,12 @@ def test_two_workers_stream_each_camera_as_it_finishes(sim: Sim, tmp_path: Path)
     slow = _row(sim, 0)
     _post(sim, f"/cameras/{slow['id']}/faults", {"latency_ms": 400}, method="PATCH")
     try:
-        proc = subprocess.Popen([AGENT, "inventory", "--targets", str(sim.targets), "--json", "--workers", "2"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)  # fmt: skip
-        assert proc.stdout is not None
-        first = json.loads(proc.stdout.readline())
-        running_after_first = proc.poll() is None
-        rest = [json.loads(line) for line in proc.stdout if line.strip()]
-        assert proc.wait(timeout=120) == 1
+        lines, running_after_first, rc = agent_streaming("inventory", "--targets", str(sim.targets), "--json",
+                                                         "--workers", "2", cwd=tmp_path)  # fmt: skip
     finally:
         urlopen(Request(f"{sim.control}/cameras/{slow['id']}/faults", method="DELETE"), timeout=5).close()
+    assert rc == 1
     assert running_after_first, "the first record came only when the whole sweep had ended"
-    lines = [first, *rest]
     assert len(_by_camera(lines)) == len(sim.truth)
     assert lines[-1]["host"] == slow["host"]
 
